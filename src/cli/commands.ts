@@ -1,0 +1,11 @@
+import type { Command } from "commander";
+import { registerDemo } from "./demo.js";
+import { registerInspect } from "./inspect.js";
+import { registerMerge } from "./merge.js";
+
+/** Every subcommand, one module each. */
+export function registerCommands(program: Command): void {
+  registerInspect(program);
+  registerMerge(program);
+  registerDemo(program);
+}

@@ -1,0 +1,15 @@
+import type { Command } from "commander";
+import { formatReport, inspectPath } from "../inspect/inspect.js";
+
+export function registerInspect(program: Command): void {
+  program
+    .command("inspect")
+    .description("show the modules of a PEFT adapter folder, or the tensors of a .safetensors file")
+    .argument("<path>", "adapter folder or .safetensors file")
+    .option("--json", "print a JSON object instead of a table")
+    .option("--no-norms", "skip ‖ΔW‖_F (reads only the headers)")
+    .action((path: string, o: { json?: boolean; norms: boolean }) => {
+      const report = inspectPath(path, { norms: o.norms });
+      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report) + "\n");
+    });
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * The `merglot` command: parses arguments, hands off to one command module, and turns input errors into one
+ * clear line on stderr with a non-zero exit. `--debug` shows the stack trace as well.
+ */
+import { Command, CommanderError } from "commander";
+import { isMerglotError } from "../errors.js";
+import { VERSION } from "../version.js";
+import { registerCommands } from "./commands.js";
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name("merglot")
+    .description("Build and maintain one multilingual LLM out of language-specific LoRA adapters.")
+    .version(VERSION)
+    .option("--debug", "show stack traces for errors")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerCommands(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed its message (usage errors, --help, --version)
+      return e.exitCode;
+    }
+    const debug = argv.includes("--debug");
+    if (isMerglotError(e)) {
+      process.stderr.write(`merglot: ${e.message}\n`);
+      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+      return 1;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err.code === "string" && typeof err.path === "string") {
+      // a file-system error: name the path and the problem, not the stack
+      process.stderr.write(`merglot: ${err.path}: ${describeErrno(err)}\n`);
+      if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+      return 1;
+    }
+    process.stderr.write(`merglot: internal error: ${err?.message ?? String(e)}\n`);
+    process.stderr.write(debug && err?.stack ? `${err.stack}\n` : "(run with --debug for a stack trace)\n");
+    return 2;
+  }
+}
+
+function describeErrno(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    case "ENOTDIR":
+      return "not a directory";
+    case "ENOSPC":
+      return "no space left on device";
+    default:
+      return `${err.code} ${err.message}`;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`merglot: internal error: ${String(e)}\n`);
+    process.exitCode = 2;
+  },
+);

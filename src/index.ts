@@ -1,0 +1,23 @@
+/** merglot's library entry: `import { merge, LoraAdapter, … } from "merglot"`. */
+export { MerglotError } from "./errors.js";
+export { VERSION } from "./version.js";
+export { merge, type MergeOptions, type MergeSummary } from "./merge/engine.js";
+export { loadRecipe, parseRecipe, parseRecipeYaml, type Recipe } from "./merge/recipe.js";
+export { planMerge, type MergePlan } from "./merge/plan.js";
+export { METHOD_NAMES, resolveMethod } from "./merge/methods.js";
+export * as operators from "./merge/operators.js";
+export { knotsBasis } from "./merge/spaces/knots.js";
+export {
+  LoraAdapter,
+  AdapterWriter,
+  writeAdapter,
+  readAdapter,
+  parsePeftConfig,
+  moduleScaling,
+  matchPatternKey,
+  type LoraModule,
+  type PeftConfig,
+} from "./formats/peft.js";
+export { SafetensorsReader, SafetensorsWriter, writeSafetensors } from "./formats/safetensors.js";
+export { inspectPath, formatReport, type InspectReport } from "./inspect/inspect.js";
+export { deltaFrobeniusNorm } from "./analysis/delta-norm.js";

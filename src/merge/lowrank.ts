@@ -1,0 +1,114 @@
+/**
+ * Low-rank helpers shared by the spaces: a module's result is always a pair (B [out × k], A [k × in]) with
+ * ΔW = B·A (scaling 1). These turn dense or low-rank results into the declared output rank.
+ */
+import { mat, matmul, qr, randomizedSvd, svd, transpose, type Mat } from "../tensor/linalg.js";
+
+export interface LowRank {
+  /** out × rank, row-major. */
+  b: Float32Array;
+  /** rank × in, row-major. */
+  a: Float32Array;
+  rank: number;
+}
+
+export function toMat(rows: number, cols: number, x: Float32Array | Float64Array): Mat {
+  return mat(rows, cols, x instanceof Float64Array ? x : Float64Array.from(x));
+}
+
+/** Copy the first `k` columns of a row-major matrix into a `width`-column matrix (extra columns zero). */
+export function takeColumns(m: Mat, k: number, width: number): Float32Array {
+  const out = new Float32Array(m.rows * width);
+  const c = Math.min(k, m.cols, width);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < c; j++) out[i * width + j] = m.data[i * m.cols + j]!;
+  return out;
+}
+
+/** Copy the first `k` rows into a `height`-row matrix (extra rows zero). */
+export function takeRows(m: Mat, k: number, height: number): Float32Array {
+  const out = new Float32Array(height * m.cols);
+  const r = Math.min(k, m.rows, height);
+  for (let i = 0; i < r * m.cols; i++) out[i] = m.data[i]!;
+  return out;
+}
+
+/** Pad (with zero columns of B / zero rows of A) or keep a low-rank pair to exactly `rank`. */
+export function padRank(lr: LowRank, out: number, inF: number, rank: number): LowRank {
+  if (lr.rank === rank) return lr;
+  if (lr.rank > rank) throw new Error(`padRank: cannot pad rank ${lr.rank} down to ${rank}`);
+  return {
+    b: takeColumns(mat(out, lr.rank, Float64Array.from(lr.b)), lr.rank, rank),
+    a: takeRows(mat(lr.rank, inF, Float64Array.from(lr.a)), lr.rank, rank),
+    rank,
+  };
+}
+
+/**
+ * Best rank-`target` approximation of B·A without forming it: QR of B and of Aᵀ, SVD of the small core
+ * R_B·R_Aᵀ. Output B' = Q_B·U_t·diag(σ_t), A' = (Q_A·V_t)ᵀ; padded with zeros when the product has a
+ * lower rank than `target`.
+ */
+export function recompress(lr: LowRank, out: number, inF: number, target: number): LowRank {
+  if (lr.rank === 0) return { b: new Float32Array(out * target), a: new Float32Array(target * inF), rank: target };
+  const B = toMat(out, lr.rank, lr.b);
+  const At = transpose(toMat(lr.rank, inF, lr.a));
+  const qb = qr(tallOrPad(B));
+  const qa = qr(tallOrPad(At));
+  const core = matmul(qb.r, qa.r, { transB: true });
+  const { u, s, v } = svd(core);
+  const k = Math.min(target, s.length);
+  const us = matmul(qb.q, u);
+  for (let i = 0; i < us.rows; i++) for (let j = 0; j < us.cols; j++) us.data[i * us.cols + j]! *= s[j]!;
+  const av = matmul(qa.q, v);
+  return {
+    b: takeColumns(sliceRows(us, out), k, target),
+    a: takeRows(transpose(sliceRows(av, inF)), k, target),
+    rank: target,
+  };
+}
+
+/** Householder QR needs rows ≥ cols: pad with zero rows when a factor is wider than tall. */
+function tallOrPad(m: Mat): Mat {
+  if (m.rows >= m.cols) return m;
+  const data = new Float64Array(m.cols * m.cols);
+  data.set(m.data);
+  return mat(m.cols, m.cols, data);
+}
+
+function sliceRows(m: Mat, rows: number): Mat {
+  return rows === m.rows ? m : mat(rows, m.cols, m.data.slice(0, rows * m.cols));
+}
+
+/** Matrices up to this many entries get an exact SVD; larger ones a randomized one (see README accuracy). */
+const EXACT_SVD_LIMIT = 512 * 512;
+
+/**
+ * A dense ΔW (out × in) written as a LoRA of rank `target`. At full rank the result is stored losslessly
+ * without any SVD (B = ΔW, A = I or B = I, A = ΔW); otherwise a truncated SVD — exact for small modules,
+ * randomized with power iterations for large ones.
+ */
+export function denseToLowRank(d: Float32Array, out: number, inF: number, target: number, seed: bigint): LowRank {
+  const full = Math.min(out, inF);
+  if (target >= full) {
+    if (inF <= out) {
+      const a = new Float32Array(target * inF);
+      for (let i = 0; i < inF; i++) a[i * inF + i] = 1;
+      return { b: takeColumns(mat(out, inF, Float64Array.from(d)), inF, target), a, rank: target };
+    }
+    const b = new Float32Array(out * target);
+    for (let i = 0; i < out; i++) b[i * target + i] = 1;
+    const a = new Float32Array(target * inF);
+    a.set(d);
+    return { b, a, rank: target };
+  }
+  const m = toMat(out, inF, d);
+  const { u, s, v } = out * inF <= EXACT_SVD_LIMIT ? svd(m) : randomizedSvd(m, target, { oversample: 10, powerIters: 2, seed });
+  const k = Math.min(target, s.length);
+  for (let i = 0; i < u.rows; i++) for (let j = 0; j < u.cols; j++) u.data[i * u.cols + j]! *= s[j]!;
+  return { b: takeColumns(u, k, target), a: takeRows(transpose(v), k, target), rank: target };
+}
+
+/** Fit an exact low-rank result to the declared rank: pad when it is smaller, truncate (SVD) when larger. */
+export function fitRank(lr: LowRank, out: number, inF: number, target: number): LowRank {
+  return lr.rank <= target ? padRank(lr, out, inF, target) : recompress(lr, out, inF, target);
+}

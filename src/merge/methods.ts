@@ -1,0 +1,129 @@
+/**
+ * Merge methods: each a small pure function over one module's task tensors (one per adapter) plus a
+ * declared parameter schema. The space (delta, factors, knots) decides what the task tensors are; the
+ * engine supplies `trim` / `drop` already bound to the adapter's density, scope and random stream, so the
+ * methods themselves stay one line of composition each.
+ */
+import { disjointMean, electSign, scaleInPlace, weightedSum, type SignMethod, type Tensor } from "./operators.js";
+
+export interface MethodContext {
+  /** Per-adapter weight w_i (default 1). */
+  weights: readonly number[];
+  signMethod: SignMethod;
+  /** trim(x_i, ρ_i) in the recipe's density scope. */
+  trim(i: number, x: Tensor): Tensor;
+  /** drop(x_i, ρ_i) with the adapter's seeded stream and the recipe's `rescale`. */
+  drop(i: number, x: Tensor): Tensor;
+}
+
+/** Which recipe parameters a method reads (anything else set in the recipe is reported as unused). */
+export interface MethodSchema {
+  /** True when the result is linear in the task tensors (exact low-rank output in delta space). */
+  linear: boolean;
+  usesDensity: boolean;
+  usesSignMethod: boolean;
+  usesRescale: boolean;
+}
+
+export interface MergeMethod extends MethodSchema {
+  name: BaseMethodName;
+  description: string;
+  /** Combination coefficients c_i of a linear method: result = Σ c_i x_i (before lambda). */
+  coefficients?(weights: readonly number[]): number[];
+  run(xs: readonly Tensor[], ctx: MethodContext): Tensor;
+}
+
+export const BASE_METHODS = [
+  "task_arithmetic",
+  "linear",
+  "magnitude_prune",
+  "ties",
+  "dare_linear",
+  "dare_ties",
+] as const;
+export type BaseMethodName = (typeof BASE_METHODS)[number];
+
+function normalised(weights: readonly number[]): number[] {
+  const total = weights.reduce((s, w) => s + w, 0);
+  return weights.map((w) => w / total);
+}
+
+const methods: Record<BaseMethodName, MergeMethod> = {
+  task_arithmetic: {
+    name: "task_arithmetic",
+    description: "Σ w_i x_i",
+    linear: true,
+    usesDensity: false,
+    usesSignMethod: false,
+    usesRescale: false,
+    coefficients: (w) => [...w],
+    run: (xs, ctx) => weightedSum(xs, ctx.weights),
+  },
+  linear: {
+    name: "linear",
+    description: "Σ w_i x_i / Σ w_i",
+    linear: true,
+    usesDensity: false,
+    usesSignMethod: false,
+    usesRescale: false,
+    coefficients: normalised,
+    run: (xs, ctx) => weightedSum(xs, normalised(ctx.weights)),
+  },
+  magnitude_prune: {
+    name: "magnitude_prune",
+    description: "Σ w_i trim(x_i)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: false,
+    usesRescale: false,
+    run: (xs, ctx) => weightedSum(xs.map((x, i) => ctx.trim(i, x)), ctx.weights),
+  },
+  ties: {
+    name: "ties",
+    description: "disjoint mean of trim(x_i) under the elected sign",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: true,
+    usesRescale: false,
+    run: (xs, ctx) => {
+      const kept = xs.map((x, i) => ctx.trim(i, x));
+      return disjointMean(kept, ctx.weights, electSign(kept, ctx.signMethod));
+    },
+  },
+  dare_linear: {
+    name: "dare_linear",
+    description: "Σ w_i drop(x_i)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: false,
+    usesRescale: true,
+    run: (xs, ctx) => weightedSum(xs.map((x, i) => ctx.drop(i, x)), ctx.weights),
+  },
+  dare_ties: {
+    name: "dare_ties",
+    description: "disjoint mean of drop(x_i) under the elected sign",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: true,
+    usesRescale: true,
+    run: (xs, ctx) => {
+      const kept = xs.map((x, i) => ctx.drop(i, x));
+      return disjointMean(kept, ctx.weights, electSign(kept, ctx.signMethod));
+    },
+  },
+};
+
+export const METHOD_NAMES: readonly string[] = [...BASE_METHODS, ...BASE_METHODS.map((m) => `knots_${m}`)];
+
+/** Resolve a recipe's `merge_method` into the base method and whether it runs in the KnOTS space. */
+export function resolveMethod(name: string): { method: MergeMethod; knots: boolean } | undefined {
+  const knots = name.startsWith("knots_");
+  const base = (knots ? name.slice("knots_".length) : name) as BaseMethodName;
+  const method = methods[base];
+  return method && Object.hasOwn(methods, base) ? { method, knots } : undefined;
+}
+
+/** Run a method and apply the final `lambda`. */
+export function runMethod(method: MergeMethod, xs: readonly Tensor[], ctx: MethodContext, lambda: number): Tensor {
+  return scaleInPlace(method.run(xs, ctx), lambda);
+}

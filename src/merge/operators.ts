@@ -1,0 +1,173 @@
+/**
+ * The merge operators of DESIGN.md ("Merge semantics"), each one formula over flat task tensors.
+ * Task tensors are Float32Array views of one module's task tensor per adapter (any shape, flattened
+ * row-major); methods compose these operators and never see files, spaces or threads.
+ */
+
+export type Tensor = Float32Array;
+export type SignMethod = "total" | "frequency";
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Bits of |x| as an unsigned integer: monotone in |x| for every non-NaN float32. */
+function magBits(x: number): number {
+  f32[0] = x;
+  return u32[0]! & 0x7fffffff;
+}
+
+/**
+ * A magnitude threshold that keeps exactly `k` entries: every entry with |x| bits above `bits`, plus the
+ * first `ties` entries (lowest flat index first) whose |x| bits equal `bits`.
+ */
+export interface TrimThreshold {
+  bits: number;
+  ties: number;
+}
+
+/** Histogram of the high or low 16 bits of |x| (restricted to entries whose high bits equal `high`). */
+export function histogram(x: Tensor, high: number | null, hist: Float64Array): void {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  if (high === null) {
+    for (let i = 0; i < bits.length; i++) hist[(bits[i]! & 0x7fffffff) >>> 16]!++;
+  } else {
+    for (let i = 0; i < bits.length; i++) {
+      const b = bits[i]! & 0x7fffffff;
+      if (b >>> 16 === high) hist[b & 0xffff]!++;
+    }
+  }
+}
+
+/** Walk a histogram from the top until `k` entries are covered; returns the bin and the count above it. */
+export function topBin(hist: Float64Array, k: number): { bin: number; above: number } {
+  let above = 0;
+  for (let bin = hist.length - 1; bin >= 0; bin--) {
+    const c = hist[bin]!;
+    if (above + c >= k) return { bin, above };
+    above += c;
+  }
+  return { bin: 0, above };
+}
+
+/**
+ * Exact k-th largest magnitude over one or more tensors taken together (in the given order), by a two-pass
+ * radix select on float32 bits: O(N), no copy, no sort. `k` must satisfy 1 ≤ k ≤ total length.
+ */
+export function magnitudeThreshold(parts: readonly Tensor[], k: number): TrimThreshold {
+  const hi = new Float64Array(65536);
+  for (const p of parts) histogram(p, null, hi);
+  const h = topBin(hi, k);
+  const lo = new Float64Array(65536);
+  for (const p of parts) histogram(p, h.bin, lo);
+  const l = topBin(lo, k - h.above);
+  return { bits: ((h.bin << 16) | l.bin) >>> 0, ties: k - h.above - l.above };
+}
+
+/** Number of entries whose magnitude bits equal `bits` (used to hand out tie quotas across tensors). */
+export function countEqualMagnitude(x: Tensor, bits: number): number {
+  const b = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  let n = 0;
+  for (let i = 0; i < b.length; i++) if ((b[i]! & 0x7fffffff) === bits) n++;
+  return n;
+}
+
+/** Keep the entries selected by a threshold (see TrimThreshold); everything else becomes 0. */
+export function applyThreshold(x: Tensor, t: TrimThreshold): Tensor {
+  const out = new Float32Array(x.length);
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  let ties = t.ties;
+  for (let i = 0; i < x.length; i++) {
+    const b = bits[i]! & 0x7fffffff;
+    if (b > t.bits) out[i] = x[i]!;
+    else if (b === t.bits && ties > 0) {
+      out[i] = x[i]!;
+      ties--;
+    }
+  }
+  return out;
+}
+
+/**
+ * trim(x, ρ): keep the k = floor(ρ·N) entries of largest |x| (lower flat index wins among equals), zero the
+ * rest. ρ = 1 keeps everything.
+ */
+export function trim(x: Tensor, density: number): Tensor {
+  const k = Math.floor(density * x.length);
+  if (k >= x.length) return Float32Array.from(x);
+  if (k <= 0) return new Float32Array(x.length);
+  return applyThreshold(x, magnitudeThreshold([x], k));
+}
+
+/** The random stream DARE draws from: one uniform 32-bit integer per entry, in flat order. */
+export interface UniformStream {
+  nextU32(): number;
+}
+
+/**
+ * drop(x, ρ) (DARE): keep each entry independently with probability ρ — entry i is kept iff its draw
+ * u_i = nextU32()/2³² satisfies u_i < ρ — dividing kept entries by ρ when `rescale` (the correct factor is
+ * 1/ρ = 1/(1−p) for drop rate p; the study's text has a typo there).
+ */
+export function drop(x: Tensor, density: number, rng: UniformStream, rescale: boolean): Tensor {
+  const out = new Float32Array(x.length);
+  const cut = density * 4294967296;
+  for (let i = 0; i < x.length; i++) {
+    if (rng.nextU32() < cut) out[i] = rescale ? x[i]! / density : x[i]!;
+  }
+  return out;
+}
+
+/**
+ * elect: the majority sign γ per entry, from the (trimmed or dropped) unweighted values:
+ * sign(Σ x̂_i) for "total", sign(Σ sign(x̂_i)) for "frequency"; γ = +1 where the sum is 0.
+ */
+export function electSign(xs: readonly Tensor[], method: SignMethod): Int8Array {
+  const n = xs[0]!.length;
+  const sum = new Float64Array(n);
+  for (const x of xs) {
+    if (method === "total") for (let j = 0; j < n; j++) sum[j]! += x[j]!;
+    else for (let j = 0; j < n; j++) sum[j]! += Math.sign(x[j]!);
+  }
+  const gamma = new Int8Array(n);
+  for (let j = 0; j < n; j++) gamma[j] = sum[j]! < 0 ? -1 : 1;
+  return gamma;
+}
+
+/**
+ * disjoint mean: Σ_i w_i·x̂_i·[sign(x̂_i) = γ] / max(1, #{i : sign(x̂_i) = γ}); zeros never agree.
+ */
+export function disjointMean(xs: readonly Tensor[], weights: readonly number[], gamma: Int8Array): Tensor {
+  const n = gamma.length;
+  const num = new Float64Array(n);
+  const cnt = new Uint16Array(n);
+  xs.forEach((x, i) => {
+    const w = weights[i]!;
+    for (let j = 0; j < n; j++) {
+      const v = x[j]!;
+      if ((v > 0 && gamma[j] === 1) || (v < 0 && gamma[j] === -1)) {
+        num[j]! += w * v;
+        cnt[j]!++;
+      }
+    }
+  });
+  const out = new Float32Array(n);
+  for (let j = 0; j < n; j++) out[j] = num[j]! / Math.max(1, cnt[j]!);
+  return out;
+}
+
+/** Σ_i c_i·x_i, accumulated in float64. */
+export function weightedSum(xs: readonly Tensor[], coeffs: readonly number[]): Tensor {
+  const n = xs[0]!.length;
+  const acc = new Float64Array(n);
+  xs.forEach((x, i) => {
+    const c = coeffs[i]!;
+    for (let j = 0; j < n; j++) acc[j]! += c * x[j]!;
+  });
+  return Float32Array.from(acc);
+}
+
+/** x·c in place (the final `lambda`). */
+export function scaleInPlace(x: Tensor, c: number): Tensor {
+  if (c !== 1) for (let j = 0; j < x.length; j++) x[j]! *= c;
+  return x;
+}

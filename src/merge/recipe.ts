@@ -1,0 +1,157 @@
+/**
+ * Recipes: the YAML file that says which adapters to merge, how, and what to write (DESIGN.md "Recipe").
+ * Validation is strict: unknown keys are errors, because a typo must never silently change a merge, and
+ * every message names the file and the field.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { MerglotError } from "../errors.js";
+import { METHOD_NAMES, resolveMethod, type MergeMethod } from "./methods.js";
+import type { SignMethod } from "./operators.js";
+
+const density = z
+  .number()
+  .refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
+const weight = z.number().refine(Number.isFinite, { message: "weight must be a finite number" });
+
+const modelParams = z.strictObject({ weight: weight.optional(), density: density.optional() });
+
+const globalParams = z.strictObject({
+  weight: weight.optional(),
+  density: density.optional(),
+  density_scope: z.enum(["tensor", "global"]).optional(),
+  sign_method: z.enum(["total", "frequency"]).optional(),
+  rescale: z.boolean().optional(),
+  lambda: z.number().refine(Number.isFinite, { message: "lambda must be a finite number" }).optional(),
+});
+
+const outputSchema = z.strictObject({
+  rank: z
+    .union([z.literal("exact"), z.literal("full"), z.number().int().positive()])
+    .optional(),
+  dtype: z.enum(["float32", "float16", "bfloat16"]).optional(),
+  format: z.enum(["peft", "gguf"]).optional(),
+  path: z.string().min(1).optional(),
+});
+
+const recipeSchema = z.strictObject({
+  merge_method: z.string().refine((m) => resolveMethod(m) !== undefined, {
+    message: `unknown merge method (known: ${METHOD_NAMES.join(", ")})`,
+  }),
+  space: z.enum(["delta", "factors"]).optional(),
+  models: z
+    .array(z.strictObject({ model: z.string().min(1), parameters: modelParams.optional() }))
+    .min(1, { message: "the models list is empty: give at least one adapter" }),
+  parameters: globalParams.optional(),
+  seed: z.number().int().nonnegative().optional(),
+  output: outputSchema.optional(),
+});
+
+export type RecipeYaml = z.infer<typeof recipeSchema>;
+export type OutputRank = "exact" | "full" | number;
+export type OutputDType = "float32" | "float16" | "bfloat16";
+
+/** A validated recipe with every default filled in and paths resolved against the recipe's folder. */
+export interface Recipe {
+  /** Where the recipe came from (for messages); "<inline>" for library calls. */
+  source: string;
+  methodName: string;
+  method: MergeMethod;
+  knots: boolean;
+  space: "delta" | "factors" | "knots";
+  models: { path: string; weight: number; density: number }[];
+  densityScope: "tensor" | "global";
+  signMethod: SignMethod;
+  rescale: boolean;
+  lambda: number;
+  seed: number;
+  output: { rank: OutputRank | null; dtype: OutputDType | null; format: "peft" | "gguf"; path: string | null };
+  /** Parameters set in the recipe that the method does not read (reported, not an error). */
+  unused: string[];
+  /** The recipe as written, for the manifest. */
+  raw: RecipeYaml;
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || "(top level)";
+}
+
+/** Validate a parsed recipe object; `baseDir` resolves relative model paths. */
+export function parseRecipe(obj: unknown, source: string, baseDir: string): Recipe {
+  const parsed = recipeSchema.safeParse(obj);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    let msg = issue.message;
+    if (issue.code === "unrecognized_keys") msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    throw new MerglotError("recipe.field", `${source}: ${fieldPath(issue.path)}: ${msg}`);
+  }
+  const r = parsed.data;
+  const { method, knots } = resolveMethod(r.merge_method)!;
+  const p = r.parameters ?? {};
+  const models = r.models.map((m) => ({
+    path: isAbsolute(m.model) ? m.model : resolve(baseDir, m.model),
+    weight: m.parameters?.weight ?? p.weight ?? 1,
+    density: m.parameters?.density ?? p.density ?? 1,
+  }));
+  if (method.name === "linear" && models.reduce((s, m) => s + m.weight, 0) === 0) {
+    throw new MerglotError("recipe.field", `${source}: models[*].parameters.weight: the weights sum to 0, so "linear" cannot normalise them`);
+  }
+  const unused: string[] = [];
+  const densitySet = p.density !== undefined || r.models.some((m) => m.parameters?.density !== undefined);
+  if (!method.usesDensity && densitySet) unused.push("density");
+  if (!method.usesDensity && p.density_scope !== undefined) unused.push("density_scope");
+  if (!method.usesSignMethod && p.sign_method !== undefined) unused.push("sign_method");
+  if (!method.usesRescale && p.rescale !== undefined) unused.push("rescale");
+  if (knots && r.space !== undefined) unused.push("space");
+  const out = r.output ?? {};
+  return {
+    source,
+    methodName: r.merge_method,
+    method,
+    knots,
+    space: knots ? "knots" : (r.space ?? "delta"),
+    models,
+    densityScope: p.density_scope ?? "tensor",
+    signMethod: p.sign_method ?? "total",
+    rescale: p.rescale ?? true,
+    lambda: p.lambda ?? 1,
+    seed: r.seed ?? 0,
+    output: {
+      rank: out.rank ?? null,
+      dtype: out.dtype ?? null,
+      format: out.format ?? "peft",
+      path: out.path === undefined ? null : isAbsolute(out.path) ? out.path : resolve(baseDir, out.path),
+    },
+    unused,
+    raw: r,
+  };
+}
+
+/** Parse YAML text into a recipe; YAML syntax errors name the line and column. */
+export function parseRecipeYaml(text: string, source: string, baseDir: string): Recipe {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
+    throw new MerglotError("recipe.yaml", `${source}: ${where}${e.message.split("\n")[0]}`);
+  }
+  const obj: unknown = doc.toJS();
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
+    throw new MerglotError("recipe.yaml", `${source}: a recipe must be a YAML mapping (merge_method, models, …)`);
+  }
+  return parseRecipe(obj, source, baseDir);
+}
+
+export function loadRecipe(path: string): Recipe {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new MerglotError("recipe.missing", `${path}: recipe file not found or unreadable`);
+  }
+  return parseRecipeYaml(text, path, dirname(resolve(path)));
+}

@@ -1,0 +1,38 @@
+import type { LowRank } from "../lowrank.js";
+import type { Tensor } from "../operators.js";
+
+/** One adapter's factors for one module, with its recipe settings. */
+export interface ModuleInput {
+  /** Position of the adapter in the recipe's models list (seeds DARE's stream). */
+  index: number;
+  /** lora_A, rank × in, row-major. */
+  a: Float32Array;
+  /** lora_B, out × rank, row-major. */
+  b: Float32Array;
+  rank: number;
+  /** PEFT scaling s_i of this module (α/r or α/√r). */
+  scaling: number;
+  weight: number;
+  density: number;
+}
+
+/** Everything a space needs to merge one module. */
+export interface ModuleJob {
+  name: string;
+  out: number;
+  in: number;
+  inputs: ModuleInput[];
+  /** The rank the output module is declared with (results are padded or truncated to it). */
+  targetRank: number;
+}
+
+/**
+ * Binds the recipe's per-adapter operators for one task tensor of one module; `tensorKey` distinguishes the
+ * several task tensors a space may merge per module (factors space: "lora_A" and "lora_B").
+ */
+export interface OperatorBinder {
+  trim(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor;
+  drop(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor;
+}
+
+export type SpaceResult = LowRank & { notes?: string[] };
