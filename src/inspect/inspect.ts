@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { deltaFrobeniusNorm } from "../analysis/delta-norm.js";
 import { MerglotError } from "../errors.js";
 import { CONFIG_FILE, LoraAdapter, WEIGHTS_FILE } from "../formats/peft.js";
+import { GgufReader, type GgufValue } from "../formats/gguf.js";
 import { DTYPE_SIZE, SafetensorsReader } from "../formats/safetensors.js";
 
 export interface InspectModule {
@@ -31,7 +32,7 @@ export interface InspectTensor {
 }
 
 export interface InspectReport {
-  kind: "adapter" | "safetensors";
+  kind: "adapter" | "safetensors" | "gguf";
   path: string;
   baseModel?: string | null;
   r?: number;
@@ -41,6 +42,9 @@ export interface InspectReport {
   modules?: InspectModule[];
   tensors?: InspectTensor[];
   metadata?: Record<string, string>;
+  /** GGUF key/value metadata, long arrays summarised (e.g. the tokenizer's vocabulary). */
+  ggufMetadata?: Record<string, string | number | boolean>;
+  ggufVersion?: number;
   totals: { tensors: number; parameters: number; bytes: number };
 }
 
@@ -54,8 +58,9 @@ export function inspectPath(path: string, opts: { norms?: boolean } = {}): Inspe
   if (!existsSync(path)) throw new MerglotError("inspect.missing", `${path}: no such file or folder`);
   const dir = isAdapterPath(path);
   if (dir !== null) return inspectAdapter(dir, opts.norms ?? true);
+  if (path.endsWith(".gguf")) return inspectGguf(path);
   if (!path.endsWith(".safetensors")) {
-    throw new MerglotError("inspect.format", `${path}: not an adapter folder or a .safetensors file`);
+    throw new MerglotError("inspect.format", `${path}: not an adapter folder, a .safetensors or a .gguf file`);
   }
   const f = SafetensorsReader.open(path);
   try {
@@ -70,6 +75,35 @@ export function inspectPath(path: string, opts: { norms?: boolean } = {}): Inspe
         parameters: tensors.reduce((s, t) => s + t.bytes / DTYPE_SIZE[t.dtype as keyof typeof DTYPE_SIZE], 0),
         bytes: f.fileSize,
       },
+    };
+  } finally {
+    f.close();
+  }
+}
+
+/** A GGUF value as one short printable item; arrays longer than 8 items are summarised. */
+function ggufValueSummary(v: GgufValue): string | number | boolean {
+  if (v.type === "array") {
+    const items = v.value as unknown[];
+    if (items.length > 8) return `[${v.itemType} × ${items.length}]`;
+    return JSON.stringify(items, (_k, x: unknown) => (typeof x === "bigint" ? Number(x) : x));
+  }
+  return typeof v.value === "bigint" ? Number(v.value) : v.value;
+}
+
+function inspectGguf(path: string): InspectReport {
+  const f = GgufReader.open(path);
+  try {
+    const ggufMetadata: Record<string, string | number | boolean> = {};
+    for (const [k, v] of f.metadata) ggufMetadata[k] = ggufValueSummary(v);
+    const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.type, shape: [...t.shape], bytes: t.byteLength }));
+    return {
+      kind: "gguf",
+      path,
+      ggufVersion: f.version,
+      ggufMetadata,
+      tensors,
+      totals: { tensors: tensors.length, parameters: f.tensors.reduce((s, t) => s + t.elementCount, 0), bytes: f.fileSize },
     };
   } finally {
     f.close();
@@ -150,8 +184,9 @@ export function formatReport(r: InspectReport): string {
       ),
     );
   } else {
-    out.push(`safetensors   ${r.path}`);
+    out.push(`${r.kind === "gguf" ? `gguf v${r.ggufVersion}` : "safetensors"}   ${r.path}`);
     if (r.metadata && Object.keys(r.metadata).length) out.push(`metadata      ${JSON.stringify(r.metadata)}`);
+    for (const [k, v] of Object.entries(r.ggufMetadata ?? {})) out.push(`  ${k} = ${String(v)}`);
     out.push("");
     out.push(
       table(

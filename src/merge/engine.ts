@@ -40,6 +40,9 @@ export interface MergeSummary {
   timings: Record<string, number>;
 }
 
+/** Below this many task-tensor entries in total, the default is a single in-process thread. */
+const SMALL_MERGE_ENTRIES = 4_000_000;
+
 interface ModuleResult {
   a: Float32Array;
   b: Float32Array;
@@ -147,7 +150,10 @@ export async function merge(recipe: Recipe | string | Record<string, unknown>, o
   const force = opts.force ?? false;
   ensureWritable(output, force);
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
-  const threads = Math.max(1, Math.min(opts.threads ?? availableParallelism(), plan.modules.length));
+  // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
+  const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
+  const auto = work < SMALL_MERGE_ENTRIES ? 1 : availableParallelism();
+  const threads = Math.max(1, Math.min(opts.threads ?? auto, plan.modules.length));
   const hashes = Promise.all(plan.adapters.map((a) => sha256(a.weightsPath)));
   hashes.catch(() => undefined); // awaited below; a failed merge must not leave an unhandled rejection
   const tPlan = performance.now();

@@ -84,7 +84,9 @@ function fieldPath(path: readonly PropertyKey[]): string {
 export function parseRecipe(obj: unknown, source: string, baseDir: string): Recipe {
   const parsed = recipeSchema.safeParse(obj);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    // a misspelt key usually also causes a "missing field" issue: report the typo, which is the cause
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
     let msg = issue.message;
     if (issue.code === "unrecognized_keys") msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
     throw new MerglotError("recipe.field", `${source}: ${fieldPath(issue.path)}: ${msg}`);
@@ -133,11 +135,12 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
 
 /** Parse YAML text into a recipe; YAML syntax errors name the line and column. */
 export function parseRecipeYaml(text: string, source: string, baseDir: string): Recipe {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
-    throw new MerglotError("recipe.yaml", `${source}: ${where}${e.message.split("\n")[0]}`);
+    const what = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new MerglotError("recipe.yaml", `${source}: ${where}${what}`);
   }
   const obj: unknown = doc.toJS();
   if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {

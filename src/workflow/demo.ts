@@ -2,8 +2,8 @@
  * The demo: merge the embedded language adapters (data/demo) with several methods and show how much of each
  * language's vector every merged adapter keeps. Everything it prints is computed, nothing is canned.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { languageVectorSimilarity } from "../analysis/similarity.js";
 import { MerglotError } from "../errors.js";
@@ -38,8 +38,8 @@ export async function runDemo(opts: { output: string; force?: boolean; threads?:
   }
   mkdirSync(opts.output, { recursive: true });
   const base = loadRecipe(recipePath);
-  const langs = readdirSync(join(DEMO_DIR, "adapters")).sort();
   const paths = base.models.map((m) => m.path);
+  const langs = paths.map((p) => basename(p));
   const sim = languageVectorSimilarity(paths);
   const n = paths.length;
   log(`merglot demo: ${n} language adapters (${langs.join(", ")}) from ${join(DEMO_DIR, "adapters")}`);

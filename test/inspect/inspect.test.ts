@@ -42,3 +42,22 @@ test("CLI: inspect --json, table output, and a clear error without a stack trace
   assert.match(bad.stderr, /^merglot: .*nope: no such file or folder\n$/);
   assert.doesNotMatch(bad.stderr, /at .*\.js:\d+/);
 });
+
+test("inspect shows GGUF files: metadata (long arrays summarised) and tensors", async () => {
+  const { writeGguf, gguf } = await import("../../src/formats/gguf.js");
+  const p = join(tmp.dir, "x.gguf");
+  writeGguf(
+    p,
+    [
+      ["general.architecture", gguf.string("llama")],
+      ["tokenizer.ggml.tokens", { type: "array", itemType: "string", value: Array.from({ length: 20 }, (_, i) => `t${i}`) }],
+    ],
+    [{ name: "blk.0.attn_q.weight", type: "F32", shape: [3, 4], data: new Float32Array(12) }],
+  );
+  const r = inspectPath(p);
+  assert.equal(r.kind, "gguf");
+  assert.equal(r.ggufMetadata!["general.architecture"], "llama");
+  assert.equal(r.ggufMetadata!["tokenizer.ggml.tokens"], "[string × 20]");
+  assert.deepEqual(r.tensors![0], { name: "blk.0.attn_q.weight", dtype: "F32", shape: [3, 4], bytes: 48 });
+  assert.equal(r.totals.parameters, 12);
+});

@@ -3,6 +3,7 @@
  * scaled factors); every other method forms one module's dense deltas, merges them and writes the result
  * at the declared rank (truncated SVD, or lossless at full rank).
  */
+import { gemmF32 } from "../../tensor/gemm.js";
 import { seedFrom } from "../../tensor/linalg.js";
 import { denseToLowRank, fitRank, type LowRank } from "../lowrank.js";
 import { runMethod, type MergeMethod } from "../methods.js";
@@ -26,21 +27,9 @@ export function concatFactors(job: ModuleJob, coeffs: readonly number[]): LowRan
   return { b, a, rank: R };
 }
 
-/** Dense ΔW_i = s_i·B_i·A_i as float32 (one module at a time; accumulated in float64 per entry). */
+/** Dense ΔW_i = s_i·B_i·A_i as float32 (one module at a time). */
 export function denseDelta(x: ModuleInput, out: number, inF: number): Float32Array {
-  const d = new Float32Array(out * inF);
-  const row = new Float64Array(inF);
-  for (let i = 0; i < out; i++) {
-    row.fill(0);
-    for (let k = 0; k < x.rank; k++) {
-      const bik = x.b[i * x.rank + k]!;
-      if (bik === 0) continue;
-      const off = k * inF;
-      for (let j = 0; j < inF; j++) row[j]! += bik * x.a[off + j]!;
-    }
-    for (let j = 0; j < inF; j++) d[i * inF + j] = x.scaling * row[j]!;
-  }
-  return d;
+  return gemmF32(out, inF, x.rank, x.b, x.a, { alpha: x.scaling });
 }
 
 export function mergeDelta(
