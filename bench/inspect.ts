@@ -57,8 +57,14 @@ if (process.argv[2] === "--child") {
   const plain2 = child("plain", adapter);
   const plainMs = Math.min(plain.ms, plain2.ms);
   console.log(`file: ${mb.toFixed(1)} MB (224 modules, r=64, bf16)`);
-  console.log(`plain sequential read: ${plainMs.toFixed(0)} ms, ${(mb / (plainMs / 1000)).toFixed(0)} MB/s, peak RSS ${plain.maxRssMb.toFixed(0)} MB`);
-  console.log(`merglot inspect:       ${insp.ms.toFixed(0)} ms, ${(mb / (insp.ms / 1000)).toFixed(0)} MB/s, peak RSS ${insp.maxRssMb.toFixed(0)} MB`);
-  console.log(`ratio inspect / plain read throughput: ${(plainMs / insp.ms).toFixed(2)} (target ≥ 0.5); peak RSS target < 200 MB`);
+  console.log(
+    `plain sequential read: ${plainMs.toFixed(0)} ms, ${(mb / (plainMs / 1000)).toFixed(0)} MB/s, peak RSS ${plain.maxRssMb.toFixed(0)} MB`,
+  );
+  console.log(
+    `merglot inspect:       ${insp.ms.toFixed(0)} ms, ${(mb / (insp.ms / 1000)).toFixed(0)} MB/s, peak RSS ${insp.maxRssMb.toFixed(0)} MB`,
+  );
+  console.log(
+    `ratio inspect / plain read throughput: ${(plainMs / insp.ms).toFixed(2)} (target ≥ 0.5); peak RSS target < 200 MB`,
+  );
   if (keep < 0) rmSync(dir, { recursive: true, force: true });
 }

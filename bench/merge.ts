@@ -25,7 +25,10 @@ const CASES: { name: string; yaml: string }[] = [
   { name: "ties (factors)", yaml: "merge_method: ties\nspace: factors\nparameters: { density: 0.5 }\n" },
   { name: "knots_ties", yaml: "merge_method: knots_ties\nparameters: { density: 0.5 }\n" },
   { name: "knots_dare_ties", yaml: "merge_method: knots_dare_ties\nparameters: { density: 0.5 }\n" },
-  { name: "ties (delta, rank 64)", yaml: "merge_method: ties\nparameters: { density: 0.5 }\noutput: { rank: 64 }\n" },
+  {
+    name: "ties (delta, rank 64)",
+    yaml: "merge_method: ties\nparameters: { density: 0.5 }\noutput: { rank: 64 }\n",
+  },
 ];
 
 function arg(name: string): string | undefined {
@@ -56,19 +59,28 @@ for (let i = 0; i < N; i++) {
     console.log(`generated ${p} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   }
 }
-console.log(`5 adapters × 224 modules, r=64, bf16; threads=${threads}; machine: ${availableParallelism()} cores`);
+console.log(
+  `5 adapters × 224 modules, r=64, bf16; threads=${threads}; machine: ${availableParallelism()} cores`,
+);
 const modelsYaml = models.map((m) => `  - model: ${m}`).join("\n");
 for (const c of CASES) {
   if (only && !only.some((o) => c.name.startsWith(o))) continue;
   const recipe = join(dir, `${c.name.replace(/[^a-z0-9]+/g, "_")}.yaml`);
   writeFileSync(recipe, `${c.yaml}models:\n${modelsYaml}\n`);
   const out = join(dir, "out");
-  const r = spawnSync(process.execPath, [self, "--child", recipe, out, String(threads)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [self, "--child", recipe, out, String(threads)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 24,
+  });
   if (r.status !== 0) {
     console.log(`${c.name}: FAILED ${r.stderr.slice(-2000)}`);
     continue;
   }
-  const res = JSON.parse(r.stdout.trim().split("\n").pop()!) as { ms: number; maxRssMb: number; timings: Record<string, number> };
+  const res = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+    ms: number;
+    maxRssMb: number;
+    timings: Record<string, number>;
+  };
   console.log(
     `${c.name.padEnd(24)} wall ${(res.ms / 1000).toFixed(1).padStart(7)} s   peak RSS ${res.maxRssMb.toFixed(0).padStart(5)} MB   ` +
       `(read ${(res.timings.read_ms_total_over_threads! / 1000).toFixed(1)} s, compute ${(res.timings.compute_ms_total_over_threads! / 1000).toFixed(1)} s summed over threads)`,
@@ -83,7 +95,17 @@ if (!only || only.some((o) => o.startsWith("dense"))) {
   const adapters = models.map((p) => LoraAdapter.open(p));
   const inputs = adapters.map((a, i) => {
     const m = a.get(name)!;
-    return { index: i, a: a.readA(m), b: a.readB(m), rank: m.rank, scaling: m.scaling, weight: 1, density: 1, out: m.outFeatures, in: m.inFeatures };
+    return {
+      index: i,
+      a: a.readA(m),
+      b: a.readB(m),
+      rank: m.rank,
+      scaling: m.scaling,
+      weight: 1,
+      density: 1,
+      out: m.outFeatures,
+      in: m.inFeatures,
+    };
   });
   const out = inputs[0]!.out;
   const inF = inputs[0]!.in;
@@ -93,7 +115,13 @@ if (!only || only.some((o) => o.startsWith("dense"))) {
   const t1 = performance.now();
   const mmT = new Float64Array(out * out);
   for (const x of inputs) {
-    const d = gemmF64(out, inF, x.rank, Float64Array.from(x.b, (v) => v * x.scaling), Float64Array.from(x.a));
+    const d = gemmF64(
+      out,
+      inF,
+      x.rank,
+      Float64Array.from(x.b, (v) => v * x.scaling),
+      Float64Array.from(x.a),
+    );
     const p = gemmF64(out, out, inF, d, d, { transB: true });
     for (let i = 0; i < p.length; i++) mmT[i]! += p[i]!;
   }
@@ -101,7 +129,10 @@ if (!only || only.some((o) => o.startsWith("dense"))) {
   const tDense = performance.now() - t1;
   let maxRel = 0;
   for (let j = 0; j < basis.sigma.length; j++) {
-    maxRel = Math.max(maxRel, Math.abs(basis.sigma[j]! - Math.sqrt(Math.max(eig.values[j]!, 0))) / basis.sigma[0]!);
+    maxRel = Math.max(
+      maxRel,
+      Math.abs(basis.sigma[j]! - Math.sqrt(Math.max(eig.values[j]!, 0))) / basis.sigma[0]!,
+    );
   }
   console.log(
     `dense KnOTS reference on ${name} (${out}×${N}·${inF}): ${(tDense / 1000).toFixed(2)} s; from the factors: ${(tFactor / 1000).toFixed(3)} s; ` +

@@ -25,7 +25,8 @@ export function moduleShapes(s: LlamaShape): { name: string; out: number; in: nu
     ["mlp.down_proj", s.hidden, s.intermediate],
   ];
   const out: { name: string; out: number; in: number }[] = [];
-  for (let l = 0; l < s.layers; l++) for (const [n, o, i] of per) out.push({ name: `model.layers.${l}.${n}`, out: o, in: i });
+  for (let l = 0; l < s.layers; l++)
+    for (const [n, o, i] of per) out.push({ name: `model.layers.${l}.${n}`, out: o, in: i });
   return out;
 }
 

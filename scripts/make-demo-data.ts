@@ -36,7 +36,10 @@ const shared = new Rng(1234n);
 const sharedFactors = new Map<string, { a: Float32Array; b: Float32Array }>();
 for (let l = 0; l < LAYERS; l++) {
   for (const [name, [out, inF]] of Object.entries(SHAPES)) {
-    sharedFactors.set(`model.layers.${l}.${name}`, { a: normal(shared, R * inF, 0.3), b: normal(shared, out * R, 0.05) });
+    sharedFactors.set(`model.layers.${l}.${name}`, {
+      a: normal(shared, R * inF, 0.3),
+      b: normal(shared, out * R, 0.05),
+    });
   }
 }
 

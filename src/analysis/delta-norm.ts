@@ -25,7 +25,14 @@ export function deltaInner(x: Factors, y: Factors): number {
 }
 
 /** ‖s·B·A‖_F for A (r × in) and B (out × r), both row-major. */
-export function deltaFrobeniusNorm(a: Float32Array, b: Float32Array, r: number, inF: number, out: number, scaling: number): number {
+export function deltaFrobeniusNorm(
+  a: Float32Array,
+  b: Float32Array,
+  r: number,
+  inF: number,
+  out: number,
+  scaling: number,
+): number {
   const f: Factors = { a, b, rank: r, in: inF, out, scaling: 1 };
   return Math.abs(scaling) * Math.sqrt(Math.max(0, deltaInner(f, f)));
 }

@@ -8,11 +8,22 @@ import { deltaInner, type Factors } from "./delta-norm.js";
 function factorsOf(ad: LoraAdapter, name: string): Factors | null {
   const m = ad.get(name);
   if (!m) return null;
-  return { a: ad.readA(m), b: ad.readB(m), rank: m.rank, in: m.inFeatures, out: m.outFeatures, scaling: m.scaling };
+  return {
+    a: ad.readA(m),
+    b: ad.readB(m),
+    rank: m.rank,
+    in: m.inFeatures,
+    out: m.outFeatures,
+    scaling: m.scaling,
+  };
 }
 
 /** Pairwise cosine similarities of the adapters' language vectors (n × n, row-major) and their norms. */
-export function languageVectorSimilarity(paths: string[]): { names: string[]; cosine: Float64Array; norms: Float64Array } {
+export function languageVectorSimilarity(paths: string[]): {
+  names: string[];
+  cosine: Float64Array;
+  norms: Float64Array;
+} {
   const adapters = paths.map((p) => LoraAdapter.open(p));
   try {
     const n = adapters.length;

@@ -5,7 +5,8 @@ import { progressBar } from "./progress.js";
 
 export function parseThreads(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new MerglotError("cli.flag", `--threads: expected a positive integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new MerglotError("cli.flag", `--threads: expected a positive integer, got "${v}"`);
   return n;
 }
 
@@ -19,29 +20,43 @@ export function registerMerge(program: Command): void {
     .option("--threads <n>", "worker threads (default: number of cores)", parseThreads)
     .option("--allow-base-mismatch", "merge adapters that name different base models")
     .option("--json", "print a JSON summary")
-    .action(async (recipe: string, o: { output?: string; force?: boolean; threads?: number; allowBaseMismatch?: boolean; json?: boolean }) => {
-      const bar = progressBar("merging");
-      let summary;
-      try {
-        summary = await merge(recipe, {
-          output: o.output,
-          force: o.force,
-          threads: o.threads,
-          allowBaseMismatch: o.allowBaseMismatch,
-          onProgress: (d, t, m) => bar.update(d, t, m),
-        });
-      } finally {
-        bar.stop();
-      }
-      if (o.json) {
-        process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
-        return;
-      }
-      for (const w of summary.warnings) process.stderr.write(`merglot: warning: ${w}\n`);
-      const rank = summary.rank.min === summary.rank.max ? `${summary.rank.min}` : `${summary.rank.min}–${summary.rank.max}`;
-      process.stdout.write(
-        `merged ${summary.adapters} adapters with ${summary.method} (${summary.space} space): ${summary.modules} modules, ` +
-          `rank ${rank}, ${summary.dtype} → ${summary.output} in ${(summary.timings.total_ms! / 1000).toFixed(2)} s\n`,
-      );
-    });
+    .action(
+      async (
+        recipe: string,
+        o: {
+          output?: string;
+          force?: boolean;
+          threads?: number;
+          allowBaseMismatch?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const bar = progressBar("merging");
+        let summary;
+        try {
+          summary = await merge(recipe, {
+            output: o.output,
+            force: o.force,
+            threads: o.threads,
+            allowBaseMismatch: o.allowBaseMismatch,
+            onProgress: (d, t, m) => bar.update(d, t, m),
+          });
+        } finally {
+          bar.stop();
+        }
+        if (o.json) {
+          process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+          return;
+        }
+        for (const w of summary.warnings) process.stderr.write(`merglot: warning: ${w}\n`);
+        const rank =
+          summary.rank.min === summary.rank.max
+            ? `${summary.rank.min}`
+            : `${summary.rank.min}–${summary.rank.max}`;
+        process.stdout.write(
+          `merged ${summary.adapters} adapters with ${summary.method} (${summary.space} space): ${summary.modules} modules, ` +
+            `rank ${rank}, ${summary.dtype} → ${summary.output} in ${(summary.timings.total_ms! / 1000).toFixed(2)} s\n`,
+        );
+      },
+    );
 }

@@ -1,10 +1,17 @@
 import cliProgress from "cli-progress";
 
 /** A progress bar on a TTY, nothing otherwise (logs and CI stay clean). */
-export function progressBar(label: string): { update(done: number, total: number, what: string): void; stop(): void } {
+export function progressBar(label: string): {
+  update(done: number, total: number, what: string): void;
+  stop(): void;
+} {
   if (!process.stderr.isTTY) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {value}/{total} {what} | {duration_formatted} elapsed, eta {eta_formatted}`, stream: process.stderr, hideCursor: true },
+    {
+      format: `${label} [{bar}] {value}/{total} {what} | {duration_formatted} elapsed, eta {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = false;

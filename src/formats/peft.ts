@@ -67,7 +67,10 @@ export function matchPatternKey(keys: Iterable<string>, moduleName: string): str
 }
 
 /** Scaling PEFT applies to B·A for one module: alpha/r, or alpha/sqrt(r) with rsLoRA. */
-export function moduleScaling(config: PeftConfig, moduleName: string): { rank: number; alpha: number; scaling: number } {
+export function moduleScaling(
+  config: PeftConfig,
+  moduleName: string,
+): { rank: number; alpha: number; scaling: number } {
   const rk = matchPatternKey(Object.keys(config.rankPattern), moduleName);
   const ak = matchPatternKey(Object.keys(config.alphaPattern), moduleName);
   const rank = rk !== undefined ? config.rankPattern[rk]! : config.r;
@@ -102,17 +105,25 @@ export function parsePeftConfig(raw: unknown, path: string): PeftConfig {
   if (o.use_dora === true) fail(path, "DoRA adapters (use_dora: true) are not supported yet");
   if (o.lora_bias === true) fail(path, "adapters with lora_bias: true are not supported yet");
   const r = o.r;
-  if (typeof r !== "number" || !Number.isInteger(r) || r <= 0) fail(path, `field "r" must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof r !== "number" || !Number.isInteger(r) || r <= 0)
+    fail(path, `field "r" must be a positive integer, got ${JSON.stringify(r)}`);
   const alpha = o.lora_alpha ?? r;
-  if (typeof alpha !== "number" || !Number.isFinite(alpha)) fail(path, `field "lora_alpha" must be a number, got ${JSON.stringify(alpha)}`);
+  if (typeof alpha !== "number" || !Number.isFinite(alpha))
+    fail(path, `field "lora_alpha" must be a number, got ${JSON.stringify(alpha)}`);
   const tm = o.target_modules ?? null;
-  if (tm !== null && typeof tm !== "string" && !(Array.isArray(tm) && tm.every((x) => typeof x === "string"))) {
+  if (
+    tm !== null &&
+    typeof tm !== "string" &&
+    !(Array.isArray(tm) && tm.every((x) => typeof x === "string"))
+  ) {
     fail(path, `field "target_modules" must be a string or a list of strings`);
   }
   const base = o.base_model_name_or_path ?? null;
-  if (base !== null && typeof base !== "string") fail(path, `field "base_model_name_or_path" must be a string`);
+  if (base !== null && typeof base !== "string")
+    fail(path, `field "base_model_name_or_path" must be a string`);
   for (const f of ["use_rslora", "fan_in_fan_out"] as const) {
-    if (o[f] !== undefined && o[f] !== null && typeof o[f] !== "boolean") fail(path, `field "${f}" must be true or false`);
+    if (o[f] !== undefined && o[f] !== null && typeof o[f] !== "boolean")
+      fail(path, `field "${f}" must be true or false`);
   }
   return {
     raw: o,
@@ -153,7 +164,8 @@ export class LoraAdapter {
       dir = join(path, "..");
     }
     if (!existsSync(dir)) throw new MerglotError("peft.missing", `${path}: adapter folder not found`);
-    if (!statSync(dir).isDirectory()) throw new MerglotError("peft.missing", `${path}: not an adapter folder`);
+    if (!statSync(dir).isDirectory())
+      throw new MerglotError("peft.missing", `${path}: not an adapter folder`);
     const weights = join(dir, WEIGHTS_FILE);
     const configPath = join(dir, CONFIG_FILE);
     if (!existsSync(weights)) {
@@ -166,7 +178,8 @@ export class LoraAdapter {
       }
       throw new MerglotError("peft.missing", `${dir}: no ${WEIGHTS_FILE} in the adapter folder`);
     }
-    if (!existsSync(configPath)) throw new MerglotError("peft.missing", `${dir}: no ${CONFIG_FILE} in the adapter folder`);
+    if (!existsSync(configPath))
+      throw new MerglotError("peft.missing", `${dir}: no ${CONFIG_FILE} in the adapter folder`);
     let rawConfig: unknown;
     try {
       rawConfig = JSON.parse(readFileSync(configPath, "utf8"));
@@ -187,14 +200,15 @@ export class LoraAdapter {
     return this.byName.get(name);
   }
 
-  /** lora_A of a module as a row-major r × in Float32Array. */
-  readA(m: LoraModule): Float32Array {
-    return this.file.readFloat32(m.aName);
+  /** lora_A of a module as a row-major r × in Float32Array (into `out` when given: reusing buffers avoids
+   *  the cost of touching fresh memory, which dominates reading at GB scale). */
+  readA(m: LoraModule, out?: Float32Array): Float32Array {
+    return this.file.readFloat32(m.aName, out);
   }
 
-  /** lora_B of a module as a row-major out × r Float32Array. */
-  readB(m: LoraModule): Float32Array {
-    return this.file.readFloat32(m.bName);
+  /** lora_B of a module as a row-major out × r Float32Array (into `out` when given). */
+  readB(m: LoraModule, out?: Float32Array): Float32Array {
+    return this.file.readFloat32(m.bName, out);
   }
 
   get weightsPath(): string {
@@ -210,15 +224,24 @@ function groupModules(file: SafetensorsReader, config: PeftConfig, path: string)
   const pairs = new Map<string, { a?: string; b?: string }>();
   for (const t of file.tensors) {
     if (t.name.includes("lora_magnitude_vector")) {
-      throw new MerglotError("peft.dora", `${path}: tensor "${t.name}" is a DoRA magnitude; DoRA is not supported yet`);
+      throw new MerglotError(
+        "peft.dora",
+        `${path}: tensor "${t.name}" is a DoRA magnitude; DoRA is not supported yet`,
+      );
     }
     if (/\.lora_B\.bias$/.test(t.name)) {
-      throw new MerglotError("peft.bias", `${path}: tensor "${t.name}" is a LoRA bias (lora_bias); not supported yet`);
+      throw new MerglotError(
+        "peft.bias",
+        `${path}: tensor "${t.name}" is a LoRA bias (lora_bias); not supported yet`,
+      );
     }
     const m = FACTOR_RE.exec(t.name);
     if (!m) {
       if (/lora_embedding_[AB]/.test(t.name)) {
-        throw new MerglotError("peft.embedding", `${path}: tensor "${t.name}" is an embedding LoRA; not supported yet`);
+        throw new MerglotError(
+          "peft.embedding",
+          `${path}: tensor "${t.name}" is an embedding LoRA; not supported yet`,
+        );
       }
       throw new MerglotError(
         "peft.tensor",
@@ -243,16 +266,25 @@ function groupModules(file: SafetensorsReader, config: PeftConfig, path: string)
     const ta = file.get(a)!;
     const tb = file.get(b)!;
     if (ta.shape.length !== 2 || tb.shape.length !== 2) {
-      throw new MerglotError("peft.shape", `${path}: module "${name}": lora_A and lora_B must be 2-D (got [${ta.shape}] and [${tb.shape}])`);
+      throw new MerglotError(
+        "peft.shape",
+        `${path}: module "${name}": lora_A and lora_B must be 2-D (got [${ta.shape}] and [${tb.shape}])`,
+      );
     }
     const [rank, inF] = ta.shape as [number, number];
     const [outF, rankB] = tb.shape as [number, number];
     if (rank !== rankB) {
-      throw new MerglotError("peft.shape", `${path}: module "${name}": lora_A has rank ${rank} but lora_B has rank ${rankB}`);
+      throw new MerglotError(
+        "peft.shape",
+        `${path}: module "${name}": lora_A has rank ${rank} but lora_B has rank ${rankB}`,
+      );
     }
     for (const t of [ta, tb]) {
       if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "F64") {
-        throw new MerglotError("peft.dtype", `${path}: tensor "${t.name}" has dtype ${t.dtype}; LoRA factors must be floating point`);
+        throw new MerglotError(
+          "peft.dtype",
+          `${path}: tensor "${t.name}" has dtype ${t.dtype}; LoRA factors must be floating point`,
+        );
       }
     }
     const s = moduleScaling(config, name);
@@ -418,10 +450,16 @@ export function writeAdapter(
 }
 
 /** Convenience for readers that want everything of a small adapter at once. */
-export function readAdapter(path: string): { adapter: LoraAdapter; modules: { module: LoraModule; a: Float32Array; b: Float32Array }[] } {
+export function readAdapter(path: string): {
+  adapter: LoraAdapter;
+  modules: { module: LoraModule; a: Float32Array; b: Float32Array }[];
+} {
   const adapter = LoraAdapter.open(path);
   try {
-    return { adapter, modules: adapter.modules.map((m) => ({ module: m, a: adapter.readA(m), b: adapter.readB(m) })) };
+    return {
+      adapter,
+      modules: adapter.modules.map((m) => ({ module: m, a: adapter.readA(m), b: adapter.readB(m) })),
+    };
   } finally {
     adapter.close();
   }

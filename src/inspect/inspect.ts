@@ -60,11 +60,19 @@ export function inspectPath(path: string, opts: { norms?: boolean } = {}): Inspe
   if (dir !== null) return inspectAdapter(dir, opts.norms ?? true);
   if (path.endsWith(".gguf")) return inspectGguf(path);
   if (!path.endsWith(".safetensors")) {
-    throw new MerglotError("inspect.format", `${path}: not an adapter folder, a .safetensors or a .gguf file`);
+    throw new MerglotError(
+      "inspect.format",
+      `${path}: not an adapter folder, a .safetensors or a .gguf file`,
+    );
   }
   const f = SafetensorsReader.open(path);
   try {
-    const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], bytes: t.end - t.begin }));
+    const tensors = f.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      bytes: t.end - t.begin,
+    }));
     return {
       kind: "safetensors",
       path,
@@ -96,14 +104,23 @@ function inspectGguf(path: string): InspectReport {
   try {
     const ggufMetadata: Record<string, string | number | boolean> = {};
     for (const [k, v] of f.metadata) ggufMetadata[k] = ggufValueSummary(v);
-    const tensors = f.tensors.map((t) => ({ name: t.name, dtype: t.type, shape: [...t.shape], bytes: t.byteLength }));
+    const tensors = f.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.type,
+      shape: [...t.shape],
+      bytes: t.byteLength,
+    }));
     return {
       kind: "gguf",
       path,
       ggufVersion: f.version,
       ggufMetadata,
       tensors,
-      totals: { tensors: tensors.length, parameters: f.tensors.reduce((s, t) => s + t.elementCount, 0), bytes: f.fileSize },
+      totals: {
+        tensors: tensors.length,
+        parameters: f.tensors.reduce((s, t) => s + t.elementCount, 0),
+        bytes: f.fileSize,
+      },
     };
   } finally {
     f.close();
@@ -113,6 +130,11 @@ function inspectGguf(path: string): InspectReport {
 function inspectAdapter(dir: string, norms: boolean): InspectReport {
   const a = LoraAdapter.open(dir);
   try {
+    // one pair of buffers sized for the largest module, reused for every module
+    const maxA = Math.max(0, ...a.modules.map((m) => m.rank * m.inFeatures));
+    const maxB = Math.max(0, ...a.modules.map((m) => m.rank * m.outFeatures));
+    const bufA = new Float32Array(norms ? maxA : 0);
+    const bufB = new Float32Array(norms ? maxB : 0);
     const modules: InspectModule[] = a.modules.map((m) => ({
       name: m.name,
       layer: m.layer,
@@ -123,7 +145,16 @@ function inspectAdapter(dir: string, norms: boolean): InspectReport {
       alpha: m.alpha,
       scaling: m.scaling,
       dtype: m.dtype,
-      deltaNorm: norms ? deltaFrobeniusNorm(a.readA(m), a.readB(m), m.rank, m.inFeatures, m.outFeatures, m.scaling) : NaN,
+      deltaNorm: norms
+        ? deltaFrobeniusNorm(
+            a.readA(m, bufA.subarray(0, m.rank * m.inFeatures)),
+            a.readB(m, bufB.subarray(0, m.rank * m.outFeatures)),
+            m.rank,
+            m.inFeatures,
+            m.outFeatures,
+            m.scaling,
+          )
+        : NaN,
     }));
     const parameters = modules.reduce((s, m) => s + m.rank * (m.in + m.out), 0);
     return {
@@ -156,7 +187,10 @@ function human(bytes: number): string {
 function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+    cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
@@ -166,7 +200,9 @@ export function formatReport(r: InspectReport): string {
   if (r.kind === "adapter") {
     out.push(`adapter   ${r.path}`);
     out.push(`base      ${r.baseModel ?? "(not set)"}`);
-    out.push(`r=${r.r}  lora_alpha=${r.loraAlpha}${r.useRslora ? "  rsLoRA" : ""}  target_modules=${JSON.stringify(r.targetModules)}`);
+    out.push(
+      `r=${r.r}  lora_alpha=${r.loraAlpha}${r.useRslora ? "  rsLoRA" : ""}  target_modules=${JSON.stringify(r.targetModules)}`,
+    );
     out.push("");
     out.push(
       table(

@@ -18,11 +18,20 @@ export function thresholdKey(adapterIndex: number, tensorKey: string, module: st
 }
 
 /** The seed of DARE's stream for one adapter's task tensor of one module (documented in the README). */
-export function dropSeed(recipeSeed: number, adapterIndex: number, module: string, tensorKey: string): bigint {
+export function dropSeed(
+  recipeSeed: number,
+  adapterIndex: number,
+  module: string,
+  tensorKey: string,
+): bigint {
   return seedFrom(recipeSeed, adapterIndex, module, tensorKey);
 }
 
-export function makeBinder(opts: { seed: number; rescale: boolean; global?: GlobalThresholds }): OperatorBinder {
+export function makeBinder(opts: {
+  seed: number;
+  rescale: boolean;
+  global?: GlobalThresholds;
+}): OperatorBinder {
   return {
     trim(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor {
       const input = job.inputs[i]!;
@@ -35,7 +44,12 @@ export function makeBinder(opts: { seed: number; rescale: boolean; global?: Glob
     },
     drop(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor {
       const input = job.inputs[i]!;
-      return drop(x, input.density, new Rng(dropSeed(opts.seed, input.index, job.name, tensorKey)), opts.rescale);
+      return drop(
+        x,
+        input.density,
+        new Rng(dropSeed(opts.seed, input.index, job.name, tensorKey)),
+        opts.rescale,
+      );
     },
   };
 }

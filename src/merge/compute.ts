@@ -46,7 +46,10 @@ export class AdapterCache {
 function checkFinite(x: Float32Array, adapter: string, tensor: string): void {
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(x[i]!)) {
-      throw new MerglotError("merge.nonfinite", `${adapter}: tensor "${tensor}" contains ${x[i]} at index ${i}`);
+      throw new MerglotError(
+        "merge.nonfinite",
+        `${adapter}: tensor "${tensor}" contains ${x[i]} at index ${i}`,
+      );
     }
   }
 }
@@ -66,7 +69,11 @@ export function loadJob(m: PlannedModule, settings: ComputeSettings, cache: Adap
   return { name: m.name, out: m.out, in: m.in, inputs, targetRank: m.targetRank };
 }
 
-export function computeJob(job: ModuleJob, settings: ComputeSettings, global?: GlobalThresholds): SpaceResult {
+export function computeJob(
+  job: ModuleJob,
+  settings: ComputeSettings,
+  global?: GlobalThresholds,
+): SpaceResult {
   const { method } = resolveMethod(settings.methodName)!;
   const ops = makeBinder({ seed: settings.seed, rescale: settings.rescale, global });
   const opts = { lambda: settings.lambda, signMethod: settings.signMethod, seed: settings.seed };

@@ -100,35 +100,46 @@ async function runParallel(
           failed = true;
           reject(e);
         });
-        w.on("message", (msg: { seq: number; error?: { message: string; code: string | null; stack?: string } } & ModuleResult) => {
-          if (failed) return;
-          if (msg.error) {
-            failed = true;
-            const e = msg.error.code ? new MerglotError(msg.error.code, msg.error.message) : new Error(msg.error.message);
-            if (msg.error.stack) e.stack = msg.error.stack;
-            reject(e);
-            return;
-          }
-          pending.set(msg.seq, msg);
-          try {
-            while (pending.has(nextToWrite)) {
-              const r = pending.get(nextToWrite)!;
-              pending.delete(nextToWrite);
-              consume(nextToWrite, r);
-              nextToWrite++;
+        w.on(
+          "message",
+          (
+            msg: {
+              seq: number;
+              error?: { message: string; code: string | null; stack?: string };
+            } & ModuleResult,
+          ) => {
+            if (failed) return;
+            if (msg.error) {
+              failed = true;
+              const e = msg.error.code
+                ? new MerglotError(msg.error.code, msg.error.message)
+                : new Error(msg.error.message);
+              if (msg.error.stack) e.stack = msg.error.stack;
+              reject(e);
+              return;
             }
-          } catch (e) {
-            failed = true;
-            reject(e);
-            return;
-          }
-          if (nextToWrite === modules.length) {
-            resolve();
-            return;
-          }
-          send(w);
-          while (idle.length && nextToSend < modules.length && nextToSend - nextToWrite < window) send(idle.shift()!);
-        });
+            pending.set(msg.seq, msg);
+            try {
+              while (pending.has(nextToWrite)) {
+                const r = pending.get(nextToWrite)!;
+                pending.delete(nextToWrite);
+                consume(nextToWrite, r);
+                nextToWrite++;
+              }
+            } catch (e) {
+              failed = true;
+              reject(e);
+              return;
+            }
+            if (nextToWrite === modules.length) {
+              resolve();
+              return;
+            }
+            send(w);
+            while (idle.length && nextToSend < modules.length && nextToSend - nextToWrite < window)
+              send(idle.shift()!);
+          },
+        );
         send(w);
       }
     });
@@ -138,14 +149,25 @@ async function runParallel(
 }
 
 /** Merge as a recipe says. `recipe` may be a path to a YAML file, a parsed Recipe or a plain recipe object. */
-export async function merge(recipe: Recipe | string | Record<string, unknown>, opts: MergeOptions = {}): Promise<MergeSummary> {
+export async function merge(
+  recipe: Recipe | string | Record<string, unknown>,
+  opts: MergeOptions = {},
+): Promise<MergeSummary> {
   const t0 = performance.now();
   const r: Recipe =
-    typeof recipe === "string" ? loadRecipe(recipe) : "method" in recipe && "source" in recipe ? (recipe as Recipe) : parseRecipe(recipe, "<recipe>", process.cwd());
+    typeof recipe === "string"
+      ? loadRecipe(recipe)
+      : "method" in recipe && "source" in recipe
+        ? (recipe as Recipe)
+        : parseRecipe(recipe, "<recipe>", process.cwd());
   const output = opts.output ?? r.output.path;
-  if (!output) throw new MerglotError("merge.output", `${r.source}: no output path: pass -o OUT_DIR or set output.path`);
+  if (!output)
+    throw new MerglotError("merge.output", `${r.source}: no output path: pass -o OUT_DIR or set output.path`);
   if (r.output.format === "gguf") {
-    throw new MerglotError("merge.output", `${r.source}: output.format: gguf is written by \`merglot convert\`; merge to peft first`);
+    throw new MerglotError(
+      "merge.output",
+      `${r.source}: output.format: gguf is written by \`merglot convert\`; merge to peft first`,
+    );
   }
   const force = opts.force ?? false;
   ensureWritable(output, force);
@@ -160,7 +182,12 @@ export async function merge(recipe: Recipe | string | Record<string, unknown>, o
 
   let global: GlobalThresholds | undefined;
   const baseSettings = settingsOf(r);
-  if (r.densityScope === "global" && r.method.usesDensity && r.method.name !== "dare_linear" && r.method.name !== "dare_ties") {
+  if (
+    r.densityScope === "global" &&
+    r.method.usesDensity &&
+    r.method.name !== "dare_linear" &&
+    r.method.name !== "dare_ties"
+  ) {
     const cache = new AdapterCache(r.models.map((m) => m.path));
     try {
       global = globalThresholds(plan.modules, baseSettings, cache);
@@ -230,8 +257,17 @@ export async function merge(recipe: Recipe | string | Record<string, unknown>, o
         seed: r.seed,
         models: r.models,
       },
-      inputs: plan.adapters.map((a, i) => ({ path: a.path, sha256: inputHashes[i], base_model: a.baseModel })),
-      output: { dtype: plan.dtype, modules: plan.modules.length, rank_min: Math.min(...ranks), rank_max: Math.max(...ranks) },
+      inputs: plan.adapters.map((a, i) => ({
+        path: a.path,
+        sha256: inputHashes[i],
+        base_model: a.baseModel,
+      })),
+      output: {
+        dtype: plan.dtype,
+        modules: plan.modules.length,
+        rank_min: Math.min(...ranks),
+        rank_max: Math.max(...ranks),
+      },
       warnings: [...plan.warnings, ...r.unused.map((u) => `parameter "${u}" is not used by ${r.methodName}`)],
       threads,
       timings,

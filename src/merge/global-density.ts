@@ -34,12 +34,17 @@ interface Acc {
   t?: TrimThreshold;
 }
 
-export function globalThresholds(modules: PlannedModule[], settings: ComputeSettings, cache: AdapterCache): GlobalThresholds {
+export function globalThresholds(
+  modules: PlannedModule[],
+  settings: ComputeSettings,
+  cache: AdapterCache,
+): GlobalThresholds {
   const accs = new Map<string, Acc>(); // `${adapter}/${key}`
   const each = (fn: (m: PlannedModule, adapter: number, key: string, x: Float32Array) => void) => {
     for (const m of modules) {
       const job = loadJob(m, settings, cache);
-      for (const [key, xs] of taskTensors(job, settings.space)) xs.forEach((x, p) => fn(m, job.inputs[p]!.index, key, x));
+      for (const [key, xs] of taskTensors(job, settings.space))
+        xs.forEach((x, p) => fn(m, job.inputs[p]!.index, key, x));
     }
   };
   each((_m, i, key, x) => {

@@ -49,7 +49,8 @@ export function padRank(lr: LowRank, out: number, inF: number, rank: number): Lo
  * lower rank than `target`.
  */
 export function recompress(lr: LowRank, out: number, inF: number, target: number): LowRank {
-  if (lr.rank === 0) return { b: new Float32Array(out * target), a: new Float32Array(target * inF), rank: target };
+  if (lr.rank === 0)
+    return { b: new Float32Array(out * target), a: new Float32Array(target * inF), rank: target };
   const B = toMat(out, lr.rank, lr.b);
   const At = transpose(toMat(lr.rank, inF, lr.a));
   const qb = qr(tallOrPad(B));
@@ -87,7 +88,13 @@ const EXACT_SVD_LIMIT = 512 * 512;
  * without any SVD (B = ΔW, A = I or B = I, A = ΔW); otherwise a truncated SVD — exact for small modules,
  * randomized with power iterations for large ones.
  */
-export function denseToLowRank(d: Float32Array, out: number, inF: number, target: number, seed: bigint): LowRank {
+export function denseToLowRank(
+  d: Float32Array,
+  out: number,
+  inF: number,
+  target: number,
+  seed: bigint,
+): LowRank {
   const full = Math.min(out, inF);
   if (target >= full) {
     if (inF <= out) {
@@ -102,7 +109,8 @@ export function denseToLowRank(d: Float32Array, out: number, inF: number, target
     return { b, a, rank: target };
   }
   const m = toMat(out, inF, d);
-  const { u, s, v } = out * inF <= EXACT_SVD_LIMIT ? svd(m) : randomizedSvd(m, target, { oversample: 10, powerIters: 2, seed });
+  const { u, s, v } =
+    out * inF <= EXACT_SVD_LIMIT ? svd(m) : randomizedSvd(m, target, { oversample: 10, powerIters: 2, seed });
   const k = Math.min(target, s.length);
   for (let i = 0; i < u.rows; i++) for (let j = 0; j < u.cols; j++) u.data[i * u.cols + j]! *= s[j]!;
   return { b: takeColumns(u, k, target), a: takeRows(transpose(v), k, target), rank: target };

@@ -4,7 +4,14 @@
  * engine supplies `trim` / `drop` already bound to the adapter's density, scope and random stream, so the
  * methods themselves stay one line of composition each.
  */
-import { disjointMean, electSign, scaleInPlace, weightedSum, type SignMethod, type Tensor } from "./operators.js";
+import {
+  disjointMean,
+  electSign,
+  scaleInPlace,
+  weightedSum,
+  type SignMethod,
+  type Tensor,
+} from "./operators.js";
 
 export interface MethodContext {
   /** Per-adapter weight w_i (default 1). */
@@ -76,7 +83,11 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: false,
     usesRescale: false,
-    run: (xs, ctx) => weightedSum(xs.map((x, i) => ctx.trim(i, x)), ctx.weights),
+    run: (xs, ctx) =>
+      weightedSum(
+        xs.map((x, i) => ctx.trim(i, x)),
+        ctx.weights,
+      ),
   },
   ties: {
     name: "ties",
@@ -97,7 +108,11 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: false,
     usesRescale: true,
-    run: (xs, ctx) => weightedSum(xs.map((x, i) => ctx.drop(i, x)), ctx.weights),
+    run: (xs, ctx) =>
+      weightedSum(
+        xs.map((x, i) => ctx.drop(i, x)),
+        ctx.weights,
+      ),
   },
   dare_ties: {
     name: "dare_ties",
@@ -124,6 +139,11 @@ export function resolveMethod(name: string): { method: MergeMethod; knots: boole
 }
 
 /** Run a method and apply the final `lambda`. */
-export function runMethod(method: MergeMethod, xs: readonly Tensor[], ctx: MethodContext, lambda: number): Tensor {
+export function runMethod(
+  method: MergeMethod,
+  xs: readonly Tensor[],
+  ctx: MethodContext,
+  lambda: number,
+): Tensor {
   return scaleInPlace(method.run(xs, ctx), lambda);
 }

@@ -7,15 +7,6 @@
 export type Tensor = Float32Array;
 export type SignMethod = "total" | "frequency";
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** Bits of |x| as an unsigned integer: monotone in |x| for every non-NaN float32. */
-function magBits(x: number): number {
-  f32[0] = x;
-  return u32[0]! & 0x7fffffff;
-}
-
 /**
  * A magnitude threshold that keeps exactly `k` entries: every entry with |x| bits above `bits`, plus the
  * first `ties` entries (lowest flat index first) whose |x| bits equal `bits`.

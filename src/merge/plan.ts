@@ -90,7 +90,8 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
     warnings.push(`adapters name different base models: ${list}`);
   }
   const fif = new Set(configs.map((c) => c.fanInFanOut));
-  if (fif.size > 1) throw new MerglotError("merge.config", "adapters disagree on fan_in_fan_out; they cannot be merged");
+  if (fif.size > 1)
+    throw new MerglotError("merge.config", "adapters disagree on fan_in_fan_out; they cannot be merged");
 
   const names = new Map<string, LoraModule>();
   for (const a of adapters) for (const [n, m] of a.modules) if (!names.has(n)) names.set(n, m);
@@ -122,7 +123,9 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
     }
     if (participants.length < adapters.length) {
       const missing = adapters.filter((_, i) => !participants.includes(i)).map((a) => a.path);
-      warnings.push(`module "${first.name}" is merged over ${participants.length} of ${adapters.length} adapters (missing in ${missing.join(", ")})`);
+      warnings.push(
+        `module "${first.name}" is merged over ${participants.length} of ${adapters.length} adapters (missing in ${missing.join(", ")})`,
+      );
     }
     const s = shapeOf!;
     modules.push({
@@ -135,23 +138,40 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
       targetRank: targetRank(recipe, ranks, s.out, s.in),
     });
   }
-  if (modules.length === 0) throw new MerglotError("merge.empty", "the adapters contain no LoRA modules to merge");
+  if (modules.length === 0)
+    throw new MerglotError("merge.empty", "the adapters contain no LoRA modules to merge");
 
-  const dtype = recipe.output.dtype ? DTYPES[recipe.output.dtype]! : (adapters[0]!.dtype === "F64" ? "F32" : (adapters[0]!.dtype as FloatDType));
+  const dtype = recipe.output.dtype
+    ? DTYPES[recipe.output.dtype]!
+    : adapters[0]!.dtype === "F64"
+      ? "F32"
+      : (adapters[0]!.dtype as FloatDType);
   const specs: TensorSpec[] = [];
   for (const m of modules) {
     const n = factorNames(m.name);
     specs.push({ name: n.a, dtype, shape: [m.targetRank, m.in] });
     specs.push({ name: n.b, dtype, shape: [m.out, m.targetRank] });
   }
-  return { recipe, adapters, modules, dtype, config: outputConfig(modules, adapters, configs), specs, warnings };
+  return {
+    recipe,
+    adapters,
+    modules,
+    dtype,
+    config: outputConfig(modules, adapters, configs),
+    specs,
+    warnings,
+  };
 }
 
 /**
  * Written with scaling exactly 1 for every module: lora_alpha = r, and modules whose declared rank differs
  * from the most common one listed in rank_pattern / alpha_pattern with the same value.
  */
-function outputConfig(modules: PlannedModule[], adapters: PlannedAdapter[], configs: LoraAdapter["config"][]): Record<string, unknown> {
+function outputConfig(
+  modules: PlannedModule[],
+  adapters: PlannedAdapter[],
+  configs: LoraAdapter["config"][],
+): Record<string, unknown> {
   const counts = new Map<number, number>();
   for (const m of modules) counts.set(m.targetRank, (counts.get(m.targetRank) ?? 0) + 1);
   const r = [...counts.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0])[0]![0];

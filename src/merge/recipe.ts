@@ -11,9 +11,7 @@ import { MerglotError } from "../errors.js";
 import { METHOD_NAMES, resolveMethod, type MergeMethod } from "./methods.js";
 import type { SignMethod } from "./operators.js";
 
-const density = z
-  .number()
-  .refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
+const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
 const weight = z.number().refine(Number.isFinite, { message: "weight must be a finite number" });
 
 const modelParams = z.strictObject({ weight: weight.optional(), density: density.optional() });
@@ -28,9 +26,7 @@ const globalParams = z.strictObject({
 });
 
 const outputSchema = z.strictObject({
-  rank: z
-    .union([z.literal("exact"), z.literal("full"), z.number().int().positive()])
-    .optional(),
+  rank: z.union([z.literal("exact"), z.literal("full"), z.number().int().positive()]).optional(),
   dtype: z.enum(["float32", "float16", "bfloat16"]).optional(),
   format: z.enum(["peft", "gguf"]).optional(),
   path: z.string().min(1).optional(),
@@ -67,7 +63,12 @@ export interface Recipe {
   rescale: boolean;
   lambda: number;
   seed: number;
-  output: { rank: OutputRank | null; dtype: OutputDType | null; format: "peft" | "gguf"; path: string | null };
+  output: {
+    rank: OutputRank | null;
+    dtype: OutputDType | null;
+    format: "peft" | "gguf";
+    path: string | null;
+  };
   /** Parameters set in the recipe that the method does not read (reported, not an error). */
   unused: string[];
   /** The recipe as written, for the manifest. */
@@ -88,7 +89,8 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     const issues = parsed.error.issues;
     const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
     let msg = issue.message;
-    if (issue.code === "unrecognized_keys") msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    if (issue.code === "unrecognized_keys")
+      msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
     throw new MerglotError("recipe.field", `${source}: ${fieldPath(issue.path)}: ${msg}`);
   }
   const r = parsed.data;
@@ -100,7 +102,10 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     density: m.parameters?.density ?? p.density ?? 1,
   }));
   if (method.name === "linear" && models.reduce((s, m) => s + m.weight, 0) === 0) {
-    throw new MerglotError("recipe.field", `${source}: models[*].parameters.weight: the weights sum to 0, so "linear" cannot normalise them`);
+    throw new MerglotError(
+      "recipe.field",
+      `${source}: models[*].parameters.weight: the weights sum to 0, so "linear" cannot normalise them`,
+    );
   }
   const unused: string[] = [];
   const densitySet = p.density !== undefined || r.models.some((m) => m.parameters?.density !== undefined);
@@ -144,7 +149,10 @@ export function parseRecipeYaml(text: string, source: string, baseDir: string): 
   }
   const obj: unknown = doc.toJS();
   if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
-    throw new MerglotError("recipe.yaml", `${source}: a recipe must be a YAML mapping (merge_method, models, …)`);
+    throw new MerglotError(
+      "recipe.yaml",
+      `${source}: a recipe must be a YAML mapping (merge_method, models, …)`,
+    );
   }
   return parseRecipe(obj, source, baseDir);
 }

@@ -23,10 +23,10 @@ parentPort!.on("message", (msg: { seq: number; module: PlannedModule } | "close"
     const t1 = performance.now();
     const r = computeJob(job, settings, global);
     const t2 = performance.now();
-    parentPort!.postMessage({ seq: msg.seq, a: r.a, b: r.b, rank: r.rank, readMs: t1 - t0, computeMs: t2 - t1 }, [
-      r.a.buffer as ArrayBuffer,
-      r.b.buffer as ArrayBuffer,
-    ]);
+    parentPort!.postMessage(
+      { seq: msg.seq, a: r.a, b: r.b, rank: r.rank, readMs: t1 - t0, computeMs: t2 - t1 },
+      [r.a.buffer as ArrayBuffer, r.b.buffer as ArrayBuffer],
+    );
   } catch (e) {
     const err = e as Error;
     parentPort!.postMessage({

@@ -28,12 +28,22 @@ export interface DemoResult {
   merges: { label: string; summary: MergeSummary; cosine: number[]; relNorm: number[] }[];
 }
 
-export async function runDemo(opts: { output: string; force?: boolean; threads?: number; log?: (s: string) => void }): Promise<DemoResult> {
+export async function runDemo(opts: {
+  output: string;
+  force?: boolean;
+  threads?: number;
+  log?: (s: string) => void;
+}): Promise<DemoResult> {
   const log = opts.log ?? ((s: string) => process.stdout.write(s + "\n"));
   const recipePath = join(DEMO_DIR, "recipe.yaml");
-  if (!existsSync(recipePath)) throw new MerglotError("demo.data", `${recipePath}: the demo data is missing from this installation`);
+  if (!existsSync(recipePath))
+    throw new MerglotError("demo.data", `${recipePath}: the demo data is missing from this installation`);
   if (existsSync(opts.output)) {
-    if (!opts.force) throw new MerglotError("output.exists", `${opts.output}: output already exists (use --force to overwrite)`);
+    if (!opts.force)
+      throw new MerglotError(
+        "output.exists",
+        `${opts.output}: output already exists (use --force to overwrite)`,
+      );
     rmSync(opts.output, { recursive: true, force: true });
   }
   mkdirSync(opts.output, { recursive: true });
@@ -45,7 +55,9 @@ export async function runDemo(opts: { output: string; force?: boolean; threads?:
   log(`merglot demo: ${n} language adapters (${langs.join(", ")}) from ${join(DEMO_DIR, "adapters")}`);
   log("\nlanguage-vector cosine similarity:");
   log("      " + langs.map((l) => l.padStart(6)).join(""));
-  langs.forEach((l, i) => log(l.padEnd(6) + langs.map((_, j) => sim.cosine[i * n + j]!.toFixed(3).padStart(6)).join("")));
+  langs.forEach((l, i) =>
+    log(l.padEnd(6) + langs.map((_, j) => sim.cosine[i * n + j]!.toFixed(3).padStart(6)).join("")),
+  );
 
   const merges: DemoResult["merges"] = [];
   log("\nmerged adapter vs each language vector: cosine (relative norm)");

@@ -24,7 +24,14 @@ export function transpose(a: ArrayLike<number>, rows: number, cols: number): Den
 }
 
 /** s·B·A. */
-export function delta(m: { a: ArrayLike<number>; b: ArrayLike<number>; out: number; in: number; rank: number; scaling: number }): Dense {
+export function delta(m: {
+  a: ArrayLike<number>;
+  b: ArrayLike<number>;
+  out: number;
+  in: number;
+  rank: number;
+  scaling: number;
+}): Dense {
   return matmul(m.b, m.a, m.out, m.rank, m.in).map((v) => v * m.scaling);
 }
 
@@ -32,7 +39,9 @@ export function delta(m: { a: ArrayLike<number>; b: ArrayLike<number>; out: numb
 export function trimRef(x: ArrayLike<number>, density: number): Dense {
   const n = x.length;
   const k = Math.floor(density * n);
-  const idx = Array.from({ length: n }, (_, i) => i).sort((p, q) => Math.abs(x[q]!) - Math.abs(x[p]!) || p - q);
+  const idx = Array.from({ length: n }, (_, i) => i).sort(
+    (p, q) => Math.abs(x[q]!) - Math.abs(x[p]!) || p - q,
+  );
   const out = new Float64Array(n);
   for (let t = 0; t < k; t++) out[idx[t]!] = x[idx[t]!]!;
   return out;
@@ -93,11 +102,17 @@ export function methodRef(
       break;
     case "linear": {
       const total = w.reduce((s, v) => s + v, 0);
-      r = weightedSumRef(xs, w.map((v) => v / total));
+      r = weightedSumRef(
+        xs,
+        w.map((v) => v / total),
+      );
       break;
     }
     case "magnitude_prune":
-      r = weightedSumRef(xs.map((x, i) => trimRef(x, densities[i]!)), w);
+      r = weightedSumRef(
+        xs.map((x, i) => trimRef(x, densities[i]!)),
+        w,
+      );
       break;
     case "ties": {
       const t = xs.map((x, i) => trimRef(x, densities[i]!));
@@ -166,7 +181,12 @@ export function jacobiEig(sym: ArrayLike<number>, n: number): { values: Dense; v
  * KnOTS by its dense definition: U from the SVD of [ΔW_1 | … | ΔW_n] (as eigenvectors of Σ ΔW_i ΔW_iᵀ),
  * x_i = Σ·V_iᵀ = Uᵀ·ΔW_i, singular values below `tol`·σ_max dropped.
  */
-export function knotsRef(deltas: Dense[], out: number, inF: number, tol = 1e-6): { u: Dense; k: number; tasks: Dense[] } {
+export function knotsRef(
+  deltas: Dense[],
+  out: number,
+  inF: number,
+  tol = 1e-6,
+): { u: Dense; k: number; tasks: Dense[] } {
   const mmT = new Float64Array(out * out);
   for (const d of deltas) {
     const p = matmul(d, transpose(d, out, inF), out, inF, out);

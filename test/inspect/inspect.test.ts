@@ -23,7 +23,10 @@ test("deltaNorm from the factors equals ‖s·B·A‖_F of the dense product", (
     assert.equal(row.scaling, 6 / Math.sqrt(m.rank));
     assert.equal(row.rank, m.rank);
   }
-  assert.equal(r.totals.parameters, mods.reduce((s, m) => s + m.rank * (m.in + m.out), 0));
+  assert.equal(
+    r.totals.parameters,
+    mods.reduce((s, m) => s + m.rank * (m.in + m.out), 0),
+  );
 });
 
 test("CLI: inspect --json, table output, and a clear error without a stack trace", () => {
@@ -32,7 +35,8 @@ test("CLI: inspect --json, table output, and a clear error without a stack trace
   const j = spawnSync(process.execPath, [CLI, "inspect", dir, "--json"], { encoding: "utf8" });
   assert.equal(j.status, 0, j.stderr);
   const obj = JSON.parse(j.stdout) as { modules: Record<string, unknown>[] };
-  for (const key of ["name", "rank", "alpha", "scaling", "in", "out", "dtype", "deltaNorm"]) assert.ok(key in obj.modules[0]!, key);
+  for (const key of ["name", "rank", "alpha", "scaling", "in", "out", "dtype", "deltaNorm"])
+    assert.ok(key in obj.modules[0]!, key);
   const t = spawnSync(process.execPath, [CLI, "inspect", dir], { encoding: "utf8" });
   assert.equal(t.status, 0);
   assert.match(t.stdout, /model\.layers\.0\.self_attn\.q_proj\s+8×6\s+2/);
@@ -50,7 +54,10 @@ test("inspect shows GGUF files: metadata (long arrays summarised) and tensors", 
     p,
     [
       ["general.architecture", gguf.string("llama")],
-      ["tokenizer.ggml.tokens", { type: "array", itemType: "string", value: Array.from({ length: 20 }, (_, i) => `t${i}`) }],
+      [
+        "tokenizer.ggml.tokens",
+        { type: "array", itemType: "string", value: Array.from({ length: 20 }, (_, i) => `t${i}`) },
+      ],
     ],
     [{ name: "blk.0.attn_q.weight", type: "F32", shape: [3, 4], data: new Float32Array(12) }],
   );

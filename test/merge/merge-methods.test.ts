@@ -10,14 +10,24 @@ import { drop } from "../../src/merge/operators.js";
 import { dropSeed } from "../../src/merge/binder.js";
 import { Rng } from "../../src/tensor/linalg.js";
 import { makeAdapter, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
-import { delta, jacobiEig, knotsRef, matmul, methodRef, relErr, transpose, type Dense } from "../helpers/reference.js";
+import {
+  delta,
+  jacobiEig,
+  knotsRef,
+  matmul,
+  methodRef,
+  relErr,
+  transpose,
+  type Dense,
+} from "../helpers/reference.js";
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
 const N = 3;
 const adapters: FixtureModule[][] = [];
-for (let i = 0; i < N; i++) adapters.push(makeAdapter(join(tmp.dir, `a${i}`), { seed: 100 + i, alpha: 8 + 4 * i }));
+for (let i = 0; i < N; i++)
+  adapters.push(makeAdapter(join(tmp.dir, `a${i}`), { seed: 100 + i, alpha: 8 + 4 * i }));
 const weights = [1, 0.5, -0.75];
 const densities = [0.5, 0.7, 0.3];
 
@@ -28,7 +38,17 @@ function mergedDeltas(dir: string): Map<string, { d: Dense; rank: number }> {
     return new Map(
       a.modules.map((m) => [
         m.name,
-        { d: delta({ a: a.readA(m), b: a.readB(m), out: m.outFeatures, in: m.inFeatures, rank: m.rank, scaling: m.scaling }), rank: m.rank },
+        {
+          d: delta({
+            a: a.readA(m),
+            b: a.readB(m),
+            out: m.outFeatures,
+            in: m.inFeatures,
+            rank: m.rank,
+            scaling: m.scaling,
+          }),
+          rank: m.rank,
+        },
       ]),
     );
   } finally {
@@ -44,7 +64,11 @@ function recipe(method: string, extra = ""): string {
 }
 
 let counter = 0;
-async function runMerge(method: string, extra = "", threads = 1): Promise<Map<string, { d: Dense; rank: number }>> {
+async function runMerge(
+  method: string,
+  extra = "",
+  threads = 1,
+): Promise<Map<string, { d: Dense; rank: number }>> {
   const name = `r${counter++}`;
   const p = writeRecipe(tmp.dir, `${name}.yaml`, recipe(method, extra));
   const out = join(tmp.dir, `${name}-out`);
@@ -54,7 +78,9 @@ async function runMerge(method: string, extra = "", threads = 1): Promise<Map<st
 
 /** DARE's dropped tensors for adapter i: the library's documented stream applied to the reference x_i. */
 function droppedRef(xs: Dense[], module: string, key: string): Float32Array[] {
-  return xs.map((x, i) => drop(Float32Array.from(x), densities[i]!, new Rng(dropSeed(7, i, module, key)), true));
+  return xs.map((x, i) =>
+    drop(Float32Array.from(x), densities[i]!, new Rng(dropSeed(7, i, module, key)), true),
+  );
 }
 
 const METHODS = ["task_arithmetic", "linear", "magnitude_prune", "ties", "dare_linear", "dare_ties"];
@@ -69,7 +95,8 @@ describe("delta space", () => {
         const ref = methodRef(method, xs, weights, densities, { dropped });
         const g = got.get(m.name)!;
         assert.ok(relErr(g.d, ref) < 1e-5, `${method} ${m.name}: rel err ${relErr(g.d, ref)}`);
-        if (method === "task_arithmetic" || method === "linear") assert.equal(g.rank, N * m.rank, "cat rank = Σ r_i");
+        if (method === "task_arithmetic" || method === "linear")
+          assert.equal(g.rank, N * m.rank, "cat rank = Σ r_i");
         else assert.equal(g.rank, Math.min(m.out, m.in));
       }
     });
@@ -87,12 +114,18 @@ describe("delta space", () => {
       const tail = Math.sqrt(values.slice(m.rank).reduce((s, v) => s + Math.max(v, 0), 0));
       let err = 0;
       for (let i = 0; i < ref.length; i++) err += (g.d[i]! - ref[i]!) ** 2;
-      assert.ok(Math.abs(Math.sqrt(err) - tail) <= 1e-4 * Math.max(tail, 1e-3), `${m.name}: ${Math.sqrt(err)} vs ${tail}`);
+      assert.ok(
+        Math.abs(Math.sqrt(err) - tail) <= 1e-4 * Math.max(tail, 1e-3),
+        `${m.name}: ${Math.sqrt(err)} vs ${tail}`,
+      );
     }
   });
 
   test("sign_method frequency and lambda", async () => {
-    const got = await runMerge("ties", "parameters: { sign_method: frequency, lambda: 0.5 }\noutput: { rank: exact, dtype: float32 }\n");
+    const got = await runMerge(
+      "ties",
+      "parameters: { sign_method: frequency, lambda: 0.5 }\noutput: { rank: exact, dtype: float32 }\n",
+    );
     for (const [mi, m] of adapters[0]!.entries()) {
       const xs = adapters.map((ad) => delta(ad[mi]!));
       const ref = methodRef("ties", xs, weights, densities, { signMethod: "frequency", lambda: 0.5 });

@@ -16,12 +16,26 @@ import { mulberry32, randn } from "../helpers/rand.js";
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
-const adapters: FixtureModule[][] = [0, 1, 2].map((i) => makeAdapter(join(tmp.dir, `a${i}`), { seed: 200 + i }));
+const adapters: FixtureModule[][] = [0, 1, 2].map((i) =>
+  makeAdapter(join(tmp.dir, `a${i}`), { seed: 200 + i }),
+);
 
 function deltas(dir: string): Map<string, Dense> {
   const a = LoraAdapter.open(dir);
   try {
-    return new Map(a.modules.map((m) => [m.name, delta({ a: a.readA(m), b: a.readB(m), out: m.outFeatures, in: m.inFeatures, rank: m.rank, scaling: m.scaling })]));
+    return new Map(
+      a.modules.map((m) => [
+        m.name,
+        delta({
+          a: a.readA(m),
+          b: a.readB(m),
+          out: m.outFeatures,
+          in: m.inFeatures,
+          rank: m.rank,
+          scaling: m.scaling,
+        }),
+      ]),
+    );
   } finally {
     a.close();
   }
@@ -35,26 +49,45 @@ async function run(yaml: string, threads = 1): Promise<string> {
   return out;
 }
 const models = (k: number, params = "") =>
-  Array.from({ length: k }, (_, i) => `  - model: a${i}${params ? `\n    parameters: ${params}` : ""}`).join("\n");
+  Array.from({ length: k }, (_, i) => `  - model: a${i}${params ? `\n    parameters: ${params}` : ""}`).join(
+    "\n",
+  );
 
 describe("invariances", () => {
   test("knots_task_arithmetic equals task_arithmetic", async () => {
-    const k = deltas(await run(`merge_method: knots_task_arithmetic\nmodels:\n${models(3)}\noutput: { dtype: float32 }\n`));
-    const t = deltas(await run(`merge_method: task_arithmetic\nmodels:\n${models(3)}\noutput: { dtype: float32 }\n`));
+    const k = deltas(
+      await run(`merge_method: knots_task_arithmetic\nmodels:\n${models(3)}\noutput: { dtype: float32 }\n`),
+    );
+    const t = deltas(
+      await run(`merge_method: task_arithmetic\nmodels:\n${models(3)}\noutput: { dtype: float32 }\n`),
+    );
     for (const [name, d] of t) assert.ok(relErr(k.get(name)!, d) < 1e-5, name);
   });
 
   for (const method of ["ties", "knots_ties", "task_arithmetic", "knots_dare_ties"]) {
     test(`one adapter in → the same delta out (${method})`, async () => {
       const dens = method.includes("dare") ? "" : "{ density: 1 }";
-      const out = deltas(await run(`merge_method: ${method}\nmodels:\n${models(1, dens)}\noutput: { rank: exact, dtype: float32 }\n`));
-      for (const m of adapters[0]!) assert.ok(relErr(out.get(m.name)!, delta(m)) < 1e-5, `${method} ${m.name}`);
+      const out = deltas(
+        await run(
+          `merge_method: ${method}\nmodels:\n${models(1, dens)}\noutput: { rank: exact, dtype: float32 }\n`,
+        ),
+      );
+      for (const m of adapters[0]!)
+        assert.ok(relErr(out.get(m.name)!, delta(m)) < 1e-5, `${method} ${m.name}`);
     });
   }
 
   test("dare_ties with density 1 equals ties with density 1", async () => {
-    const a = deltas(await run(`merge_method: dare_ties\nmodels:\n${models(3, "{ density: 1 }")}\noutput: { rank: exact, dtype: float32 }\n`));
-    const b = deltas(await run(`merge_method: ties\nmodels:\n${models(3, "{ density: 1 }")}\noutput: { rank: exact, dtype: float32 }\n`));
+    const a = deltas(
+      await run(
+        `merge_method: dare_ties\nmodels:\n${models(3, "{ density: 1 }")}\noutput: { rank: exact, dtype: float32 }\n`,
+      ),
+    );
+    const b = deltas(
+      await run(
+        `merge_method: ties\nmodels:\n${models(3, "{ density: 1 }")}\noutput: { rank: exact, dtype: float32 }\n`,
+      ),
+    );
     for (const [name, d] of b) assert.deepEqual(a.get(name), d, name);
   });
 
@@ -65,7 +98,15 @@ describe("invariances", () => {
       out: m.out,
       in: m.in,
       targetRank: 6,
-      inputs: adapters.map((ad, i) => ({ index: i, a: ad[0]!.a, b: ad[0]!.b, rank: m.rank, scaling: ad[0]!.scaling, weight: 1, density: 0.5 })),
+      inputs: adapters.map((ad, i) => ({
+        index: i,
+        a: ad[0]!.a,
+        b: ad[0]!.b,
+        rank: m.rank,
+        scaling: ad[0]!.scaling,
+        weight: 1,
+        density: 0.5,
+      })),
     };
     const { u, tasks } = knotsBasis(job);
     const k = u.cols;
@@ -92,10 +133,19 @@ describe("DARE", () => {
     const y = `merge_method: dare_ties\nmodels:\n${models(3, "{ density: 0.4 }")}\nseed: 3\n`;
     const one = await run(y, 1);
     const two = await run(y, 2);
-    assert.deepEqual(readFileSync(join(one, "adapter_model.safetensors")), readFileSync(join(two, "adapter_model.safetensors")));
-    assert.deepEqual(readFileSync(join(one, "adapter_config.json")), readFileSync(join(two, "adapter_config.json")));
+    assert.deepEqual(
+      readFileSync(join(one, "adapter_model.safetensors")),
+      readFileSync(join(two, "adapter_model.safetensors")),
+    );
+    assert.deepEqual(
+      readFileSync(join(one, "adapter_config.json")),
+      readFileSync(join(two, "adapter_config.json")),
+    );
     const other = await run(y.replace("seed: 3", "seed: 4"), 1);
-    assert.notDeepEqual(readFileSync(join(one, "adapter_model.safetensors")), readFileSync(join(other, "adapter_model.safetensors")));
+    assert.notDeepEqual(
+      readFileSync(join(one, "adapter_model.safetensors")),
+      readFileSync(join(other, "adapter_model.safetensors")),
+    );
   });
 
   test("kept fraction ≈ density and kept values are exactly x/ρ", () => {

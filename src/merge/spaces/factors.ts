@@ -45,7 +45,17 @@ export function mergeFactors(
       },
       lambda,
     );
-  const a = combine("lora_A", job.inputs.map((x) => x.a), wA, 1);
-  const b = combine("lora_B", job.inputs.map((x) => x.b), wB, opts.lambda);
+  const a = combine(
+    "lora_A",
+    job.inputs.map((x) => x.a),
+    wA,
+    1,
+  );
+  const b = combine(
+    "lora_B",
+    job.inputs.map((x) => x.b),
+    wB,
+    opts.lambda,
+  );
   return fitRank({ a, b, rank: r }, job.out, job.in, job.targetRank);
 }

@@ -70,7 +70,8 @@ export function knotsBasis(job: ModuleJob): KnotsBasis {
   while (k < core.s.length && core.s[k]! > KNOTS_RELATIVE_TOLERANCE * smax && core.s[k]! > 0) k++;
   // U = Q_B · U_K[:, :k], restricted to the real `out` rows
   const uk = mat(R, k, new Float64Array(R * k));
-  for (let i = 0; i < R; i++) for (let j = 0; j < k; j++) uk.data[i * k + j] = core.u.data[i * core.u.cols + j]!;
+  for (let i = 0; i < R; i++)
+    for (let j = 0; j < k; j++) uk.data[i * k + j] = core.u.data[i * core.u.cols + j]!;
   const uFull = matmul(qb.q, uk);
   const u = uFull.rows === out ? uFull : mat(out, k, uFull.data.slice(0, out * k));
   const sigma = core.s.slice(0, k);
@@ -80,7 +81,8 @@ export function knotsBasis(job: ModuleJob): KnotsBasis {
     // T_i = diag(σ) · V_K[block i, :k]ᵀ  (k × r_i), then x_i = T_i · Q_iᵀ  (k × in)
     const t = new Float64Array(k * x.rank);
     for (let a = 0; a < k; a++) {
-      for (let b = 0; b < x.rank; b++) t[a * x.rank + b] = sigma[a]! * core.v.data[(col + b) * core.v.cols + a]!;
+      for (let b = 0; b < x.rank; b++)
+        t[a * x.rank + b] = sigma[a]! * core.v.data[(col + b) * core.v.cols + a]!;
     }
     const q = qas[idx]!.q;
     const xi = matmul(mat(k, x.rank, t), q, { transB: true }); // k × q.rows
@@ -116,4 +118,3 @@ export function mergeKnots(
         );
   return fitRank({ b: Float32Array.from(u.data), a: merged, rank: k }, job.out, job.in, job.targetRank);
 }
-
