@@ -4,7 +4,7 @@ import { formatReport, inspectPath } from "../inspect/inspect.js";
 export function registerInspect(program: Command): void {
   program
     .command("inspect")
-    .description("show the modules of a PEFT adapter folder, or the tensors of a .safetensors file")
+    .description("show the modules of a PEFT adapter folder, or the tensors of a .safetensors or .gguf file")
     .argument("<path>", "adapter folder or .safetensors file")
     .option("--json", "print a JSON object instead of a table")
     .option("--no-norms", "skip ‖ΔW‖_F (reads only the headers)")

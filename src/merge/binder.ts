@@ -1,14 +1,15 @@
 /**
- * Binds trim / drop to one adapter's recipe settings:
- * - trim in `tensor` scope selects within the task tensor; in `global` scope it applies a threshold found
- *   beforehand over all of that adapter's task tensors (see global-density.ts), with the tie quota this
- *   module gets so that exactly floor(ρ·N) entries survive overall.
- * - drop draws from a xoshiro stream seeded by (recipe seed, adapter index, module name, task-tensor key), so
- *   the result never depends on thread count or scheduling order.
+ * Binds trim / drop to one adapter's recipe settings for one task tensor of one module:
+ * - trim applies a magnitude threshold: in `tensor` scope computed from the adapter's whole task tensor, in
+ *   `global` scope found beforehand over all of that adapter's task tensors (see global-density.ts), with this
+ *   module's tie quota. The quota is consumed as entries are kept, so a task tensor may be processed in
+ *   consecutive row chunks with exactly the result of one pass.
+ * - drop draws from a xoshiro stream seeded by (recipe seed, adapter index, module name, task-tensor key) that
+ *   persists across chunks, so the result never depends on chunking, thread count or scheduling order.
  */
 import { Rng, seedFrom } from "../tensor/linalg.js";
-import { applyThreshold, drop, trim, type Tensor, type TrimThreshold } from "./operators.js";
-import type { ModuleJob, OperatorBinder } from "./spaces/types.js";
+import { applyThreshold, drop, trimThreshold, type Tensor, type TrimThreshold } from "./operators.js";
+import type { ModuleJob } from "./spaces/types.js";
 
 /** Global-scope thresholds: key `${adapterIndex}/${tensorKey}/${module}` → threshold with this module's tie quota. */
 export type GlobalThresholds = Map<string, TrimThreshold>;
@@ -18,38 +19,52 @@ export function thresholdKey(adapterIndex: number, tensorKey: string, module: st
 }
 
 /** The seed of DARE's stream for one adapter's task tensor of one module (documented in the README). */
-export function dropSeed(
-  recipeSeed: number,
-  adapterIndex: number,
-  module: string,
-  tensorKey: string,
-): bigint {
+export function dropSeed(recipeSeed: number, adapterIndex: number, module: string, tensorKey: string): bigint {
   return seedFrom(recipeSeed, adapterIndex, module, tensorKey);
 }
 
-export function makeBinder(opts: {
-  seed: number;
-  rescale: boolean;
-  global?: GlobalThresholds;
-}): OperatorBinder {
+/** trim / drop for participant i of one task tensor, in flat order over one or more consecutive chunks. */
+export interface BoundOperators {
+  trim(i: number, chunk: Tensor): Tensor;
+  drop(i: number, chunk: Tensor): Tensor;
+}
+
+export interface OperatorBinder {
+  /**
+   * Operators for one task tensor. `whole(i)` returns participant i's entire task tensor; it is called only
+   * when a per-tensor threshold must be computed and the caller works in chunks.
+   */
+  bind(job: ModuleJob, tensorKey: string, whole: (i: number) => Tensor): BoundOperators;
+}
+
+export function makeBinder(opts: { seed: number; rescale: boolean; global?: GlobalThresholds }): OperatorBinder {
   return {
-    trim(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor {
-      const input = job.inputs[i]!;
-      if (opts.global) {
-        const t = opts.global.get(thresholdKey(input.index, tensorKey, job.name));
-        if (!t) throw new Error(`no global threshold for adapter ${input.index}, ${tensorKey}, ${job.name}`);
-        return applyThreshold(x, t);
-      }
-      return trim(x, input.density);
-    },
-    drop(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor {
-      const input = job.inputs[i]!;
-      return drop(
-        x,
-        input.density,
-        new Rng(dropSeed(opts.seed, input.index, job.name, tensorKey)),
-        opts.rescale,
-      );
+    bind(job, tensorKey, whole) {
+      const thresholds = new Map<number, TrimThreshold>();
+      const streams = new Map<number, Rng>();
+      return {
+        trim(i, chunk) {
+          let t = thresholds.get(i);
+          if (!t) {
+            const input = job.inputs[i]!;
+            if (opts.global) {
+              const g = opts.global.get(thresholdKey(input.index, tensorKey, job.name));
+              if (!g) throw new Error(`no global threshold for adapter ${input.index}, ${tensorKey}, ${job.name}`);
+              t = { ...g };
+            } else {
+              t = trimThreshold(whole(i), input.density);
+            }
+            thresholds.set(i, t);
+          }
+          return applyThreshold(chunk, t);
+        },
+        drop(i, chunk) {
+          const input = job.inputs[i]!;
+          let rng = streams.get(i);
+          if (!rng) streams.set(i, (rng = new Rng(dropSeed(opts.seed, input.index, job.name, tensorKey))));
+          return drop(chunk, input.density, rng, opts.rescale);
+        },
+      };
     },
   };
 }

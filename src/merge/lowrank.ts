@@ -2,7 +2,7 @@
  * Low-rank helpers shared by the spaces: a module's result is always a pair (B [out × k], A [k × in]) with
  * ΔW = B·A (scaling 1). These turn dense or low-rank results into the declared output rank.
  */
-import { mat, matmul, qr, randomizedSvd, svd, transpose, type Mat } from "../tensor/linalg.js";
+import { f32Operator, mat, matmul, qr, randomizedSvd, svd, transpose, type Mat } from "../tensor/linalg.js";
 
 export interface LowRank {
   /** out × rank, row-major. */
@@ -86,35 +86,34 @@ const EXACT_SVD_LIMIT = 512 * 512;
 /**
  * A dense ΔW (out × in) written as a LoRA of rank `target`. At full rank the result is stored losslessly
  * without any SVD (B = ΔW, A = I or B = I, A = ΔW); otherwise a truncated SVD — exact for small modules,
- * randomized with power iterations for large ones.
+ * randomized (float32 products on the fast kernel, float64 small factorizations) for large ones.
  */
-export function denseToLowRank(
-  d: Float32Array,
-  out: number,
-  inF: number,
-  target: number,
-  seed: bigint,
-): LowRank {
+export function denseToLowRank(d: Float32Array, out: number, inF: number, target: number, seed: bigint): LowRank {
   const full = Math.min(out, inF);
   if (target >= full) {
-    if (inF <= out) {
-      const a = new Float32Array(target * inF);
-      for (let i = 0; i < inF; i++) a[i * inF + i] = 1;
-      return { b: takeColumns(mat(out, inF, Float64Array.from(d)), inF, target), a, rank: target };
-    }
     const b = new Float32Array(out * target);
-    for (let i = 0; i < out; i++) b[i * target + i] = 1;
     const a = new Float32Array(target * inF);
-    a.set(d);
+    if (inF <= out) {
+      for (let i = 0; i < out; i++) b.set(d.subarray(i * inF, (i + 1) * inF), i * target);
+      for (let i = 0; i < inF; i++) a[i * inF + i] = 1;
+    } else {
+      for (let i = 0; i < out; i++) b[i * target + i] = 1;
+      a.set(d);
+    }
     return { b, a, rank: target };
   }
-  const m = toMat(out, inF, d);
   const { u, s, v } =
-    out * inF <= EXACT_SVD_LIMIT ? svd(m) : randomizedSvd(m, target, { oversample: 10, powerIters: 2, seed });
+    out * inF <= EXACT_SVD_LIMIT
+      ? svd(toMat(out, inF, d))
+      : randomizedSvd(f32Operator(d, out, inF), target, { oversample: RSVD_OVERSAMPLE, powerIters: RSVD_POWER_ITERS, seed });
   const k = Math.min(target, s.length);
   for (let i = 0; i < u.rows; i++) for (let j = 0; j < u.cols; j++) u.data[i * u.cols + j]! *= s[j]!;
   return { b: takeColumns(u, k, target), a: takeRows(transpose(v), k, target), rank: target };
 }
+
+/** Randomized SVD settings for large dense results (accuracy: see the README). */
+export const RSVD_OVERSAMPLE = 10;
+export const RSVD_POWER_ITERS = 2;
 
 /** Fit an exact low-rank result to the declared rank: pad when it is smaller, truncate (SVD) when larger. */
 export function fitRank(lr: LowRank, out: number, inF: number, target: number): LowRank {

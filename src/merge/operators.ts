@@ -62,7 +62,10 @@ export function countEqualMagnitude(x: Tensor, bits: number): number {
   return n;
 }
 
-/** Keep the entries selected by a threshold (see TrimThreshold); everything else becomes 0. */
+/**
+ * Keep the entries selected by a threshold (see TrimThreshold); everything else becomes 0. The tie quota is
+ * consumed from `t`, so a tensor processed in consecutive chunks keeps exactly the same entries as in one go.
+ */
 export function applyThreshold(x: Tensor, t: TrimThreshold): Tensor {
   const out = new Float32Array(x.length);
   const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
@@ -75,7 +78,16 @@ export function applyThreshold(x: Tensor, t: TrimThreshold): Tensor {
       ties--;
     }
   }
+  t.ties = ties;
   return out;
+}
+
+/** The threshold trim(x, ρ) uses for a whole tensor of length n whose entries are `x`. */
+export function trimThreshold(x: Tensor, density: number): TrimThreshold {
+  const k = Math.floor(density * x.length);
+  if (k >= x.length) return { bits: 0, ties: Number.MAX_SAFE_INTEGER }; // keep everything
+  if (k <= 0) return { bits: 0xffffffff, ties: 0 }; // keep nothing
+  return magnitudeThreshold([x], k);
 }
 
 /**
@@ -83,10 +95,7 @@ export function applyThreshold(x: Tensor, t: TrimThreshold): Tensor {
  * rest. ρ = 1 keeps everything.
  */
 export function trim(x: Tensor, density: number): Tensor {
-  const k = Math.floor(density * x.length);
-  if (k >= x.length) return Float32Array.from(x);
-  if (k <= 0) return new Float32Array(x.length);
-  return applyThreshold(x, magnitudeThreshold([x], k));
+  return applyThreshold(x, trimThreshold(x, density));
 }
 
 /** The random stream DARE draws from: one uniform 32-bit integer per entry, in flat order. */

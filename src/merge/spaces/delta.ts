@@ -43,17 +43,21 @@ export function mergeDelta(
     const coeffs = method.coefficients(weights).map((c) => c * opts.lambda);
     return fitRank(concatFactors(job, coeffs), job.out, job.in, job.targetRank);
   }
-  const xs = job.inputs.map((x) => denseDelta(x, job.out, job.in));
-  const merged = runMethod(
-    method,
-    xs,
-    {
-      weights,
-      signMethod: opts.signMethod,
-      trim: (i, x) => ops.trim(job, "delta", i, x),
-      drop: (i, x) => ops.drop(job, "delta", i, x),
-    },
-    opts.lambda,
-  );
+  // Dense results are merged in row chunks: only one adapter's full ΔW exists at a time (to find its trim
+  // threshold), so memory stays near one dense module instead of n + 1 of them.
+  const bound = ops.bind(job, "delta", (i) => denseDelta(job.inputs[i]!, job.out, job.in));
+  const merged = new Float32Array(job.out * job.in);
+  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ENTRIES / job.in));
+  for (let r0 = 0; r0 < job.out; r0 += rowsPerChunk) {
+    const r1 = Math.min(job.out, r0 + rowsPerChunk);
+    const xs = job.inputs.map((x) =>
+      gemmF32(r1 - r0, job.in, x.rank, x.b.subarray(r0 * x.rank, r1 * x.rank), x.a, { alpha: x.scaling }),
+    );
+    const chunk = runMethod(method, xs, { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop }, opts.lambda);
+    merged.set(chunk, r0 * job.in);
+  }
   return denseToLowRank(merged, job.out, job.in, job.targetRank, seedFrom(opts.seed, job.name, "rsvd"));
 }
+
+/** Entries per row chunk of a dense delta-space merge (per adapter). */
+const CHUNK_ENTRIES = 1 << 21;

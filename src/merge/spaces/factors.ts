@@ -33,18 +33,10 @@ export function mergeFactors(
   const ws = job.inputs.map((x, i) => w[i]! * x.scaling);
   const wA = ws.map((v) => Math.sign(v) * Math.sqrt(Math.abs(v)));
   const wB = ws.map((v) => Math.sqrt(Math.abs(v)));
-  const combine = (key: "lora_A" | "lora_B", xs: Float32Array[], weights: number[], lambda: number) =>
-    runMethod(
-      runAs,
-      xs,
-      {
-        weights,
-        signMethod: opts.signMethod,
-        trim: (i, x) => ops.trim(job, key, i, x),
-        drop: (i, x) => ops.drop(job, key, i, x),
-      },
-      lambda,
-    );
+  const combine = (key: "lora_A" | "lora_B", xs: Float32Array[], weights: number[], lambda: number) => {
+    const bound = ops.bind(job, key, (i) => xs[i]!);
+    return runMethod(runAs, xs, { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop }, lambda);
+  };
   const a = combine(
     "lora_A",
     job.inputs.map((x) => x.a),

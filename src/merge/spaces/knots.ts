@@ -102,19 +102,11 @@ export function mergeKnots(
 ): SpaceResult {
   const { u, tasks } = knotsBasis(job);
   const k = u.cols;
+  const bound = ops.bind(job, "knots", (i) => tasks[i]!);
+  const weights = job.inputs.map((x) => x.weight);
   const merged =
     k === 0
       ? new Float32Array(0)
-      : runMethod(
-          method,
-          tasks,
-          {
-            weights: job.inputs.map((x) => x.weight),
-            signMethod: opts.signMethod,
-            trim: (i, x) => ops.trim(job, "knots", i, x),
-            drop: (i, x) => ops.drop(job, "knots", i, x),
-          },
-          opts.lambda,
-        );
+      : runMethod(method, tasks, { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop }, opts.lambda);
   return fitRank({ b: Float32Array.from(u.data), a: merged, rank: k }, job.out, job.in, job.targetRank);
 }

@@ -1,5 +1,5 @@
 import type { LowRank } from "../lowrank.js";
-import type { Tensor } from "../operators.js";
+export type { OperatorBinder } from "../binder.js";
 
 /** One adapter's factors for one module, with its recipe settings. */
 export interface ModuleInput {
@@ -24,15 +24,6 @@ export interface ModuleJob {
   inputs: ModuleInput[];
   /** The rank the output module is declared with (results are padded or truncated to it). */
   targetRank: number;
-}
-
-/**
- * Binds the recipe's per-adapter operators for one task tensor of one module; `tensorKey` distinguishes the
- * several task tensors a space may merge per module (factors space: "lora_A" and "lora_B").
- */
-export interface OperatorBinder {
-  trim(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor;
-  drop(job: ModuleJob, tensorKey: string, i: number, x: Tensor): Tensor;
 }
 
 export type SpaceResult = LowRank & { notes?: string[] };
