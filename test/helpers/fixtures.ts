@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeAdapter } from "../../src/formats/peft.js";
+import { LoraAdapter, writeAdapter } from "../../src/formats/peft.js";
+import { delta } from "./reference.js";
 import { mulberry32, randn } from "./rand.js";
 
 export interface ModuleShape {
@@ -76,4 +77,26 @@ export function writeRecipe(dir: string, name: string, yaml: string): string {
   const p = join(dir, name);
   writeFileSync(p, yaml);
   return p;
+}
+
+/** Every module of an adapter folder as its dense ΔW = s·B·A (naive product) and its rank. */
+export function readDeltas(dir: string): Map<string, { d: Float64Array; rank: number }> {
+  const a = LoraAdapter.open(dir);
+  try {
+    return new Map(
+      a.modules.map((m) => {
+        const f = {
+          a: a.readA(m),
+          b: a.readB(m),
+          out: m.outFeatures,
+          in: m.inFeatures,
+          rank: m.rank,
+          scaling: m.scaling,
+        };
+        return [m.name, { d: delta(f), rank: m.rank }];
+      }),
+    );
+  } finally {
+    a.close();
+  }
 }

@@ -5,8 +5,9 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { merge } from "../../src/merge/engine.js";
-import { LoraAdapter } from "../../src/formats/peft.js";
-import { makeAdapter, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
+import { makeAdapter, readDeltas, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
+
+const outputDeltas = (dir: string) => new Map([...readDeltas(dir)].map(([k, v]) => [k, v.d]));
 import {
   delta,
   disjointRef,
@@ -41,27 +42,6 @@ function globalTrim(parts: Dense[], density: number): Dense[] {
     off += p.length;
     return s;
   });
-}
-
-function outputDeltas(dir: string): Map<string, Dense> {
-  const a = LoraAdapter.open(dir);
-  try {
-    return new Map(
-      a.modules.map((m) => [
-        m.name,
-        delta({
-          a: a.readA(m),
-          b: a.readB(m),
-          out: m.outFeatures,
-          in: m.inFeatures,
-          rank: m.rank,
-          scaling: m.scaling,
-        }),
-      ]),
-    );
-  } finally {
-    a.close();
-  }
 }
 
 const models = adapters

@@ -5,11 +5,10 @@ import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { merge } from "../../src/merge/engine.js";
-import { LoraAdapter } from "../../src/formats/peft.js";
 import { drop } from "../../src/merge/operators.js";
 import { dropSeed } from "../../src/merge/binder.js";
 import { Rng } from "../../src/tensor/linalg.js";
-import { makeAdapter, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
+import { makeAdapter, readDeltas, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
 import {
   delta,
   jacobiEig,
@@ -31,31 +30,6 @@ for (let i = 0; i < N; i++)
 const weights = [1, 0.5, -0.75];
 const densities = [0.5, 0.7, 0.3];
 
-/** The merged adapter as dense ΔW per module (with its config's scaling). */
-function mergedDeltas(dir: string): Map<string, { d: Dense; rank: number }> {
-  const a = LoraAdapter.open(dir);
-  try {
-    return new Map(
-      a.modules.map((m) => [
-        m.name,
-        {
-          d: delta({
-            a: a.readA(m),
-            b: a.readB(m),
-            out: m.outFeatures,
-            in: m.inFeatures,
-            rank: m.rank,
-            scaling: m.scaling,
-          }),
-          rank: m.rank,
-        },
-      ]),
-    );
-  } finally {
-    a.close();
-  }
-}
-
 function recipe(method: string, extra = ""): string {
   const models = adapters
     .map((_, i) => `  - model: a${i}\n    parameters: { weight: ${weights[i]}, density: ${densities[i]} }`)
@@ -73,7 +47,7 @@ async function runMerge(
   const p = writeRecipe(tmp.dir, `${name}.yaml`, recipe(method, extra));
   const out = join(tmp.dir, `${name}-out`);
   await merge(p, { output: out, threads });
-  return mergedDeltas(out);
+  return readDeltas(out);
 }
 
 /** DARE's dropped tensors for adapter i: the library's documented stream applied to the reference x_i. */

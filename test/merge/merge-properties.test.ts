@@ -6,12 +6,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { merge } from "../../src/merge/engine.js";
-import { LoraAdapter } from "../../src/formats/peft.js";
 import { drop, electSign, disjointMean, trim } from "../../src/merge/operators.js";
 import { knotsBasis } from "../../src/merge/spaces/knots.js";
 import { Rng } from "../../src/tensor/linalg.js";
-import { makeAdapter, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
-import { delta, matmul, relErr, type Dense } from "../helpers/reference.js";
+import { makeAdapter, readDeltas, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
+
+const deltas = (dir: string) => new Map([...readDeltas(dir)].map(([k, v]) => [k, v.d]));
+import { delta, matmul, relErr } from "../helpers/reference.js";
 import { mulberry32, randn } from "../helpers/rand.js";
 
 const tmp = tempDir();
@@ -19,27 +20,6 @@ after(() => tmp.cleanup());
 const adapters: FixtureModule[][] = [0, 1, 2].map((i) =>
   makeAdapter(join(tmp.dir, `a${i}`), { seed: 200 + i }),
 );
-
-function deltas(dir: string): Map<string, Dense> {
-  const a = LoraAdapter.open(dir);
-  try {
-    return new Map(
-      a.modules.map((m) => [
-        m.name,
-        delta({
-          a: a.readA(m),
-          b: a.readB(m),
-          out: m.outFeatures,
-          in: m.inFeatures,
-          rank: m.rank,
-          scaling: m.scaling,
-        }),
-      ]),
-    );
-  } finally {
-    a.close();
-  }
-}
 
 let n = 0;
 async function run(yaml: string, threads = 1): Promise<string> {
