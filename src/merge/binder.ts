@@ -19,7 +19,12 @@ export function thresholdKey(adapterIndex: number, tensorKey: string, module: st
 }
 
 /** The seed of DARE's stream for one adapter's task tensor of one module (documented in the README). */
-export function dropSeed(recipeSeed: number, adapterIndex: number, module: string, tensorKey: string): bigint {
+export function dropSeed(
+  recipeSeed: number,
+  adapterIndex: number,
+  module: string,
+  tensorKey: string,
+): bigint {
   return seedFrom(recipeSeed, adapterIndex, module, tensorKey);
 }
 
@@ -37,7 +42,11 @@ export interface OperatorBinder {
   bind(job: ModuleJob, tensorKey: string, whole: (i: number) => Tensor): BoundOperators;
 }
 
-export function makeBinder(opts: { seed: number; rescale: boolean; global?: GlobalThresholds }): OperatorBinder {
+export function makeBinder(opts: {
+  seed: number;
+  rescale: boolean;
+  global?: GlobalThresholds;
+}): OperatorBinder {
   return {
     bind(job, tensorKey, whole) {
       const thresholds = new Map<number, TrimThreshold>();
@@ -49,7 +58,8 @@ export function makeBinder(opts: { seed: number; rescale: boolean; global?: Glob
             const input = job.inputs[i]!;
             if (opts.global) {
               const g = opts.global.get(thresholdKey(input.index, tensorKey, job.name));
-              if (!g) throw new Error(`no global threshold for adapter ${input.index}, ${tensorKey}, ${job.name}`);
+              if (!g)
+                throw new Error(`no global threshold for adapter ${input.index}, ${tensorKey}, ${job.name}`);
               t = { ...g };
             } else {
               t = trimThreshold(whole(i), input.density);

@@ -4,12 +4,13 @@
  * Memory is bounded by (threads + window) modules in flight, never by the adapters' size.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
-import { ensureWritable } from "../fsutil.js";
+import { convertAdapterToGguf } from "../formats/convert.js";
+import { ensureWritable, tempPathFor } from "../fsutil.js";
 import { VERSION } from "../version.js";
 import type { GlobalThresholds } from "./binder.js";
 import { AdapterCache, computeJob, loadJob, type ComputeSettings } from "./compute.js";
@@ -39,6 +40,8 @@ export interface MergeSummary {
   warnings: string[];
   timings: Record<string, number>;
 }
+
+const GGUF_DTYPES = { float32: "F32", float16: "F16", bfloat16: "BF16" } as const;
 
 /** Below this many task-tensor entries in total, the default is a single in-process thread. */
 const SMALL_MERGE_ENTRIES = 4_000_000;
@@ -163,14 +166,11 @@ export async function merge(
   const output = opts.output ?? r.output.path;
   if (!output)
     throw new MerglotError("merge.output", `${r.source}: no output path: pass -o OUT_DIR or set output.path`);
-  if (r.output.format === "gguf") {
-    throw new MerglotError(
-      "merge.output",
-      `${r.source}: output.format: gguf is written by \`merglot convert\`; merge to peft first`,
-    );
-  }
   const force = opts.force ?? false;
   ensureWritable(output, force);
+  const gguf = r.output.format === "gguf";
+  // A GGUF output is converted from a PEFT folder merged beside it, which is removed afterwards.
+  const peftDir = gguf ? tempPathFor(output) + "-peft" : output;
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
   // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
   const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
@@ -198,7 +198,7 @@ export async function merge(
   const tGlobal = performance.now();
   const settings = settingsOf(r, global);
 
-  const writer = new AdapterWriter(output, plan.config, plan.specs, force);
+  const writer = new AdapterWriter(peftDir, plan.config, plan.specs, gguf || force);
   let readMs = 0;
   let computeMs = 0;
   let writeMs = 0;
@@ -272,8 +272,21 @@ export async function merge(
       threads,
       timings,
     };
-    writer.addFile("merge_manifest.json", JSON.stringify(manifest, null, 2) + "\n");
+    const manifestText = JSON.stringify(manifest, null, 2) + "\n";
+    writer.addFile("merge_manifest.json", manifestText);
     writer.finish();
+    if (gguf) {
+      try {
+        convertAdapterToGguf(peftDir, output, {
+          base: r.output.base ?? undefined,
+          dtype: r.output.dtype ? GGUF_DTYPES[r.output.dtype] : "F32",
+          force,
+        });
+        writeFileSync(`${output}.merge_manifest.json`, manifestText);
+      } finally {
+        rmSync(peftDir, { recursive: true, force: true });
+      }
+    }
     return {
       output,
       method: r.methodName,

@@ -88,7 +88,13 @@ const EXACT_SVD_LIMIT = 512 * 512;
  * without any SVD (B = ΔW, A = I or B = I, A = ΔW); otherwise a truncated SVD — exact for small modules,
  * randomized (float32 products on the fast kernel, float64 small factorizations) for large ones.
  */
-export function denseToLowRank(d: Float32Array, out: number, inF: number, target: number, seed: bigint): LowRank {
+export function denseToLowRank(
+  d: Float32Array,
+  out: number,
+  inF: number,
+  target: number,
+  seed: bigint,
+): LowRank {
   const full = Math.min(out, inF);
   if (target >= full) {
     const b = new Float32Array(out * target);
@@ -105,7 +111,11 @@ export function denseToLowRank(d: Float32Array, out: number, inF: number, target
   const { u, s, v } =
     out * inF <= EXACT_SVD_LIMIT
       ? svd(toMat(out, inF, d))
-      : randomizedSvd(f32Operator(d, out, inF), target, { oversample: RSVD_OVERSAMPLE, powerIters: RSVD_POWER_ITERS, seed });
+      : randomizedSvd(f32Operator(d, out, inF), target, {
+          oversample: RSVD_OVERSAMPLE,
+          powerIters: RSVD_POWER_ITERS,
+          seed,
+        });
   const k = Math.min(target, s.length);
   for (let i = 0; i < u.rows; i++) for (let j = 0; j < u.cols; j++) u.data[i * u.cols + j]! *= s[j]!;
   return { b: takeColumns(u, k, target), a: takeRows(transpose(v), k, target), rank: target };

@@ -121,7 +121,10 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
           `${ranks.join(", ")}; use space: delta or a knots_* method`,
       );
     }
-    if (recipe.method.name === "linear" && participants.reduce((t, i) => t + recipe.models[i]!.weight, 0) === 0) {
+    if (
+      recipe.method.name === "linear" &&
+      participants.reduce((t, i) => t + recipe.models[i]!.weight, 0) === 0
+    ) {
       throw new MerglotError(
         "merge.weights",
         `module "${first.name}": the weights of the adapters that have it sum to 0, so "linear" cannot normalise them`,

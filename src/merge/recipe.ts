@@ -30,6 +30,8 @@ const outputSchema = z.strictObject({
   dtype: z.enum(["float32", "float16", "bfloat16"]).optional(),
   format: z.enum(["peft", "gguf"]).optional(),
   path: z.string().min(1).optional(),
+  /** For format gguf: the base model folder or its config.json (architecture, head counts). */
+  base: z.string().min(1).optional(),
 });
 
 const recipeSchema = z.strictObject({
@@ -68,6 +70,7 @@ export interface Recipe {
     dtype: OutputDType | null;
     format: "peft" | "gguf";
     path: string | null;
+    base: string | null;
   };
   /** Parameters set in the recipe that the method does not read (reported, not an error). */
   unused: string[];
@@ -132,6 +135,7 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
       dtype: out.dtype ?? null,
       format: out.format ?? "peft",
       path: out.path === undefined ? null : isAbsolute(out.path) ? out.path : resolve(baseDir, out.path),
+      base: out.base === undefined ? null : isAbsolute(out.base) ? out.base : resolve(baseDir, out.base),
     },
     unused,
     raw: r,

@@ -53,7 +53,12 @@ export function mergeDelta(
     const xs = job.inputs.map((x) =>
       gemmF32(r1 - r0, job.in, x.rank, x.b.subarray(r0 * x.rank, r1 * x.rank), x.a, { alpha: x.scaling }),
     );
-    const chunk = runMethod(method, xs, { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop }, opts.lambda);
+    const chunk = runMethod(
+      method,
+      xs,
+      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop },
+      opts.lambda,
+    );
     merged.set(chunk, r0 * job.in);
   }
   return denseToLowRank(merged, job.out, job.in, job.targetRank, seedFrom(opts.seed, job.name, "rsvd"));

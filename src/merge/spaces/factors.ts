@@ -35,7 +35,12 @@ export function mergeFactors(
   const wB = ws.map((v) => Math.sqrt(Math.abs(v)));
   const combine = (key: "lora_A" | "lora_B", xs: Float32Array[], weights: number[], lambda: number) => {
     const bound = ops.bind(job, key, (i) => xs[i]!);
-    return runMethod(runAs, xs, { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop }, lambda);
+    return runMethod(
+      runAs,
+      xs,
+      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop },
+      lambda,
+    );
   };
   const a = combine(
     "lora_A",

@@ -107,6 +107,11 @@ export function mergeKnots(
   const merged =
     k === 0
       ? new Float32Array(0)
-      : runMethod(method, tasks, { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop }, opts.lambda);
+      : runMethod(
+          method,
+          tasks,
+          { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop },
+          opts.lambda,
+        );
   return fitRank({ b: Float32Array.from(u.data), a: merged, rank: k }, job.out, job.in, job.targetRank);
 }
