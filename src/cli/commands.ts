@@ -2,12 +2,16 @@ import type { Command } from "commander";
 import { registerDemo } from "./demo.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
+import { registerPretrain } from "./pretrain.js";
 import { registerScore } from "./score.js";
+import { registerTrain } from "./train.js";
 
 /** Every subcommand, one module each. */
 export function registerCommands(program: Command): void {
   registerInspect(program);
   registerMerge(program);
+  registerTrain(program);
+  registerPretrain(program);
   registerScore(program);
   registerDemo(program);
 }

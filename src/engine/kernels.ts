@@ -1,0 +1,263 @@
+/**
+ * Dense kernels on row-major typed arrays. The engine runs in float32 (training, scoring) or float64
+ * (gradient checks), so every kernel takes either; a process that only trains sees only Float32Array and
+ * V8 keeps the loops monomorphic.
+ *
+ * gemm() is the one entry point for matrix products: large float32 products go to ONNX Runtime (ort.ts),
+ * everything else to the register-blocked JS loops below.
+ */
+import { ortBatchedGemm, ortGemm } from "./ort.js";
+
+export type Buf = Float32Array | Float64Array;
+
+/** Below this many multiply-adds a JS loop beats the fixed cost of a native call (~30 µs). */
+const NATIVE_MIN_WORK = 1 << 17;
+
+let scratch = new Float32Array(0);
+function scratchOf(n: number): Float32Array {
+  if (scratch.length < n) scratch = new Float32Array(Math.max(n, scratch.length * 2));
+  return scratch.subarray(0, n);
+}
+
+/** Count of multiply-adds by path, for benchmarks and tests. */
+export const gemmStats = { nativeMacs: 0, jsMacs: 0 };
+
+/**
+ * C[M×N] (+)= op(A)·op(B). op(A) is A [M×K], or Aᵀ with A stored [K×M] when transA; op(B) is B [K×N], or Bᵀ
+ * with B stored [N×K] when transB. With `accumulate` the product is added to C, otherwise C is overwritten.
+ */
+export function gemm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  A: Buf,
+  B: Buf,
+  C: Buf,
+  accumulate: boolean,
+): void {
+  if (M === 0 || N === 0) return;
+  if (K === 0) {
+    if (!accumulate) C.fill(0, 0, M * N);
+    return;
+  }
+  const work = M * N * K;
+  if (
+    work >= NATIVE_MIN_WORK &&
+    A instanceof Float32Array &&
+    B instanceof Float32Array &&
+    C instanceof Float32Array
+  ) {
+    if (!accumulate) {
+      if (ortGemm(transA, transB, M, N, K, A, B, C)) {
+        gemmStats.nativeMacs += work;
+        return;
+      }
+    } else {
+      const tmp = scratchOf(M * N);
+      if (ortGemm(transA, transB, M, N, K, A, B, tmp)) {
+        gemmStats.nativeMacs += work;
+        for (let i = 0; i < M * N; i++) C[i] += tmp[i];
+        return;
+      }
+    }
+  }
+  gemmStats.jsMacs += work;
+  if (!accumulate) C.fill(0, 0, M * N);
+  if (!transA && transB) gemmNT(M, N, K, A, B, C);
+  else if (!transA && !transB) gemmNN(M, N, K, A, B, C);
+  else if (transA && !transB) gemmTN(M, N, K, A, B, C);
+  else gemmTT(M, N, K, A, B, C);
+}
+
+/**
+ * Batched C[b] = op(A[b])·op(B[b]) for b < batch (overwrites C); matrices are stored back to back with the
+ * same shapes as in gemm(). Large float32 batches go to ONNX Runtime in one call.
+ */
+export function batchedGemm(
+  transA: boolean,
+  transB: boolean,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  A: Buf,
+  B: Buf,
+  C: Buf,
+): void {
+  const work = batch * M * N * K;
+  if (
+    work >= NATIVE_MIN_WORK &&
+    A instanceof Float32Array &&
+    B instanceof Float32Array &&
+    C instanceof Float32Array
+  ) {
+    if (ortBatchedGemm(transA, transB, batch, M, N, K, A, B, C)) {
+      gemmStats.nativeMacs += work;
+      return;
+    }
+  }
+  for (let b = 0; b < batch; b++) {
+    gemm(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      A.subarray(b * M * K, (b + 1) * M * K),
+      B.subarray(b * N * K, (b + 1) * N * K),
+      C.subarray(b * M * N, (b + 1) * M * N),
+      false,
+    );
+  }
+}
+
+/** C += A·Bᵀ: dot products along contiguous rows, 2×4 register block. */
+function gemmNT(M: number, N: number, K: number, A: Buf, B: Buf, C: Buf): void {
+  let i = 0;
+  for (; i + 1 < M; i += 2) {
+    const a0 = i * K;
+    const a1 = a0 + K;
+    let j = 0;
+    for (; j + 3 < N; j += 4) {
+      const b0 = j * K;
+      const b1 = b0 + K;
+      const b2 = b1 + K;
+      const b3 = b2 + K;
+      let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0; // prettier-ignore
+      for (let k = 0; k < K; k++) {
+        const x0 = A[a0 + k];
+        const x1 = A[a1 + k];
+        const w0 = B[b0 + k];
+        const w1 = B[b1 + k];
+        const w2 = B[b2 + k];
+        const w3 = B[b3 + k];
+        c00 += x0 * w0;
+        c01 += x0 * w1;
+        c02 += x0 * w2;
+        c03 += x0 * w3;
+        c10 += x1 * w0;
+        c11 += x1 * w1;
+        c12 += x1 * w2;
+        c13 += x1 * w3;
+      }
+      const o0 = i * N + j;
+      const o1 = o0 + N;
+      C[o0] += c00;
+      C[o0 + 1] += c01;
+      C[o0 + 2] += c02;
+      C[o0 + 3] += c03;
+      C[o1] += c10;
+      C[o1 + 1] += c11;
+      C[o1 + 2] += c12;
+      C[o1 + 3] += c13;
+    }
+    for (; j < N; j++) {
+      const b0 = j * K;
+      let c0 = 0;
+      let c1 = 0;
+      for (let k = 0; k < K; k++) {
+        c0 += A[a0 + k] * B[b0 + k];
+        c1 += A[a1 + k] * B[b0 + k];
+      }
+      C[i * N + j] += c0;
+      C[(i + 1) * N + j] += c1;
+    }
+  }
+  for (; i < M; i++) {
+    const a0 = i * K;
+    for (let j = 0; j < N; j++) {
+      const b0 = j * K;
+      let c = 0;
+      for (let k = 0; k < K; k++) c += A[a0 + k] * B[b0 + k];
+      C[i * N + j] += c;
+    }
+  }
+}
+
+/** C += A·B: row axpys, two rows of A per pass over B. */
+function gemmNN(M: number, N: number, K: number, A: Buf, B: Buf, C: Buf): void {
+  let i = 0;
+  for (; i + 1 < M; i += 2) {
+    const c0 = i * N;
+    const c1 = c0 + N;
+    for (let k = 0; k < K; k++) {
+      const x0 = A[i * K + k];
+      const x1 = A[(i + 1) * K + k];
+      if (x0 === 0 && x1 === 0) continue;
+      const b = k * N;
+      for (let j = 0; j < N; j++) {
+        const w = B[b + j];
+        C[c0 + j] += x0 * w;
+        C[c1 + j] += x1 * w;
+      }
+    }
+  }
+  for (; i < M; i++) {
+    const c0 = i * N;
+    for (let k = 0; k < K; k++) {
+      const x0 = A[i * K + k];
+      if (x0 === 0) continue;
+      const b = k * N;
+      for (let j = 0; j < N; j++) C[c0 + j] += x0 * B[b + j];
+    }
+  }
+}
+
+/** C += Aᵀ·B with A stored [K×M]: rank-1 updates, two k at a time. */
+function gemmTN(M: number, N: number, K: number, A: Buf, B: Buf, C: Buf): void {
+  let k = 0;
+  for (; k + 1 < K; k += 2) {
+    const b0 = k * N;
+    const b1 = b0 + N;
+    for (let i = 0; i < M; i++) {
+      const x0 = A[k * M + i];
+      const x1 = A[(k + 1) * M + i];
+      if (x0 === 0 && x1 === 0) continue;
+      const c = i * N;
+      for (let j = 0; j < N; j++) C[c + j] += x0 * B[b0 + j] + x1 * B[b1 + j];
+    }
+  }
+  for (; k < K; k++) {
+    const b0 = k * N;
+    for (let i = 0; i < M; i++) {
+      const x0 = A[k * M + i];
+      if (x0 === 0) continue;
+      const c = i * N;
+      for (let j = 0; j < N; j++) C[c + j] += x0 * B[b0 + j];
+    }
+  }
+}
+
+/** C += Aᵀ·Bᵀ (not used on hot paths). */
+function gemmTT(M: number, N: number, K: number, A: Buf, B: Buf, C: Buf): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let c = 0;
+      for (let k = 0; k < K; k++) c += A[k * M + i] * B[j * K + k];
+      C[i * N + j] += c;
+    }
+  }
+}
+
+/** y += x (same length). */
+export function addInto(y: Buf, x: Buf, n = y.length): void {
+  for (let i = 0; i < n; i++) y[i] += x[i];
+}
+
+/** Sum over rows: out[c] += Σ_r x[r·cols + c] (bias gradients). */
+export function addColumnSums(out: Buf, x: Buf, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) out[c] += x[o + c];
+  }
+}
+
+/** x[r, :] += bias for every row. */
+export function addBias(x: Buf, bias: Buf, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let c = 0; c < cols; c++) x[o + c] += bias[c];
+  }
+}
