@@ -7,6 +7,7 @@
 import type { Command } from "commander";
 import { MerglotError } from "../errors.js";
 import { loadTransformersProvider } from "../eval/metrics/bertscore/transformers-provider.js";
+import { loadEngineProvider } from "../eval/metrics/bertscore/engine-provider.js";
 import { formatReport, scoreFiles, type ScoreFilesOptions } from "../eval/metrics/score-files.js";
 
 interface ScoreFlags {
@@ -27,6 +28,8 @@ interface ScoreFlags {
   tokenizer: string;
   stem?: boolean;
   model?: string;
+  engineModel?: string;
+  engineLayer?: string;
   outputName?: string;
   idf?: boolean;
   rescale?: string | boolean;
@@ -57,6 +60,19 @@ function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[])
   return v as T;
 }
 
+/** The BERTScore embedding provider the flags ask for: transformers.js (--model) or our engine (--engine-model). */
+function bertProvider(f: ScoreFlags): ScoreFilesOptions["provider"] {
+  if (f.model !== undefined && f.engineModel !== undefined) {
+    throw new MerglotError("cli.flag", "--model and --engine-model: give one embedding model, not both");
+  }
+  const modelDir = f.model;
+  if (modelDir !== undefined) return () => loadTransformersProvider({ modelDir, outputName: f.outputName });
+  const engineDir = f.engineModel;
+  if (engineDir === undefined) return undefined;
+  const layer = f.engineLayer === undefined ? undefined : int("engine-layer", f.engineLayer, 0);
+  return async () => loadEngineProvider(engineDir, { layer });
+}
+
 export function toScoreOptions(f: ScoreFlags): ScoreFilesOptions {
   const zd = f.zeroDivision.toLowerCase() === "nan" ? NaN : num("zero-division", f.zeroDivision);
   let baselineValues: ScoreFilesOptions["baselineValues"];
@@ -66,7 +82,6 @@ export function toScoreOptions(f: ScoreFlags): ScoreFilesOptions {
       throw new MerglotError("cli.flag", `--baseline: expected P,R,F (three numbers), got "${f.baseline}"`);
     baselineValues = { precision: parts[0], recall: parts[1], f: parts[2] };
   }
-  const modelDir = f.model;
   return {
     metric: f.metric,
     pred: f.pred,
@@ -85,10 +100,7 @@ export function toScoreOptions(f: ScoreFlags): ScoreFilesOptions {
     zeroDivision: zd,
     tokenizer: oneOf("tokenizer", f.tokenizer, ["multilingual", "rouge-score"] as const),
     stem: f.stem ?? false,
-    provider:
-      modelDir === undefined
-        ? undefined
-        : () => loadTransformersProvider({ modelDir, outputName: f.outputName }),
+    provider: bertProvider(f),
     idf: f.idf ?? false,
     baselineModel:
       f.rescale === undefined || f.rescale === false ? undefined : f.rescale === true ? "default" : f.rescale,
@@ -136,6 +148,11 @@ export function registerScore(
     .option("--tokenizer <mode>", "rouge: multilingual or rouge-score", "multilingual")
     .option("--stem", "rouge: stem words (Porter for en as rouge-score; Snowball for de, fr)")
     .option("--model <dir>", "bertscore: local transformers.js model folder (never downloaded)")
+    .option(
+      "--engine-model <dir>",
+      "bertscore: an HF-layout llama-family model folder, embedded with merglot's own engine (--engine-layer)",
+    )
+    .option("--engine-layer <n>", "bertscore: engine layer whose hidden states are used (default: last)")
     .option("--output-name <name>", "bertscore: model output with the token vectors", "last_hidden_state")
     .option("--idf", "bertscore: idf weights from the references")
     .option(

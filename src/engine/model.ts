@@ -366,7 +366,12 @@ export class LlamaModel {
   }
 
   /** The forward pass up to the final norm; activations stay in the workspace for backward(). */
-  private forwardHidden(b: TokenBatch, rng: Rng | null, training: boolean): Workspace {
+  private forwardHidden(
+    b: TokenBatch,
+    rng: Rng | null,
+    training: boolean,
+    capture?: { layer: number; into: Buf },
+  ): Workspace {
     const c = this.config;
     const ws = this.workspace(b.batch, b.seq, training);
     const N = b.batch * b.seq;
@@ -383,6 +388,8 @@ export class LlamaModel {
     }
     this.ensureRope(maxPos);
     embeddingForward(ws.layers.length ? ws.layers[0].x : ws.xL, this.embed, b.tokens, N, H);
+    if (capture?.layer === 0)
+      capture.into.set((ws.layers.length ? ws.layers[0].x : ws.xL).subarray(0, N * H));
     const mask = { segments: b.segments, window: c.slidingWindow };
     for (let li = 0; li < this.layers.length; li++) {
       const L = this.layers[li];
@@ -416,9 +423,24 @@ export class LlamaModel {
       swigluForward(a.h, a.sig, a.g, a.u, N * c.intermediateSize);
       linearForward(L.linears.down_proj, out, a.h, N, a.caches.down_proj, rng);
       addInto(out, a.x2, N * H);
+      if (capture?.layer === li + 1) capture.into.set(out.subarray(0, N * H));
     }
     rmsnormForward(ws.xf, ws.rstdF, ws.xL, this.norm, N, H, c.rmsNormEps);
     return ws;
+  }
+
+  /**
+   * The residual stream after `layer` decoder layers (0 = the token embeddings, numLayers = the last layer's
+   * output before the final norm), one row of hiddenSize values per token of the batch: the contextual
+   * embeddings BERTScore-style metrics read from a chosen layer.
+   */
+  hiddenStates(b: TokenBatch, layer: number): Buf {
+    if (!Number.isInteger(layer) || layer < 0 || layer > this.layers.length) {
+      throw new RangeError(`layer ${layer} is outside 0..${this.layers.length}`);
+    }
+    const into = new this.ctor(b.batch * b.seq * this.config.hiddenSize);
+    this.forwardHidden(b, null, false, { layer, into });
+    return into;
   }
 
   /**

@@ -229,7 +229,7 @@ describe("merglot score", () => {
     );
     await assert.rejects(
       score("--metric", "bertscore", "--pred", predLabels, "--ref", refLabels),
-      /needs a model \(--model DIR\)/,
+      /needs an embedding model \(--model DIR for transformers.js, or --engine-model DIR\)/,
     );
   });
 });

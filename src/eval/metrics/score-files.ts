@@ -171,7 +171,11 @@ const rougePreparer =
   };
 
 const bertscorePreparer: Preparer = async (pred, ref, o) => {
-  if (!o.provider) throw new MerglotError("metrics.option", "bertscore: needs a model (--model DIR)");
+  if (!o.provider)
+    throw new MerglotError(
+      "metrics.option",
+      "bertscore: needs an embedding model (--model DIR for transformers.js, or --engine-model DIR)",
+    );
   let baseline: PRF | null = o.baselineValues ?? null;
   if (!baseline && o.baselineModel) {
     if (!o.lang)
