@@ -7,11 +7,14 @@
  * (16 scalar accumulators, which V8 keeps in registers) runs over the packed data. Packing also absorbs
  * the transposes, so all four op() combinations share one inner loop. Measured ~3–4 GFLOP/s on one core.
  */
+import { scratchF64 } from "./workspace.js";
 
 const MR = 4;
 const NR = 4;
 const KC = 256;
 const NC = 512;
+/** Products up to this m·n·k skip packing. */
+const SMALL_VOLUME = 16 * 16 * 16;
 
 export interface GemmArgs {
   m: number;
@@ -41,9 +44,10 @@ export function gemmJs(g: GemmArgs, y: Float64Array): Float64Array {
     y.fill(0, 0, m * n);
   }
   if (m === 0 || n === 0 || k === 0 || alpha === 0) return y;
+  if (m * n * k <= SMALL_VOLUME) return smallGemm(g, y);
 
-  const ap = new Float64Array(MR * KC);
-  const bp = new Float64Array(KC * (NC + NR));
+  const ap = scratchF64("gemmjs.ap", MR * KC);
+  const bp = scratchF64("gemmjs.bp", KC * (NC + NR));
   // Strides of op(A)(i, p) and op(B)(p, j) in the stored arrays.
   const aRow = g.transA ? 1 : k;
   const aCol = g.transA ? m : 1;
@@ -89,6 +93,23 @@ export function gemmJs(g: GemmArgs, y: Float64Array): Float64Array {
   return y;
 }
 
+/** y += alpha·op(A)·op(B) by direct loops: for tiny products packing costs more than it saves. */
+function smallGemm(g: GemmArgs, y: Float64Array): Float64Array {
+  const { m, n, k, a, b, alpha } = g;
+  const aRow = g.transA ? 1 : k;
+  const aCol = g.transA ? m : 1;
+  const bRow = g.transB ? 1 : n;
+  const bCol = g.transB ? k : 1;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += a[i * aRow + p * aCol] * b[p * bRow + j * bCol];
+      y[i * n + j] += alpha * s;
+    }
+  }
+  return y;
+}
+
 /** y[i:i+mr, j:j+nr] += alpha · (4×kc packed A) · (kc×4 packed B at bo). */
 function microKernel(
   ap: Float64Array,
@@ -110,20 +131,44 @@ function microKernel(
   for (let p = 0, ao = 0; p < kc; p++, ao += 4, bo += 4) {
     const a0 = ap[ao], a1 = ap[ao + 1], a2 = ap[ao + 2], a3 = ap[ao + 3]; // prettier-ignore
     const b0 = bp[bo], b1 = bp[bo + 1], b2 = bp[bo + 2], b3 = bp[bo + 3]; // prettier-ignore
-    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3; // prettier-ignore
-    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3; // prettier-ignore
-    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3; // prettier-ignore
-    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3; // prettier-ignore
+    c00 += a0 * b0;
+    c01 += a0 * b1;
+    c02 += a0 * b2;
+    c03 += a0 * b3; // prettier-ignore
+    c10 += a1 * b0;
+    c11 += a1 * b1;
+    c12 += a1 * b2;
+    c13 += a1 * b3; // prettier-ignore
+    c20 += a2 * b0;
+    c21 += a2 * b1;
+    c22 += a2 * b2;
+    c23 += a2 * b3; // prettier-ignore
+    c30 += a3 * b0;
+    c31 += a3 * b1;
+    c32 += a3 * b2;
+    c33 += a3 * b3; // prettier-ignore
   }
   if (mr === 4 && nr === 4) {
     let o = i * n + j;
-    y[o] += alpha * c00; y[o + 1] += alpha * c01; y[o + 2] += alpha * c02; y[o + 3] += alpha * c03; // prettier-ignore
+    y[o] += alpha * c00;
+    y[o + 1] += alpha * c01;
+    y[o + 2] += alpha * c02;
+    y[o + 3] += alpha * c03; // prettier-ignore
     o += n;
-    y[o] += alpha * c10; y[o + 1] += alpha * c11; y[o + 2] += alpha * c12; y[o + 3] += alpha * c13; // prettier-ignore
+    y[o] += alpha * c10;
+    y[o + 1] += alpha * c11;
+    y[o + 2] += alpha * c12;
+    y[o + 3] += alpha * c13; // prettier-ignore
     o += n;
-    y[o] += alpha * c20; y[o + 1] += alpha * c21; y[o + 2] += alpha * c22; y[o + 3] += alpha * c23; // prettier-ignore
+    y[o] += alpha * c20;
+    y[o + 1] += alpha * c21;
+    y[o + 2] += alpha * c22;
+    y[o + 3] += alpha * c23; // prettier-ignore
     o += n;
-    y[o] += alpha * c30; y[o + 1] += alpha * c31; y[o + 2] += alpha * c32; y[o + 3] += alpha * c33; // prettier-ignore
+    y[o] += alpha * c30;
+    y[o + 1] += alpha * c31;
+    y[o + 2] += alpha * c32;
+    y[o + 3] += alpha * c33; // prettier-ignore
     return;
   }
   // Edge tile: the padded rows/columns computed zeros; write back only the live part.

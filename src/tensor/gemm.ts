@@ -20,7 +20,7 @@
 import { gemmJs, gramJs } from "./gemm-js.js";
 import { type Mat } from "./matrix.js";
 import { ortAvailable, ortGemm, ortLoadError, ortThreads, setOrtThreads } from "./ort-gemm.js";
-import { scratchLike } from "./workspace.js";
+import { scratchF64, scratchLike } from "./workspace.js";
 
 export type GemmBackend = "ort" | "js";
 type FloatArray = Float32Array | Float64Array;
@@ -52,7 +52,11 @@ let nativeMinVolume = DEFAULT_NATIVE_MIN_VOLUME;
  * now if onnxruntime cannot be loaded). `threads`: onnxruntime intra-op threads (default 1).
  * `nativeMinVolume`: smallest m·n·k sent to the native kernel (0 sends everything non-empty).
  */
-export function configureGemm(opts: { backend?: "auto" | GemmBackend; threads?: number; nativeMinVolume?: number }): void {
+export function configureGemm(opts: {
+  backend?: "auto" | GemmBackend;
+  threads?: number;
+  nativeMinVolume?: number;
+}): void {
   if (opts.backend !== undefined) {
     if (opts.backend === "ort" && !ortAvailable()) {
       throw new Error(`configureGemm: onnxruntime cannot be loaded (${ortLoadError()})`);
@@ -66,7 +70,8 @@ export function configureGemm(opts: { backend?: "auto" | GemmBackend; threads?: 
 /** The kernel large products use now, and why the native one is not used when it is not. */
 export function gemmBackendInfo(): { backend: GemmBackend; threads: number; reason?: string } {
   if (requested === "js") return { backend: "js", threads: 1, reason: "JavaScript kernel requested" };
-  if (!ortAvailable()) return { backend: "js", threads: 1, reason: `onnxruntime unavailable: ${ortLoadError()}` };
+  if (!ortAvailable())
+    return { backend: "js", threads: 1, reason: `onnxruntime unavailable: ${ortLoadError()}` };
   return { backend: "ort", threads: ortThreads() };
 }
 
@@ -76,13 +81,27 @@ function useNative(m: number, n: number, k: number): boolean {
   return ortAvailable();
 }
 
-function checkSizes(name: string, m: number, n: number, k: number, a: FloatArray, b: FloatArray, o: GemmOptions<FloatArray>): void {
-  for (const [d, v] of [["m", m], ["n", n], ["k", k]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name}: ${d} = ${v} is not a non-negative integer`);
+function checkSizes(
+  name: string,
+  m: number,
+  n: number,
+  k: number,
+  a: FloatArray,
+  b: FloatArray,
+  o: GemmOptions<FloatArray>,
+): void {
+  for (const [d, v] of [
+    ["m", m],
+    ["n", n],
+    ["k", k],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new RangeError(`${name}: ${d} = ${v} is not a non-negative integer`);
   }
   if (a.length !== m * k) throw new RangeError(`${name}: A has ${a.length} elements, expected ${m}·${k}`);
   if (b.length !== k * n) throw new RangeError(`${name}: B has ${b.length} elements, expected ${k}·${n}`);
-  if (o.c !== undefined && o.c.length !== m * n) throw new RangeError(`${name}: C has ${o.c.length} elements, expected ${m}·${n}`);
+  if (o.c !== undefined && o.c.length !== m * n)
+    throw new RangeError(`${name}: C has ${o.c.length} elements, expected ${m}·${n}`);
   if (o.out !== undefined && o.out.length !== m * n) {
     throw new RangeError(`${name}: out has ${o.out.length} elements, expected ${m}·${n}`);
   }
@@ -97,9 +116,25 @@ function sharesMemory(x: FloatArray, y: FloatArray): boolean {
 }
 
 /** Copies the sub-block [r0, r1) × [c0, c1) of a row-major array with `cols` columns into `dst`. */
-function gather<T extends FloatArray>(src: T, cols: number, r0: number, r1: number, c0: number, c1: number, dst: T): T {
+function gather<T extends FloatArray>(
+  src: T,
+  cols: number,
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  dst: T,
+): T {
   const w = c1 - c0;
-  for (let r = r0; r < r1; r++) dst.set(src.subarray(r * cols + c0, r * cols + c1), (r - r0) * w);
+  if (w >= 256) {
+    for (let r = r0; r < r1; r++) dst.set(src.subarray(r * cols + c0, r * cols + c1), (r - r0) * w);
+    return dst;
+  }
+  // Short rows: a plain loop beats creating a subarray view per row.
+  for (let r = r0, o = 0; r < r1; r++) {
+    const s = r * cols + c0;
+    for (let c = 0; c < w; c++) dst[o++] = src[s + c];
+  }
   return dst;
 }
 
@@ -157,7 +192,10 @@ function nativeChunked<T extends FloatArray>(g: Product<T>, out: T): T {
       const w = j1 - j0;
       let cBlk: T | undefined;
       if (g.c !== undefined) {
-        cBlk = w === n ? (g.c.subarray(i0 * n, i1 * n) as T) : gather(g.c, n, i0, i1, j0, j1, scratchLike(g.c, "gemm.c", h * w));
+        cBlk =
+          w === n
+            ? (g.c.subarray(i0 * n, i1 * n) as T)
+            : gather(g.c, n, i0, i1, j0, j1, scratchLike(g.c, "gemm.c", h * w));
       }
       const y = ortGemm({ ...g, m: h, n: w, a: aBlk, b: bBlocks[bi], c: cBlk });
       if (w === n) out.set(y, i0 * n);
@@ -173,7 +211,14 @@ const isF32Exact = (x: number): boolean => Math.fround(x) === x;
  * Y = alpha·op(A)·op(B) + beta·C in float64, op(A) m × k, op(B) k × n, all row-major; returns `out`
  * or a new m × n array. The workhorse behind `matmul`.
  */
-export function gemmF64(m: number, n: number, k: number, a: Float64Array, b: Float64Array, opts: GemmOptions<Float64Array> = {}): Float64Array {
+export function gemmF64(
+  m: number,
+  n: number,
+  k: number,
+  a: Float64Array,
+  b: Float64Array,
+  opts: GemmOptions<Float64Array> = {},
+): Float64Array {
   checkSizes("gemmF64", m, n, k, a, b, opts);
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
@@ -181,7 +226,8 @@ export function gemmF64(m: number, n: number, k: number, a: Float64Array, b: Flo
   const c = opts.c;
   const beta = c === undefined ? 0 : (opts.beta ?? 1);
   const out = opts.out ?? new Float64Array(m * n);
-  if (!useNative(m, n, k) || alpha === 0) return gemmJs({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
+  if (!useNative(m, n, k) || alpha === 0)
+    return gemmJs({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
   if (isF32Exact(alpha) && isF32Exact(beta)) {
     return nativeChunked({ m, n, k, a, b, transA, transB, alpha, beta: c === undefined ? 0 : beta, c }, out);
   }
@@ -196,7 +242,14 @@ export function gemmF64(m: number, n: number, k: number, a: Float64Array, b: Flo
  * Y = alpha·op(A)·op(B) + beta·C in float32 (sgemm). Without the native kernel it computes in float64
  * and rounds once, so the fallback is slower but never less accurate.
  */
-export function gemmF32(m: number, n: number, k: number, a: Float32Array, b: Float32Array, opts: GemmOptions<Float32Array> = {}): Float32Array {
+export function gemmF32(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  opts: GemmOptions<Float32Array> = {},
+): Float32Array {
   checkSizes("gemmF32", m, n, k, a, b, opts);
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
@@ -205,32 +258,62 @@ export function gemmF32(m: number, n: number, k: number, a: Float32Array, b: Flo
   const c = opts.c;
   const beta = c === undefined ? 0 : Math.fround(opts.beta ?? 1);
   const out = opts.out ?? new Float32Array(m * n);
-  if (useNative(m, n, k) && alpha !== 0) return nativeChunked({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
+  if (useNative(m, n, k) && alpha !== 0)
+    return nativeChunked({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
+  const widen = (x: Float32Array, role: string): Float64Array => {
+    const w = scratchF64(role, x.length);
+    w.set(x);
+    return w;
+  };
   const y = gemmJs(
     {
-      m, n, k, transA, transB, alpha, beta, // prettier-ignore
-      a: Float64Array.from(a),
-      b: Float64Array.from(b),
-      c: c === undefined ? undefined : Float64Array.from(c),
+      m,
+      n,
+      k,
+      transA,
+      transB,
+      alpha,
+      beta, // prettier-ignore
+      a: widen(a, "gemm.f32.a"),
+      b: widen(b, "gemm.f32.b"),
+      c: c === undefined ? undefined : widen(c, "gemm.f32.c"),
     },
-    new Float64Array(m * n),
+    scratchF64("gemm.f32.y", m * n),
   );
   out.set(y);
   return out;
 }
 
 /** op(A)·op(B) of float32 data: A m × k (row-major), B k × n, or n × k when transB. */
-export function matmulF32Fast(a: Float32Array, m: number, k: number, b: Float32Array, n: number, transB = false): Float32Array {
+export function matmulF32Fast(
+  a: Float32Array,
+  m: number,
+  k: number,
+  b: Float32Array,
+  n: number,
+  transB = false,
+): Float32Array {
   return gemmF32(m, n, k, a, b, { transB });
 }
 
 /** Same as `matmulF32Fast` for float64 data. */
-export function matmulF64Fast(a: Float64Array, m: number, k: number, b: Float64Array, n: number, transB = false): Float64Array {
+export function matmulF64Fast(
+  a: Float64Array,
+  m: number,
+  k: number,
+  b: Float64Array,
+  n: number,
+  transB = false,
+): Float64Array {
   return gemmF64(m, n, k, a, b, { transB });
 }
 
-/** op(a)·op(b) in float64. */
-export function matmul(a: Mat, b: Mat, opts: { transA?: boolean; transB?: boolean } = {}): Mat {
+/** op(a)·op(b) in float64; `out` (length m·n) receives the result instead of a new array. */
+export function matmul(
+  a: Mat,
+  b: Mat,
+  opts: { transA?: boolean; transB?: boolean; out?: Float64Array } = {},
+): Mat {
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   const m = transA ? a.cols : a.rows;
@@ -242,7 +325,7 @@ export function matmul(a: Mat, b: Mat, opts: { transA?: boolean; transB?: boolea
       `matmul: inner dimensions differ: op(A) is ${m} × ${k}, op(B) is ${kb} × ${n} (transA=${transA}, transB=${transB})`,
     );
   }
-  return { rows: m, cols: n, data: gemmF64(m, n, k, a.data, b.data, { transA, transB }) };
+  return { rows: m, cols: n, data: gemmF64(m, n, k, a.data, b.data, { transA, transB, out: opts.out }) };
 }
 
 /** Column panel width of the native Gram: a 128 × 128 float64 block is 128 KB. */
@@ -262,15 +345,29 @@ export function gram(a: Mat): Mat {
   const all = scratchLike(a.data, "gram.panels", m * n);
   for (let j0 = 0, off = 0; j0 < n; j0 += GRAM_PANEL) {
     const j1 = Math.min(n, j0 + GRAM_PANEL);
-    panels.push(n <= GRAM_PANEL ? a.data : gather(a.data, n, 0, m, j0, j1, all.subarray(off, off + m * (j1 - j0))));
+    panels.push(
+      n <= GRAM_PANEL ? a.data : gather(a.data, n, 0, m, j0, j1, all.subarray(off, off + m * (j1 - j0))),
+    );
     off += m * (j1 - j0);
   }
   for (let pi = 0; pi < panels.length; pi++) {
     const wi = panels[pi].length / m;
     for (let pj = pi; pj < panels.length; pj++) {
       const wj = panels[pj].length / m;
-      const blk = ortGemm({ m: wi, n: wj, k: m, a: panels[pi], b: panels[pj], transA: true, transB: false, alpha: 1, beta: 0, c: undefined });
-      for (let r = 0; r < wi; r++) g.set(blk.subarray(r * wj, (r + 1) * wj), (pi * GRAM_PANEL + r) * n + pj * GRAM_PANEL);
+      const blk = ortGemm({
+        m: wi,
+        n: wj,
+        k: m,
+        a: panels[pi],
+        b: panels[pj],
+        transA: true,
+        transB: false,
+        alpha: 1,
+        beta: 0,
+        c: undefined,
+      });
+      for (let r = 0; r < wi; r++)
+        g.set(blk.subarray(r * wj, (r + 1) * wj), (pi * GRAM_PANEL + r) * n + pj * GRAM_PANEL);
     }
   }
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i];

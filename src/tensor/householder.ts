@@ -30,7 +30,14 @@ export function makeReflector(buf: Float64Array, off: number, len: number): numb
 }
 
 /** Applies H = I − τ·v·vᵀ to y = buf[yOff .. yOff+len), with v = (1, vbuf[vOff+1 .. vOff+len)). */
-export function applyReflector(vbuf: Float64Array, vOff: number, tau: number, buf: Float64Array, yOff: number, len: number): void {
+export function applyReflector(
+  vbuf: Float64Array,
+  vOff: number,
+  tau: number,
+  buf: Float64Array,
+  yOff: number,
+  len: number,
+): void {
   if (tau === 0) return;
   let w = buf[yOff];
   for (let t = 1; t < len; t++) w += buf[yOff + t] * vbuf[vOff + t];
@@ -45,7 +52,14 @@ export function applyReflector(vbuf: Float64Array, vOff: number, tau: number, bu
  * its start and 1 at it. Restores the overwritten entries afterwards. Working in place avoids copying
  * b × w values per block (fresh memory is expensive here, see workspace.ts).
  */
-export function withReflectorRows<R>(buf: Float64Array, w: number, j0: number, b: number, shift: number, fn: (v: Float64Array) => R): R {
+export function withReflectorRows<R>(
+  buf: Float64Array,
+  w: number,
+  j0: number,
+  b: number,
+  shift: number,
+  fn: (v: Float64Array) => R,
+): R {
   const saved = scratchF64("hh.saved", b * (j0 + b + shift + 1));
   let o = 0;
   for (let t = 0; t < b; t++) {
@@ -90,7 +104,16 @@ export function blockT(v: Float64Array, b: number, w: number, taus: ArrayLike<nu
  * true), where H = H_1⋯H_b = I − Vᵀ·T·V. Read per vector x (one row): x ← Hᵀ·x (false: H_1 acts
  * first) or x ← H·x (true: H_b acts first). `v` must not overlap the updated rows.
  */
-export function applyBlock(v: Float64Array, t: Float64Array, b: number, w: number, buf: Float64Array, r0: number, r1: number, transT: boolean): void {
+export function applyBlock(
+  v: Float64Array,
+  t: Float64Array,
+  b: number,
+  w: number,
+  buf: Float64Array,
+  r0: number,
+  r1: number,
+  transT: boolean,
+): void {
   const nr = r1 - r0;
   if (nr <= 0 || b === 0) return;
   const y = buf.subarray(r0 * w, r1 * w);

@@ -17,6 +17,7 @@ export {
   vcat,
   frobenius,
   scaleCols,
+  powerOfTwoScale,
 } from "./matrix.js";
 export {
   type GemmBackend,
@@ -31,8 +32,15 @@ export {
   matmulF64Fast,
 } from "./gemm.js";
 export { type QrFactorization, qr, qrFactor } from "./qr.js";
+export { cholesky, invertLower } from "./cholqr.js";
 export { type Svd, svd } from "./svd.js";
 export { type SymEig, symEig } from "./symeig.js";
-export { type LinearOperator, type RandomizedSvdOptions, f32Operator, matOperator, randomizedSvd } from "./rsvd.js";
+export {
+  type LinearOperator,
+  type RandomizedSvdOptions,
+  f32Operator,
+  matOperator,
+  randomizedSvd,
+} from "./rsvd.js";
 export { Rng, seedFrom, splitmix64, fnv1a64, encodePart } from "./rng.js";
 export { releaseScratch, scratchBytes } from "./workspace.js";

@@ -15,7 +15,9 @@ export function mat(rows: number, cols: number, data?: Float64Array): Mat {
   }
   if (data === undefined) return { rows, cols, data: new Float64Array(rows * cols) };
   if (data.length !== rows * cols) {
-    throw new RangeError(`mat: data has ${data.length} elements, a ${rows} × ${cols} matrix needs ${rows * cols}`);
+    throw new RangeError(
+      `mat: data has ${data.length} elements, a ${rows} × ${cols} matrix needs ${rows * cols}`,
+    );
   }
   return { rows, cols, data };
 }
@@ -33,7 +35,8 @@ export function fromRows(rows: readonly (readonly number[])[]): Mat {
   const c = r === 0 ? 0 : rows[0].length;
   const m = mat(r, c);
   for (let i = 0; i < r; i++) {
-    if (rows[i].length !== c) throw new RangeError(`fromRows: row ${i} has ${rows[i].length} entries, not ${c}`);
+    if (rows[i].length !== c)
+      throw new RangeError(`fromRows: row ${i} has ${rows[i].length} entries, not ${c}`);
     m.data.set(rows[i], i * c);
   }
   return m;
@@ -52,7 +55,12 @@ export function transpose(a: Mat): Mat {
  * Transpose a row-major rows × cols array into `dst` (a new array by default) as cols × rows.
  * Tiles of 16 × 16 keep both the reads and the writes within a few cache lines and pages.
  */
-export function transposeData(src: Float64Array, rows: number, cols: number, dst?: Float64Array): Float64Array {
+export function transposeData(
+  src: Float64Array,
+  rows: number,
+  cols: number,
+  dst?: Float64Array,
+): Float64Array {
   const out = dst ?? new Float64Array(rows * cols);
   const B = 16;
   for (let i0 = 0; i0 < rows; i0 += B) {
@@ -70,7 +78,8 @@ export function transposeData(src: Float64Array, rows: number, cols: number, dst
 
 /** Columns [c0, c1) of a, copied. */
 export function sliceCols(a: Mat, c0: number, c1: number): Mat {
-  if (c0 < 0 || c1 > a.cols || c0 > c1) throw new RangeError(`sliceCols: [${c0}, ${c1}) outside 0..${a.cols}`);
+  if (c0 < 0 || c1 > a.cols || c0 > c1)
+    throw new RangeError(`sliceCols: [${c0}, ${c1}) outside 0..${a.cols}`);
   const w = c1 - c0;
   const out = mat(a.rows, w);
   for (let i = 0; i < a.rows; i++) out.data.set(a.data.subarray(i * a.cols + c0, i * a.cols + c1), i * w);
@@ -79,7 +88,8 @@ export function sliceCols(a: Mat, c0: number, c1: number): Mat {
 
 /** Rows [r0, r1) of a, copied. */
 export function sliceRows(a: Mat, r0: number, r1: number): Mat {
-  if (r0 < 0 || r1 > a.rows || r0 > r1) throw new RangeError(`sliceRows: [${r0}, ${r1}) outside 0..${a.rows}`);
+  if (r0 < 0 || r1 > a.rows || r0 > r1)
+    throw new RangeError(`sliceRows: [${r0}, ${r1}) outside 0..${a.rows}`);
   return mat(r1 - r0, a.cols, a.data.slice(r0 * a.cols, r1 * a.cols));
 }
 
@@ -147,6 +157,15 @@ export function norm2(x: Float64Array, from: number, to: number): number {
     s += v * v;
   }
   return scale * Math.sqrt(s);
+}
+
+/**
+ * A power of two near `maxAbs` (1 for 0 or non-finite), for scaling a matrix into [½, 1) before an
+ * iterative decomposition: multiplying by a power of two is exact, so scaling back loses nothing.
+ */
+export function powerOfTwoScale(maxAbs: number): number {
+  if (!(maxAbs > 0) || !Number.isFinite(maxAbs)) return 1;
+  return 2 ** Math.max(-1000, Math.min(1000, Math.floor(Math.log2(maxAbs)) + 1));
 }
 
 /** a · diag(d): scales column j by d[j]. */

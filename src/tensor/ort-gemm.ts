@@ -26,7 +26,11 @@ interface OrtTensorConstructor {
 }
 interface BindingSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
-  run(feeds: Record<string, OrtTensorLike>, fetches: Record<string, null>, options: object): Record<string, OrtTensorLike>;
+  run(
+    feeds: Record<string, OrtTensorLike>,
+    fetches: Record<string, null>,
+    options: object,
+  ): Record<string, OrtTensorLike>;
   dispose(): void;
 }
 interface BindingModule {
@@ -73,7 +77,8 @@ export function ortLoadError(): string {
 
 /** Intra-op threads for sessions created from now on (existing sessions are dropped). */
 export function setOrtThreads(n: number): void {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`setOrtThreads: ${n} is not a positive integer`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new RangeError(`setOrtThreads: ${n} is not a positive integer`);
   if (n === threads) return;
   threads = n;
   for (const s of sessions.values()) s.dispose();
@@ -84,7 +89,15 @@ export function ortThreads(): number {
   return threads;
 }
 
-function sessionFor(h: OrtHandle, f64: boolean, transA: boolean, transB: boolean, alpha: number, beta: number, withC: boolean): BindingSession {
+function sessionFor(
+  h: OrtHandle,
+  f64: boolean,
+  transA: boolean,
+  transB: boolean,
+  alpha: number,
+  beta: number,
+  withC: boolean,
+): BindingSession {
   const key = `${f64 ? "d" : "s"}${+transA}${+transB}${withC ? "c" : ""}:${alpha}:${beta}`;
   let s = sessions.get(key);
   if (s !== undefined) {

@@ -25,7 +25,10 @@ export function splitmix64(state: bigint): [bigint, bigint] {
 function toSeed(seed: bigint | number): bigint {
   if (typeof seed === "number") {
     if (!Number.isSafeInteger(seed)) {
-      throw new MerglotError("rng.seed", `Random seed ${seed} is not an integer in ±2^53; use an integer seed.`);
+      throw new MerglotError(
+        "rng.seed",
+        `Random seed ${seed} is not an integer in ±2^53; use an integer seed.`,
+      );
     }
     return BigInt.asUintN(64, BigInt(seed));
   }
@@ -51,6 +54,16 @@ export class Rng {
     this.s3 = Number(b >> 32n);
     // xoshiro must not start from the all-zero state (it would stay there).
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** A generator started from explicit state words (not all zero); for tests against reference vectors. */
+  static fromState(words: readonly [number, number, number, number]): Rng {
+    if (words.every((w) => w >>> 0 === 0))
+      throw new RangeError("Rng.fromState: the state must not be all zero");
+    const r = new Rng(0);
+    [r.s0, r.s1, r.s2, r.s3] = words.map((w) => w | 0);
+    r.hasSpare = false;
+    return r;
   }
 
   /** Next uniform uint32 (xoshiro128** output). */

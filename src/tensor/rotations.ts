@@ -26,17 +26,6 @@ export function rotateRows(buf: Float64Array, w: number, i: number, j: number, c
   }
 }
 
-/** Swaps rows i and j of `buf` (row length w). */
-export function swapRows(buf: Float64Array, w: number, i: number, j: number): void {
-  const oi = i * w;
-  const oj = j * w;
-  for (let t = 0; t < w; t++) {
-    const x = buf[oi + t];
-    buf[oi + t] = buf[oj + t];
-    buf[oj + t] = x;
-  }
-}
-
 /**
  * Order for `values` descending; ties keep their current order, so the result is deterministic.
  */
@@ -44,13 +33,6 @@ export function descendingOrder(values: Float64Array): number[] {
   const idx = Array.from(values, (_, i) => i);
   idx.sort((a, b) => values[b] - values[a] || a - b);
   return idx;
-}
-
-/** A new array whose row t is row order[t] of `buf` (row length w). */
-export function permuteRows(buf: Float64Array, w: number, order: number[]): Float64Array {
-  const out = new Float64Array(order.length * w);
-  order.forEach((src, t) => out.set(buf.subarray(src * w, (src + 1) * w), t * w));
-  return out;
 }
 
 /**

@@ -49,7 +49,8 @@ export function matOperator(a: Mat): LinearOperator {
  * float32 on the fast kernel: the sketch only needs float32 accuracy, and the data stays half the size.
  */
 export function f32Operator(data: Float32Array, rows: number, cols: number): LinearOperator {
-  if (data.length !== rows * cols) throw new RangeError(`f32Operator: ${data.length} values for ${rows} × ${cols}`);
+  if (data.length !== rows * cols)
+    throw new RangeError(`f32Operator: ${data.length} values for ${rows} × ${cols}`);
   const prod = (x: Mat, trans: boolean): Mat => {
     const outRows = trans ? cols : rows;
     const y = gemmF32(outRows, x.cols, x.rows, data, Float32Array.from(x.data), { transA: trans });
@@ -66,7 +67,8 @@ export function randomizedSvd(a: Mat | LinearOperator, k: number, opts: Randomiz
   const op = "data" in a ? matOperator(a) : a;
   const m = op.rows;
   const n = op.cols;
-  if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`randomizedSvd: rank ${k} is not a non-negative integer`);
+  if (!Number.isSafeInteger(k) || k < 0)
+    throw new RangeError(`randomizedSvd: rank ${k} is not a non-negative integer`);
   const oversample = opts.oversample ?? 10;
   const powerIters = opts.powerIters ?? 2;
   const kk = Math.min(k, m, n);

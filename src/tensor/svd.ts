@@ -13,10 +13,10 @@
  */
 import { MerglotError } from "../errors.js";
 import { applyBlock, blockT, makeReflector, withReflectorRows } from "./householder.js";
-import { mat, transposeData, type Mat } from "./matrix.js";
+import { mat, powerOfTwoScale, transposeData, type Mat } from "./matrix.js";
 import { gemmF64 } from "./gemm.js";
 import { qrFactor } from "./qr.js";
-import { descendingOrder, givens, permuteRows, rotateRows, signOfLargest } from "./rotations.js";
+import { descendingOrder, givens, rotateRows } from "./rotations.js";
 import { tridiagonalEig } from "./tridiag.js";
 import { scratchF64 } from "./workspace.js";
 
@@ -28,7 +28,7 @@ export interface Svd {
   u: Mat;
   /** k singular values, descending, ≥ 0. */
   s: Float64Array;
-  /** n × k, orthonormal columns. Column j's largest-magnitude entry of u is positive (sign convention). */
+  /** n × k, orthonormal columns. Sign convention: the largest-magnitude entry of each u column is positive. */
   v: Mat;
 }
 
@@ -36,14 +36,40 @@ export interface Svd {
 export function svd(a: Mat): Svd {
   for (let i = 0; i < a.data.length; i++) {
     if (!Number.isFinite(a.data[i])) {
-      throw new MerglotError("linalg.nonfinite", `svd: entry (${Math.floor(i / a.cols)}, ${i % a.cols}) is ${a.data[i]}.`);
+      throw new MerglotError(
+        "linalg.nonfinite",
+        `svd: entry (${Math.floor(i / a.cols)}, ${i % a.cols}) is ${a.data[i]}.`,
+      );
     }
   }
+  let r: Svd;
   if (a.rows < a.cols) {
     const t = tallSvd({ rows: a.cols, cols: a.rows, data: transposeData(a.data, a.rows, a.cols) });
-    return { u: t.v, s: t.s, v: t.u };
+    r = { u: t.v, s: t.s, v: t.u };
+  } else {
+    r = tallSvd(a);
   }
-  return tallSvd(a);
+  fixSigns(r.u, r.v);
+  return r;
+}
+
+/** Flips column pairs (u_j, v_j) so that the largest-magnitude entry of u_j (the first, on ties) is positive. */
+function fixSigns(u: Mat, v: Mat): void {
+  const k = u.cols;
+  for (let j = 0; j < k; j++) {
+    let best = 0;
+    let val = 0;
+    for (let i = 0; i < u.rows; i++) {
+      const x = u.data[i * k + j];
+      if (Math.abs(x) > best) {
+        best = Math.abs(x);
+        val = x;
+      }
+    }
+    if (val >= 0) continue;
+    for (let i = 0; i < u.rows; i++) u.data[i * k + j] = -u.data[i * k + j];
+    for (let i = 0; i < v.rows; i++) v.data[i * k + j] = -v.data[i * k + j];
+  }
 }
 
 function tallSvd(a: Mat): Svd {
@@ -51,37 +77,59 @@ function tallSvd(a: Mat): Svd {
   const n = a.cols;
   if (n === 0) return { u: mat(m, 0), s: new Float64Array(0), v: mat(0, 0) };
   if (m === n) {
-    const core = squareSvd(a.data.slice(), n);
-    return { u: mat(n, n, transposeData(core.ut, n, n)), s: core.s, v: mat(n, n, transposeData(core.vt, n, n)) };
+    const w = scratchF64("svd.w", n * n);
+    w.set(a.data);
+    const core = squareSvd(w, n);
+    return {
+      u: columnsFromRows(core.ut, n, core.order),
+      s: core.s,
+      v: columnsFromRows(core.vt, n, core.order),
+    };
   }
   const f = qrFactor(a, "svd.qr");
   const core = squareSvd(f.r().data, n);
-  const u = f.applyQ(mat(n, n, transposeData(core.ut, n, n)));
-  return { u, s: core.s, v: mat(n, n, transposeData(core.vt, n, n)) };
+  const u = f.applyQ(columnsFromRows(core.ut, n, core.order, scratchF64("svd.ur", n * n)));
+  return { u, s: core.s, v: columnsFromRows(core.vt, n, core.order) };
 }
 
-/** SVD of the n × n row-major matrix `w` (overwritten). Returns Uᵀ and Vᵀ (rows = singular vectors). */
-function squareSvd(w: Float64Array, n: number): { ut: Float64Array; s: Float64Array; vt: Float64Array } {
-  let scale = 0;
-  for (let i = 0; i < n * n; i++) scale = Math.max(scale, Math.abs(w[i]));
-  const inv = scale > 0 ? 1 / scale : 1;
+/** The n × n matrix whose column t is row order[t] of `rows` (n × n), in `out` or a new array. */
+function columnsFromRows(rows: Float64Array, n: number, order: number[], out?: Float64Array): Mat {
+  const m = mat(n, n, out ?? new Float64Array(n * n));
+  order.forEach((src, t) => {
+    for (let i = 0; i < n; i++) m.data[i * n + t] = rows[src * n + i];
+  });
+  return m;
+}
+
+/**
+ * SVD of the n × n row-major matrix `w` (overwritten). Returns Uᵀ and Vᵀ (rows = singular vectors, in
+ * scratch memory), the singular values descending, and the order mapping them to those rows.
+ */
+function squareSvd(
+  w: Float64Array,
+  n: number,
+): { ut: Float64Array; s: Float64Array; vt: Float64Array; order: number[] } {
+  let maxAbs = 0;
+  for (let i = 0; i < n * n; i++) maxAbs = Math.max(maxAbs, Math.abs(w[i]));
+  const scale = powerOfTwoScale(maxAbs);
+  const inv = 1 / scale;
   for (let i = 0; i < n * n; i++) w[i] *= inv;
 
   const d = new Float64Array(n);
   const e = new Float64Array(Math.max(0, n - 1));
   const { tauL, tauR } = bidiagonalize(w, n, d, e);
-  let { ut, vt } = bidiagonalSvdDc(d, e, n) ?? { ut: new Float64Array(0), vt: new Float64Array(0) };
-  if (ut.length === 0) {
-      // The fast path declined (clustered tiny singular values): QR iteration is slower but always fine.
-    ut = new Float64Array(n * n);
-    vt = new Float64Array(n * n);
+  const ut = scratchF64("svd.ut", n * n);
+  const vt = scratchF64("svd.vt", n * n);
+  if (!bidiagonalSvdDc(d, e, n, ut, vt)) {
+    // The fast path declined (clustered tiny singular values): QR iteration is slower but always fine.
+    ut.fill(0);
+    vt.fill(0);
     for (let i = 0; i < n; i++) ut[i * n + i] = vt[i * n + i] = 1;
     bidiagonalQr(d, e, ut, vt, n);
   }
 
   // U = U_W·L: left reflectors are columns of w, i.e. rows of wᵀ starting at the diagonal.
-  const wt = transposeData(w, n, n);
-  applyReflectorsReversed(wt, n, tauL, 0, ut);
+  applyReflectorsReversed(transposeData(w, n, n, scratchF64("svd.wt", n * n)), n, tauL, 0, ut);
   applyReflectorsReversed(w, n, tauR, 1, vt);
 
   for (let j = 0; j < n; j++) {
@@ -91,17 +139,7 @@ function squareSvd(w: Float64Array, n: number): { ut: Float64Array; s: Float64Ar
     }
   }
   const order = descendingOrder(d);
-  const uo = permuteRows(ut, n, order);
-  const vo = permuteRows(vt, n, order);
-  for (let j = 0; j < n; j++) {
-    if (signOfLargest(uo, n, j) < 0) {
-      for (let t = 0; t < n; t++) {
-        uo[j * n + t] = -uo[j * n + t];
-        vo[j * n + t] = -vo[j * n + t];
-      }
-    }
-  }
-  return { ut: uo, s: Float64Array.from(order, (i) => d[i] * scale), vt: vo };
+  return { ut, s: Float64Array.from(order, (i) => d[i] * scale), vt, order };
 }
 
 /**
@@ -113,7 +151,12 @@ function squareSvd(w: Float64Array, n: number): { ut: Float64Array; s: Float64Ar
  * at a time), then per row the left update fused with the dot product of the right update, then the
  * right update itself.
  */
-function bidiagonalize(w: Float64Array, n: number, d: Float64Array, e: Float64Array): { tauL: Float64Array; tauR: Float64Array } {
+function bidiagonalize(
+  w: Float64Array,
+  n: number,
+  d: Float64Array,
+  e: Float64Array,
+): { tauL: Float64Array; tauR: Float64Array } {
   const tauL = new Float64Array(n);
   const tauR = new Float64Array(Math.max(0, n - 2));
   const col = new Float64Array(n); // left reflector u (u[0] = 1)
@@ -135,7 +178,8 @@ function bidiagonalize(w: Float64Array, n: number, d: Float64Array, e: Float64Ar
       for (; i + 3 < L; i += 4) {
         const u0 = col[i], u1 = col[i + 1], u2 = col[i + 2], u3 = col[i + 3]; // prettier-ignore
         const r0 = (j + i) * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n; // prettier-ignore
-        for (let c = c0; c < n; c++) acc[c] += u0 * w[r0 + c] + u1 * w[r1 + c] + u2 * w[r2 + c] + u3 * w[r3 + c];
+        for (let c = c0; c < n; c++)
+          acc[c] += u0 * w[r0 + c] + u1 * w[r1 + c] + u2 * w[r2 + c] + u3 * w[r3 + c];
       }
       for (; i < L; i++) {
         const ui = col[i];
@@ -184,7 +228,13 @@ function bidiagonalize(w: Float64Array, n: number, d: Float64Array, e: Float64Ar
  * Rows of `vecs` (vectors of length n) ← H_0⋯H_{c−1}·x, for reflectors stored in rows of `refl`
  * (reflector j starting at column j + shift), in blocks of NB from the last block to the first.
  */
-function applyReflectorsReversed(refl: Float64Array, n: number, taus: Float64Array, shift: number, vecs: Float64Array): void {
+function applyReflectorsReversed(
+  refl: Float64Array,
+  n: number,
+  taus: Float64Array,
+  shift: number,
+  vecs: Float64Array,
+): void {
   const count = taus.length;
   const starts: number[] = [];
   for (let j0 = 0; j0 < count; j0 += NB) starts.push(j0);
@@ -198,24 +248,49 @@ function applyReflectorsReversed(refl: Float64Array, n: number, taus: Float64Arr
 }
 
 /**
+ * SVD of the n × n upper bidiagonal (d, e) by one method, for tests and diagnostics: returns the
+ * (unsorted, for "qr" possibly negative) values s and Uᵀ, Vᵀ with B = Σ_j s_j·u_j·v_jᵀ, or undefined
+ * when "dc" declines.
+ */
+export function bidiagonalSvd(
+  d0: Float64Array,
+  e0: Float64Array,
+  method: "dc" | "qr",
+): { s: Float64Array; ut: Float64Array; vt: Float64Array } | undefined {
+  const n = d0.length;
+  const d = d0.slice();
+  const e = e0.slice();
+  const ut = new Float64Array(n * n);
+  const vt = new Float64Array(n * n);
+  if (method === "dc") return bidiagonalSvdDc(d, e, n, ut, vt) ? { s: d, ut, vt } : undefined;
+  for (let i = 0; i < n; i++) ut[i * n + i] = vt[i * n + i] = 1;
+  bidiagonalQr(d, e, ut, vt, n);
+  return { s: d, ut, vt };
+}
+
+/**
  * SVD of the upper bidiagonal B = (d, e) through the eigenvectors of its Golub–Kahan form: the
  * 2n × 2n symmetric tridiagonal T with zero diagonal and off-diagonal (d_0, e_0, d_1, e_1, …, d_{n−1})
  * has eigenvalues ±σ_i, and the eigenvector of +σ_i interleaves (v_i, u_i)/√2. T is solved by divide
- * and conquer (tridiag.ts). On success d ← σ (descending order of rows) and rows of the returned
- * Uᵀ, Vᵀ are the singular vectors of B; returns undefined when a tiny, clustered σ leaves the u and v
+ * and conquer (tridiag.ts). On success d ← σ (descending order of rows) and the rows of `ut`, `vt`
+ * (n × n, overwritten) are the singular vectors of B; returns false when a tiny, clustered σ leaves the u and v
  * halves mixed (checked: both halves must carry half the norm, and the vectors must be orthonormal to
  * O(n·ε)), so that the caller can use QR iteration instead.
  */
-function bidiagonalSvdDc(d: Float64Array, e: Float64Array, n: number): { ut: Float64Array; vt: Float64Array } | undefined {
+function bidiagonalSvdDc(
+  d: Float64Array,
+  e: Float64Array,
+  n: number,
+  ut: Float64Array,
+  vt: Float64Array,
+): boolean {
   const N = 2 * n;
   const off = new Float64Array(N - 1);
   for (let i = 0; i < n; i++) {
     off[2 * i] = d[i];
     if (i < n - 1) off[2 * i + 1] = e[i];
   }
-  const { values, zt } = tridiagonalEig(new Float64Array(N), off);
-  const ut = new Float64Array(n * n);
-  const vt = new Float64Array(n * n);
+  const { values, zt } = tridiagonalEig(new Float64Array(N), off, scratchF64("svd.tgk", N * N));
   for (let r = 0; r < n; r++) {
     const row = (N - 1 - r) * N;
     let nu = 0;
@@ -224,7 +299,7 @@ function bidiagonalSvdDc(d: Float64Array, e: Float64Array, n: number): { ut: Flo
       nv += zt[row + 2 * i] ** 2;
       nu += zt[row + 2 * i + 1] ** 2;
     }
-    if (Math.abs(nu - 0.5) > 0.25 || Math.abs(nv - 0.5) > 0.25) return undefined;
+    if (!(Math.abs(nu - 0.5) <= 0.25 && Math.abs(nv - 0.5) <= 0.25)) return false; // (NaN-safe)
     const iu = 1 / Math.sqrt(nu);
     const iv = 1 / Math.sqrt(nv);
     for (let i = 0; i < n; i++) {
@@ -232,9 +307,9 @@ function bidiagonalSvdDc(d: Float64Array, e: Float64Array, n: number): { ut: Flo
       ut[r * n + i] = zt[row + 2 * i + 1] * iu;
     }
   }
-  if (!reorthonormalize(ut, n) || !reorthonormalize(vt, n)) return undefined;
+  if (!reorthonormalize(ut, n) || !reorthonormalize(vt, n)) return false;
   for (let r = 0; r < n; r++) d[r] = Math.max(0, values[N - 1 - r]);
-  return { ut, vt };
+  return true;
 }
 
 /**
@@ -249,7 +324,8 @@ function reorthonormalize(x: Float64Array, n: number): boolean {
   for (let step = 0; ; step++) {
     const g = gemmF64(n, n, n, x, x, { transB: true, out: scratchF64("svd.gram", n * n) });
     let err = 0;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) err = Math.max(err, Math.abs(g[i * n + j] - (i === j ? 1 : 0)));
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) err = Math.max(err, Math.abs(g[i * n + j] - (i === j ? 1 : 0)));
     if (err <= target) return true;
     if (err > 1e-6 || step === 2) return false;
     for (let i = 0; i < n * n; i++) g[i] = -0.5 * g[i];
@@ -314,7 +390,14 @@ function chaseRow(d: Float64Array, e: Float64Array, ut: Float64Array, n: number,
 }
 
 /** d[q] = 0: right rotations with columns q−1..p zero column q's superdiagonal entry. */
-function chaseColumn(d: Float64Array, e: Float64Array, vt: Float64Array, n: number, p: number, q: number): void {
+function chaseColumn(
+  d: Float64Array,
+  e: Float64Array,
+  vt: Float64Array,
+  n: number,
+  p: number,
+  q: number,
+): void {
   let x = e[q - 1];
   e[q - 1] = 0;
   for (let j = q - 1; j >= p && x !== 0; j--) {
@@ -329,7 +412,15 @@ function chaseColumn(d: Float64Array, e: Float64Array, vt: Float64Array, n: numb
 }
 
 /** One implicit-shift Golub–Kahan sweep over the unreduced block p..q. */
-function qrSweep(d: Float64Array, e: Float64Array, ut: Float64Array, vt: Float64Array, n: number, p: number, q: number): void {
+function qrSweep(
+  d: Float64Array,
+  e: Float64Array,
+  ut: Float64Array,
+  vt: Float64Array,
+  n: number,
+  p: number,
+  q: number,
+): void {
   // Wilkinson shift: eigenvalue of the trailing 2 × 2 of BᵀB closer to its last diagonal entry.
   const dm = d[q - 1];
   const em = q - 1 > p ? e[q - 2] : 0;

@@ -9,9 +9,10 @@
  */
 import { MerglotError } from "../errors.js";
 import { applyBlock, blockT, makeReflector, withReflectorRows } from "./householder.js";
-import { mat, type Mat } from "./matrix.js";
-import { descendingOrder, permuteRows, signOfLargest } from "./rotations.js";
-import { tridiagonalEig } from "./tridiag.js";
+import { mat, powerOfTwoScale, type Mat } from "./matrix.js";
+import { descendingOrder, signOfLargest } from "./rotations.js";
+import { tridiagonalEig, tridiagonalQr } from "./tridiag.js";
+import { scratchF64 } from "./workspace.js";
 
 const NB = 32;
 
@@ -26,7 +27,8 @@ export interface SymEig {
 export function symEig(a: Mat): SymEig {
   if (a.rows !== a.cols) throw new RangeError(`symEig: matrix is ${a.rows} × ${a.cols}, not square`);
   const n = a.rows;
-  const w = new Float64Array(n * n);
+  const w = scratchF64("eig.w", n * n);
+  w.fill(0);
   let scale = 0;
   for (let i = 0; i < n; i++) {
     for (let j = i; j < n; j++) {
@@ -35,25 +37,34 @@ export function symEig(a: Mat): SymEig {
       scale = Math.max(scale, Math.abs(v));
     }
   }
-  if (!Number.isFinite(scale)) throw new MerglotError("linalg.nonfinite", "symEig: the matrix has a NaN or infinite entry.");
-  // Work on A/scale so that squares in the QR iteration can neither overflow nor underflow.
-  const inv = scale > 0 ? 1 / scale : 1;
+  if (!Number.isFinite(scale))
+    throw new MerglotError("linalg.nonfinite", "symEig: the matrix has a NaN or infinite entry.");
+  // Work on A/scale (a power of two: exact) so that nothing in the iterations can overflow or underflow.
+  scale = powerOfTwoScale(scale);
+  const inv = 1 / scale;
   for (let i = 0; i < n * n; i++) w[i] *= inv;
 
   const d = new Float64Array(n);
   const e = new Float64Array(Math.max(0, n - 1));
   const taus = tridiagonalize(w, n, d, e);
-  const t = tridiagonalEig(d, e); // row j of t.zt: eigenvector j of T
+  let t = tridiagonalEig(d, e, scratchF64("eig.zt", n * n)); // row j of t.zt: eigenvector j of T
+  if (!allFinite(t.values) || !allFinite(t.zt)) {
+    // Safety net: divide and conquer has no known failure here; QR iteration has no such failure mode.
+    const zt = t.zt.fill(0);
+    for (let i = 0; i < n; i++) zt[i * n + i] = 1;
+    const values = d.slice();
+    tridiagonalQr(values, e.slice(), zt, n);
+    t = { values, zt };
+  }
   backTransform(w, n, taus, t.zt);
 
   const order = descendingOrder(t.values);
-  const vt = permuteRows(t.zt, n, order);
   const values = Float64Array.from(order, (i) => t.values[i] * scale);
-  for (let j = 0; j < n; j++) {
-    if (signOfLargest(vt, n, j) < 0) for (let t = 0; t < n; t++) vt[j * n + t] = -vt[j * n + t];
-  }
   const vectors = mat(n, n);
-  for (let j = 0; j < n; j++) for (let i = 0; i < n; i++) vectors.data[i * n + j] = vt[j * n + i];
+  order.forEach((src, j) => {
+    const sign = signOfLargest(t.zt, n, src);
+    for (let i = 0; i < n; i++) vectors.data[i * n + j] = sign * t.zt[src * n + i];
+  });
   return { values, vectors };
 }
 
@@ -124,4 +135,9 @@ function backTransform(w: Float64Array, n: number, taus: Float64Array, zt: Float
       applyBlock(v, t, b, n, zt, 0, n, true);
     });
   }
+}
+
+function allFinite(x: Float64Array): boolean {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return false;
+  return true;
 }

@@ -65,13 +65,18 @@ export function tridiagonalQr(d: Float64Array, e: Float64Array, zt: Float64Array
 
 /**
  * All eigenpairs of the symmetric tridiagonal matrix (d, e) by divide and conquer. Returns the
- * eigenvalues ascending and zt (n × n) whose row j is the unit eigenvector of values[j].
+ * eigenvalues ascending and zt (n × n, `out` when given) whose row j is the unit eigenvector of values[j].
  */
-export function tridiagonalEig(d0: Float64Array, e0: Float64Array): { values: Float64Array; zt: Float64Array } {
+export function tridiagonalEig(
+  d0: Float64Array,
+  e0: Float64Array,
+  out?: Float64Array,
+): { values: Float64Array; zt: Float64Array } {
   const n = d0.length;
   const d = d0.slice();
   const e = e0.slice(0, Math.max(0, n - 1));
-  const zt = new Float64Array(n * n);
+  const zt = out ?? new Float64Array(n * n);
+  zt.fill(0, 0, n * n);
   if (n > 0) solve(d, e, zt, n, 0, n - 1);
   return { values: d, zt };
 }
@@ -108,7 +113,16 @@ function solve(d: Float64Array, e: Float64Array, zt: Float64Array, n: number, lo
  * eigenbasis the matrix is D + ρ·z·zᵀ with z = (last components of T1's vectors, sign·first components
  * of T2's vectors).
  */
-function merge(d: Float64Array, zt: Float64Array, n: number, lo: number, mid: number, hi: number, rho0: number, sgn: number): void {
+function merge(
+  d: Float64Array,
+  zt: Float64Array,
+  n: number,
+  lo: number,
+  mid: number,
+  hi: number,
+  rho0: number,
+  sgn: number,
+): void {
   const s = hi - lo + 1;
   const s1 = mid - lo + 1;
   // Current basis rows (eigenvectors of the halves, restricted to columns lo..hi), sorted by eigenvalue.
@@ -244,7 +258,11 @@ function rotateKept(basis: Float64Array, s: number, s1: number, keep: number[], 
  * that the differences delta[i·K + j] = d_i − λ_j come out to high relative accuracy; the iteration
  * is a bracketed rational (two-pole) Newton method with bisection as the safeguard.
  */
-function secularRoots(D: Float64Array, Z: Float64Array, rho: number): { roots: Float64Array; delta: Float64Array } {
+function secularRoots(
+  D: Float64Array,
+  Z: Float64Array,
+  rho: number,
+): { roots: Float64Array; delta: Float64Array } {
   const K = D.length;
   const z2 = Float64Array.from(Z, (v) => v * v);
   const roots = new Float64Array(K);
