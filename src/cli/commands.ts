@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerConvert } from "./convert.js";
 import { registerDemo } from "./demo.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
@@ -10,6 +11,7 @@ import { registerTrain } from "./train.js";
 export function registerCommands(program: Command): void {
   registerInspect(program);
   registerMerge(program);
+  registerConvert(program);
   registerTrain(program);
   registerPretrain(program);
   registerScore(program);

@@ -9,7 +9,12 @@ import { MerglotError } from "../errors.js";
 import { ensureWritable } from "../fsutil.js";
 import type { GgufWritableType } from "./gguf.js";
 import { writeLoraGguf, type GgufLoraExportResult } from "./gguf-lora.js";
-import { readLlamaConfig, writeModelGguf, type LlamaModelConfig, type ModelExportResult } from "./gguf-model.js";
+import {
+  readLlamaConfig,
+  writeModelGguf,
+  type LlamaModelConfig,
+  type ModelExportResult,
+} from "./gguf-model.js";
 import type { LlamaCppArch } from "./llama-names.js";
 import { LoraAdapter, type LoraModule } from "./peft.js";
 
@@ -50,7 +55,10 @@ export interface AdapterToGgufResult extends GgufLoraExportResult {
 }
 
 /** Resolve the base config path from an option or the adapter's `base_model_name_or_path`. */
-function findBaseConfig(adapter: LoraAdapter, base: string | undefined): { config: LlamaModelConfig; from: string } {
+function findBaseConfig(
+  adapter: LoraAdapter,
+  base: string | undefined,
+): { config: LlamaModelConfig; from: string } {
   if (base !== undefined) return { config: readLlamaConfig(base), from: base };
   const named = adapter.config.baseModel;
   const candidates =
@@ -101,7 +109,10 @@ function checkAgainstBase(adapter: LoraAdapter, base: BaseShape, from: string): 
     if (!c) continue;
     const layer = m.layer;
     if (layer !== null && layer >= c.numLayers) {
-      throw new MerglotError("convert.shape", `${adapter.path}: module "${m.name}" is beyond the base model's ${c.numLayers} layers`);
+      throw new MerglotError(
+        "convert.shape",
+        `${adapter.path}: module "${m.name}" is beyond the base model's ${c.numLayers} layers`,
+      );
     }
     const want = moduleShape(c, m.name);
     if (want && (want[0] !== m.outFeatures || want[1] !== m.inFeatures)) {
@@ -119,7 +130,11 @@ function isLmHead(m: LoraModule): boolean {
 }
 
 /** Convert the PEFT adapter folder `adapterDir` to a llama.cpp LoRA GGUF at `outPath`. */
-export function convertAdapterToGguf(adapterDir: string, outPath: string, opts: AdapterToGgufOptions = {}): AdapterToGgufResult {
+export function convertAdapterToGguf(
+  adapterDir: string,
+  outPath: string,
+  opts: AdapterToGgufOptions = {},
+): AdapterToGgufResult {
   ensureWritable(outPath, opts.force ?? false);
   const adapter = LoraAdapter.open(adapterDir);
   try {
@@ -141,7 +156,10 @@ export function convertAdapterToGguf(adapterDir: string, outPath: string, opts: 
     }
     checkAgainstBase(adapter, shape, from);
     if (adapter.config.fanInFanOut) {
-      throw new MerglotError("convert.layout", `${adapter.path}: fan_in_fan_out adapters (GPT-2 Conv1D layout) cannot be applied to llama-architecture models`);
+      throw new MerglotError(
+        "convert.layout",
+        `${adapter.path}: fan_in_fan_out adapters (GPT-2 Conv1D layout) cannot be applied to llama-architecture models`,
+      );
     }
     const result = writeLoraGguf(outPath, {
       architecture: shape.architecture,
@@ -161,7 +179,13 @@ export function convertAdapterToGguf(adapterDir: string, outPath: string, opts: 
       dtype: opts.dtype ?? "F32",
       name: opts.name,
     });
-    return { ...result, path: outPath, architecture: shape.architecture, modules: adapter.modules.length, baseFrom: from };
+    return {
+      ...result,
+      path: outPath,
+      architecture: shape.architecture,
+      modules: adapter.modules.length,
+      baseFrom: from,
+    };
   } finally {
     adapter.close();
   }
@@ -177,7 +201,11 @@ export interface ModelToGgufOptions {
 }
 
 /** Convert the HF model folder `modelDir` (llama, mistral, qwen2) to a llama.cpp GGUF at `outPath`. */
-export function convertModelToGguf(modelDir: string, outPath: string, opts: ModelToGgufOptions = {}): ModelExportResult {
+export function convertModelToGguf(
+  modelDir: string,
+  outPath: string,
+  opts: ModelToGgufOptions = {},
+): ModelExportResult {
   return writeModelGguf(modelDir, outPath, opts);
 }
 

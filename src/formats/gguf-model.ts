@@ -70,22 +70,16 @@ function positiveInt(path: string, raw: Record<string, unknown>, field: string, 
   return v;
 }
 
-function positiveNumber(path: string, raw: Record<string, unknown>, field: string, fallback: number): number {
-  const v = raw[field] ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    configError(path, `field "${field}" must be a positive number, got ${JSON.stringify(raw[field])}`);
-  }
-  return v;
-}
-
 /** The config.json path of a model folder, or the path itself when it is a .json file. */
 export function configPathOf(pathOrDir: string): string {
   if (existsSync(pathOrDir) && statSync(pathOrDir).isDirectory()) {
     const p = join(pathOrDir, "config.json");
-    if (!existsSync(p)) throw new MerglotError("model.missing", `${pathOrDir}: no config.json in the model folder`);
+    if (!existsSync(p))
+      throw new MerglotError("model.missing", `${pathOrDir}: no config.json in the model folder`);
     return p;
   }
-  if (!existsSync(pathOrDir)) throw new MerglotError("model.missing", `${pathOrDir}: no such model folder or config file`);
+  if (!existsSync(pathOrDir))
+    throw new MerglotError("model.missing", `${pathOrDir}: no such model folder or config file`);
   return pathOrDir;
 }
 
@@ -98,17 +92,21 @@ export function readLlamaConfig(pathOrDir: string): LlamaModelConfig {
   } catch (e) {
     configError(path, `invalid JSON (${(e as Error).message})`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) configError(path, "must contain a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    configError(path, "must contain a JSON object");
   const raw = parsed as Record<string, unknown>;
   return parseLlamaConfig(raw, path);
 }
 
 /** Validate a parsed config.json object (see `readLlamaConfig`). */
 export function parseLlamaConfig(raw: Record<string, unknown>, path: string): LlamaModelConfig {
-  const archs = Array.isArray(raw.architectures) ? raw.architectures.filter((a) => typeof a === "string") : [];
+  const archs = Array.isArray(raw.architectures)
+    ? raw.architectures.filter((a) => typeof a === "string")
+    : [];
   const modelType = typeof raw.model_type === "string" ? raw.model_type : undefined;
   const hf = modelType ?? (archs[0] as string | undefined);
-  if (hf === undefined) configError(path, `has neither "model_type" nor "architectures"; cannot tell the architecture`);
+  if (hf === undefined)
+    configError(path, `has neither "model_type" nor "architectures"; cannot tell the architecture`);
   let arch: LlamaCppArch;
   try {
     arch = llamaCppArchFor(hf);
@@ -120,25 +118,34 @@ export function parseLlamaConfig(raw: Record<string, unknown>, path: string): Ll
   const numHeads = positiveInt(path, raw, "num_attention_heads");
   const numKvHeads = positiveInt(path, raw, "num_key_value_heads", numHeads);
   if (numHeads % numKvHeads !== 0) {
-    configError(path, `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
+    configError(
+      path,
+      `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`,
+    );
   }
   const explicitHeadDim = raw.head_dim !== undefined && raw.head_dim !== null;
   if (!explicitHeadDim && hiddenSize % numHeads !== 0) {
-    configError(path, `hidden_size (${hiddenSize}) is not a multiple of num_attention_heads (${numHeads}) and no head_dim is given`);
+    configError(
+      path,
+      `hidden_size (${hiddenSize}) is not a multiple of num_attention_heads (${numHeads}) and no head_dim is given`,
+    );
   }
   const headDim = explicitHeadDim ? positiveInt(path, raw, "head_dim") : hiddenSize / numHeads;
   if (headDim % 2 !== 0) configError(path, `the head dimension ${headDim} must be even for RoPE`);
   const ropeParams = (raw.rope_parameters ?? raw.rope_scaling ?? null) as Record<string, unknown> | null;
-  const ropeTheta = positiveNumber(
-    path,
-    { rope_theta: raw.rope_theta ?? (ropeParams && typeof ropeParams === "object" ? ropeParams.rope_theta : undefined) },
-    "rope_theta",
-    10000,
-  );
+  const ropeTheta = raw.rope_theta ?? ropeParams?.rope_theta ?? 10000;
+  if (typeof ropeTheta !== "number" || !(ropeTheta > 0)) {
+    configError(path, `field "rope_theta" must be a positive number, got ${JSON.stringify(ropeTheta)}`);
+  }
+  // llama.cpp's llama and qwen2 graphs hard-code SwiGLU; another activation would load and compute nonsense.
+  const act = raw.hidden_act ?? "silu";
+  if (act !== "silu")
+    configError(path, `hidden_act "${String(act)}" is not supported (llama.cpp's ${arch} uses silu)`);
   const tie = raw.tie_word_embeddings ?? false;
   if (typeof tie !== "boolean") configError(path, `field "tie_word_embeddings" must be true or false`);
   const eps = raw.rms_norm_eps ?? 1e-6;
-  if (typeof eps !== "number" || !(eps > 0)) configError(path, `field "rms_norm_eps" must be a positive number`);
+  if (typeof eps !== "number" || !(eps > 0))
+    configError(path, `field "rms_norm_eps" must be a positive number`);
   return {
     path,
     modelType: hf,
@@ -184,9 +191,17 @@ function parseRopeScaling(path: string, p: Record<string, unknown> | null): Rope
     case "linear":
       return { type: "linear", factor: num("factor") };
     case "yarn":
-      return { type: "yarn", factor: num("factor"), originalContext: num("original_max_position_embeddings"), raw: p };
+      return {
+        type: "yarn",
+        factor: num("factor"),
+        originalContext: num("original_max_position_embeddings"),
+        raw: p,
+      };
     default:
-      configError(path, `rope scaling type "${type}" is not supported for llama.cpp export (supported: llama3, linear, yarn)`);
+      configError(
+        path,
+        `rope scaling type "${type}" is not supported for llama.cpp export (supported: llama3, linear, yarn)`,
+      );
   }
 }
 
@@ -196,7 +211,11 @@ function parseRopeScaling(path: string, p: Record<string, unknown> | null): Rope
  * original/high_freq_factor keep factor 1, longer than original/low_freq_factor get `factor`, and the band in
  * between is interpolated smoothly. llama.cpp divides θ_i by the stored value.
  */
-export function llama3RopeFactors(headDim: number, base: number, s: Extract<RopeScaling, { type: "llama3" }>): Float32Array {
+export function llama3RopeFactors(
+  headDim: number,
+  base: number,
+  s: Extract<RopeScaling, { type: "llama3" }>,
+): Float32Array {
   const out = new Float32Array(headDim / 2);
   const lowWavelen = s.originalContext / s.lowFreqFactor;
   const highWavelen = s.originalContext / s.highFreqFactor;
@@ -214,7 +233,11 @@ export function llama3RopeFactors(headDim: number, base: number, s: Extract<Rope
 }
 
 /** The `general.*` (except tokenizer) and `<arch>.*` keys for a model config. */
-export function modelMetadata(c: LlamaModelConfig, name: string, dtype: GgufWritableType): [string, GgufValue][] {
+export function modelMetadata(
+  c: LlamaModelConfig,
+  name: string,
+  dtype: GgufWritableType,
+): [string, GgufValue][] {
   const a = c.arch;
   const u32 = (value: number): GgufValue => ({ type: "u32", value });
   const f32 = (value: number): GgufValue => ({ type: "f32", value });
@@ -231,7 +254,10 @@ export function modelMetadata(c: LlamaModelConfig, name: string, dtype: GgufWrit
   ];
   const rs = c.ropeScaling;
   if (rs?.type === "linear") {
-    out.push([`${a}.rope.scaling.type`, { type: "string", value: "linear" }], [`${a}.rope.scaling.factor`, f32(rs.factor)]);
+    out.push(
+      [`${a}.rope.scaling.type`, { type: "string", value: "linear" }],
+      [`${a}.rope.scaling.factor`, f32(rs.factor)],
+    );
   } else if (rs?.type === "yarn") {
     out.push(
       [`${a}.rope.scaling.type`, { type: "string", value: "yarn" }],
@@ -253,7 +279,8 @@ export function modelMetadata(c: LlamaModelConfig, name: string, dtype: GgufWrit
     [`${a}.rope.freq_base`, f32(c.ropeTheta)],
     [`${a}.attention.layer_norm_rms_epsilon`, f32(c.rmsNormEps)],
   );
-  if (c.explicitHeadDim) out.push([`${a}.attention.key_length`, u32(c.headDim)], [`${a}.attention.value_length`, u32(c.headDim)]);
+  if (c.explicitHeadDim)
+    out.push([`${a}.attention.key_length`, u32(c.headDim)], [`${a}.attention.value_length`, u32(c.headDim)]);
   out.push(
     ["general.file_type", u32(FILE_TYPE[dtype])],
     [`${a}.vocab_size`, u32(c.vocabSize)],
@@ -296,15 +323,19 @@ function weightFiles(dir: string): string[] {
     } catch (e) {
       throw new MerglotError("model.weights", `${index}: invalid JSON (${(e as Error).message})`);
     }
-    if (typeof map !== "object" || map === null) throw new MerglotError("model.weights", `${index}: no "weight_map" object`);
+    if (typeof map !== "object" || map === null)
+      throw new MerglotError("model.weights", `${index}: no "weight_map" object`);
     const files = [...new Set(Object.values(map as Record<string, unknown>).map(String))].sort();
     for (const f of files) {
-      if (!existsSync(join(dir, f))) throw new MerglotError("model.weights", `${index}: shard "${f}" is missing from the folder`);
+      if (!existsSync(join(dir, f)))
+        throw new MerglotError("model.weights", `${index}: shard "${f}" is missing from the folder`);
     }
     return files.map((f) => join(dir, f));
   }
   if (existsSync(join(dir, "model.safetensors"))) return [join(dir, "model.safetensors")];
-  const all = readdirSync(dir).filter((f) => f.endsWith(".safetensors")).sort();
+  const all = readdirSync(dir)
+    .filter((f) => f.endsWith(".safetensors"))
+    .sort();
   if (all.length === 0) {
     const hint = existsSync(join(dir, "pytorch_model.bin"))
       ? " (pytorch_model.bin pickles are not read; save the model with safe_serialization=True)"
@@ -321,14 +352,28 @@ const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
 /** Canonical output order: embeddings, then layer by layer, then the final norm and head. */
 function orderKey(gguf: string): [number, number, string] {
   const m = /^blk\.(\d+)\.(\w+)\.(weight|bias)$/.exec(gguf);
-  const parts = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"];
+  const parts = [
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_norm",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+  ];
   if (m) return [1, Number(m[1]) * 100 + parts.indexOf(m[2]!) * 2 + (m[3] === "bias" ? 1 : 0), gguf];
   const globals = ["token_embd.weight", "output_norm.weight", "output.weight", "rope_freqs.weight"];
   const g = globals.indexOf(gguf);
   return g === 0 ? [0, 0, gguf] : [2, g, gguf];
 }
 
-function planTensors(c: LlamaModelConfig, readers: { file: string; reader: SafetensorsReader }[], dtype: GgufWritableType): PlannedTensor[] {
+function planTensors(
+  c: LlamaModelConfig,
+  readers: { file: string; reader: SafetensorsReader }[],
+  dtype: GgufWritableType,
+): PlannedTensor[] {
   const planned: PlannedTensor[] = [];
   const seen = new Map<string, string>();
   for (const { file, reader } of readers) {
@@ -343,10 +388,14 @@ function planTensors(c: LlamaModelConfig, readers: { file: string; reader: Safet
           `${file}: tensor "${name}" has no llama.cpp counterpart for architecture ${c.arch} (unsupported model variant?)`,
         );
       }
-      if (seen.has(gguf)) throw new MerglotError("model.tensor", `${file}: tensor "${name}" also appears in ${seen.get(gguf)}`);
+      if (seen.has(gguf))
+        throw new MerglotError("model.tensor", `${file}: tensor "${name}" also appears in ${seen.get(gguf)}`);
       seen.set(gguf, file);
       if (!FLOAT_SOURCE.has(entry.dtype)) {
-        throw new MerglotError("model.tensor", `${file}: tensor "${name}" has dtype ${entry.dtype}; quantized checkpoints are not supported`);
+        throw new MerglotError(
+          "model.tensor",
+          `${file}: tensor "${name}" has dtype ${entry.dtype}; quantized checkpoints are not supported`,
+        );
       }
       checkShape(c, file, name, entry.shape);
       // 1-D tensors (norms, biases) stay F32 as in the reference converter; matrices take the requested type.
@@ -354,18 +403,33 @@ function planTensors(c: LlamaModelConfig, readers: { file: string; reader: Safet
       let permuteHeads: number | null = null;
       if (c.arch === "llama" && /\.self_attn\.q_proj\.(weight|bias)$/.test(name)) permuteHeads = c.numHeads;
       if (c.arch === "llama" && /\.self_attn\.k_proj\.(weight|bias)$/.test(name)) permuteHeads = c.numKvHeads;
-      planned.push({ spec: { name: gguf, type, shape: entry.shape.slice() }, source: { file, reader, entry }, permuteHeads });
+      planned.push({
+        spec: { name: gguf, type, shape: entry.shape.slice() },
+        source: { file, reader, entry },
+        permuteHeads,
+      });
     }
   }
   for (const required of ["token_embd.weight", "output_norm.weight"]) {
-    if (!seen.has(required)) throw new MerglotError("model.tensor", `${readers[0]!.file}: the model has no ${required === "token_embd.weight" ? "model.embed_tokens.weight" : "model.norm.weight"}`);
+    if (!seen.has(required))
+      throw new MerglotError(
+        "model.tensor",
+        `${readers[0]!.file}: the model has no ${required === "token_embd.weight" ? "model.embed_tokens.weight" : "model.norm.weight"}`,
+      );
   }
   if (!c.tieWordEmbeddings && !seen.has("output.weight")) {
-    throw new MerglotError("model.tensor", `${c.path}: tie_word_embeddings is false but the weights have no lm_head.weight`);
+    throw new MerglotError(
+      "model.tensor",
+      `${c.path}: tie_word_embeddings is false but the weights have no lm_head.weight`,
+    );
   }
   if (c.ropeScaling?.type === "llama3") {
     const data = llama3RopeFactors(c.headDim, c.ropeTheta, c.ropeScaling);
-    planned.push({ spec: { name: "rope_freqs.weight", type: "F32", shape: [data.length] }, generated: data, permuteHeads: null });
+    planned.push({
+      spec: { name: "rope_freqs.weight", type: "F32", shape: [data.length] },
+      generated: data,
+      permuteHeads: null,
+    });
   }
   planned.sort((x, y) => {
     const a = orderKey(x.spec.name);
@@ -406,7 +470,10 @@ function checkShape(c: LlamaModelConfig, file: string, name: string, shape: numb
   }
   const layer = /^model\.layers\.(\d+)\./.exec(name);
   if (layer && Number(layer[1]) >= c.numLayers) {
-    throw new MerglotError("model.tensor", `${file}: tensor "${name}" is beyond num_hidden_layers = ${c.numLayers}`);
+    throw new MerglotError(
+      "model.tensor",
+      `${file}: tensor "${name}" is beyond num_hidden_layers = ${c.numLayers}`,
+    );
   }
 }
 
@@ -430,9 +497,15 @@ function encodeTensor(t: PlannedTensor, fd: number): Uint8Array {
   // A 1-D tensor (bias) permutes its elements like rows of width 1.
   const permRows = entry.shape.length === 1 && t.permuteHeads !== null ? cols : rows;
   const permCols = entry.shape.length === 1 && t.permuteHeads !== null ? 1 : cols;
-  const block = t.permuteHeads !== null ? permRows / t.permuteHeads : Math.max(1, Math.floor(CHUNK_BYTES / (permCols * srcSize)));
-  if (t.permuteHeads !== null && (permRows % (2 * t.permuteHeads) !== 0)) {
-    throw new MerglotError("model.tensor", `${t.source!.file}: tensor "${entry.name}" has ${permRows} rows, not a multiple of 2 × ${t.permuteHeads} heads`);
+  const block =
+    t.permuteHeads !== null
+      ? permRows / t.permuteHeads
+      : Math.max(1, Math.floor(CHUNK_BYTES / (permCols * srcSize)));
+  if (t.permuteHeads !== null && permRows % (2 * t.permuteHeads) !== 0) {
+    throw new MerglotError(
+      "model.tensor",
+      `${t.source!.file}: tensor "${entry.name}" has ${permRows} rows, not a multiple of 2 × ${t.permuteHeads} heads`,
+    );
   }
   const rowBytes = permCols * srcSize;
   const src = new Uint8Array(block * rowBytes);
@@ -465,7 +538,8 @@ function readAt(fd: number, dst: Uint8Array, position: number, file: string, nam
   let done = 0;
   while (done < dst.length) {
     const n = readSync(fd, dst, done, dst.length - done, position + done);
-    if (n === 0) throw new MerglotError("model.weights", `${file}: file is truncated inside tensor "${name}"`);
+    if (n === 0)
+      throw new MerglotError("model.weights", `${file}: file is truncated inside tensor "${name}"`);
     done += n;
   }
 }
@@ -494,30 +568,46 @@ export interface ModelExportResult {
 }
 
 /** Write the HF model folder `dir` as a llama.cpp GGUF at `outPath`. */
-export function writeModelGguf(dir: string, outPath: string, opts: ModelExportOptions = {}): ModelExportResult {
+export function writeModelGguf(
+  dir: string,
+  outPath: string,
+  opts: ModelExportOptions = {},
+): ModelExportResult {
   const dtype = opts.dtype ?? "F16";
   if (!["F32", "F16", "BF16"].includes(dtype)) {
     throw new MerglotError("convert.dtype", `dtype "${String(dtype)}" is not supported (F32, F16, BF16)`);
   }
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new MerglotError("model.missing", `${dir}: not a model folder`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new MerglotError("model.missing", `${dir}: not a model folder`);
   ensureWritable(outPath, opts.force ?? false);
   const config = readLlamaConfig(dir);
-  const vocab = readGgufVocab(dir, { vocabSize: config.vocabSize, config: config.raw, pre: opts.tokenizerPre });
+  const vocab = readGgufVocab(dir, {
+    vocabSize: config.vocabSize,
+    config: config.raw,
+    pre: opts.tokenizerPre,
+  });
   const files = weightFiles(dir);
   const readers = files.map((file) => ({ file, reader: SafetensorsReader.open(file) }));
   const fds: number[] = [];
   try {
     const plan = planTensors(config, readers, dtype);
-    const fdOf = new Map(readers.map(({ file }) => {
-      const fd = openSync(file, "r");
-      fds.push(fd);
-      return [file, fd] as const;
-    }));
+    const fdOf = new Map(
+      readers.map(({ file }) => {
+        const fd = openSync(file, "r");
+        fds.push(fd);
+        return [file, fd] as const;
+      }),
+    );
     const name = opts.name ?? basename(resolve(dir));
     const metadata = [...modelMetadata(config, name, dtype), ...vocabMetadata(vocab)];
-    const writer = new GgufWriter(outPath, metadata, plan.map((p) => p.spec));
+    const writer = new GgufWriter(
+      outPath,
+      metadata,
+      plan.map((p) => p.spec),
+    );
     try {
-      for (const t of plan) writer.writeTensor(t.spec.name, encodeTensor(t, t.source ? fdOf.get(t.source.file)! : -1));
+      for (const t of plan)
+        writer.writeTensor(t.spec.name, encodeTensor(t, t.source ? fdOf.get(t.source.file)! : -1));
       writer.finish();
     } catch (e) {
       writer.abort();

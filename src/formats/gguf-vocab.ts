@@ -94,7 +94,9 @@ function readJson(path: string): Record<string, unknown> {
 }
 
 function asObject(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return typeof v === "object" && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
 }
 
 export interface VocabOptions {
@@ -171,7 +173,8 @@ export function vocabMetadata(v: GgufVocab): [string, GgufValue][] {
   if (v.addSpacePrefix !== undefined) {
     out.push(["tokenizer.ggml.add_space_prefix", { type: "bool", value: v.addSpacePrefix }]);
   }
-  if (v.chatTemplate !== undefined) out.push(["tokenizer.chat_template", { type: "string", value: v.chatTemplate }]);
+  if (v.chatTemplate !== undefined)
+    out.push(["tokenizer.chat_template", { type: "string", value: v.chatTemplate }]);
   return out;
 }
 
@@ -215,7 +218,8 @@ function vocabById(
   if (!vocab) fail(path, `model.vocab must be an object of token → id`);
   const byId = new Map<number, string>();
   for (const [tok, id] of Object.entries(vocab)) {
-    if (!Number.isInteger(id) || (id as number) < 0) fail(path, `model.vocab["${tok}"] must be a non-negative integer`);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      fail(path, `model.vocab["${tok}"] must be a non-negative integer`);
     byId.set(id as number, tok);
   }
   for (const t of added) byId.set(t.id, t.content);
@@ -302,7 +306,16 @@ function byteLevelBpeVocab(path: string, tok: Record<string, unknown>, opts: Voc
       types.push(TokenType.USER_DEFINED);
     }
   }
-  return { model: "gpt2", pre, tokens, tokenTypes: types, merges: parseMerges(path, model), specialIds: {}, addSpecial: {}, source: path };
+  return {
+    model: "gpt2",
+    pre,
+    tokens,
+    tokenTypes: types,
+    merges: parseMerges(path, model),
+    specialIds: {},
+    addSpecial: {},
+    source: path,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -350,7 +363,16 @@ function byteFallbackBpeVocab(path: string, tok: Record<string, unknown>, vocabS
       types.push(text === unk ? TokenType.UNKNOWN : TokenType.NORMAL);
     }
   }
-  return { model: "llama", pre: "default", tokens, tokenTypes: types, scores, specialIds: {}, addSpecial: {}, source: path };
+  return {
+    model: "llama",
+    pre: "default",
+    tokens,
+    tokenTypes: types,
+    scores,
+    specialIds: {},
+    addSpecial: {},
+    source: path,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -481,7 +503,16 @@ function sentencePieceVocab(
     scores[id] = -1000;
     types[id] = special ? TokenType.CONTROL : TokenType.USER_DEFINED;
   }
-  return { model: "llama", pre: "default", tokens, tokenTypes: types, scores, specialIds: {}, addSpecial: {}, source: path };
+  return {
+    model: "llama",
+    pre: "default",
+    tokens,
+    tokenTypes: types,
+    scores,
+    specialIds: {},
+    addSpecial: {},
+    source: path,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -520,7 +551,8 @@ function applySpecialTokens(
   const post = asObject(tokJson?.post_processor);
   const processors = post ? (Array.isArray(post.processors) ? post.processors : [post]) : [];
   for (const proc of processors.map(asObject)) {
-    if (proc?.type !== "TemplateProcessing" || !Array.isArray(proc.single) || proc.single.length < 2) continue;
+    if (proc?.type !== "TemplateProcessing" || !Array.isArray(proc.single) || proc.single.length < 2)
+      continue;
     const first = tokenContent(asObject(asObject(proc.single[0])?.SpecialToken)?.id);
     const last = tokenContent(asObject(asObject(proc.single[proc.single.length - 1])?.SpecialToken)?.id);
     if (first !== undefined) {
