@@ -21,3 +21,12 @@ export {
 export { SafetensorsReader, SafetensorsWriter, writeSafetensors } from "./formats/safetensors.js";
 export { inspectPath, formatReport, type InspectReport } from "./inspect/inspect.js";
 export { deltaFrobeniusNorm } from "./analysis/delta-norm.js";
+export { convertAdapterToGguf, convertModelToGguf } from "./formats/convert.js";
+export { GgufReader, GgufWriter, writeGguf } from "./formats/gguf.js";
+export { LlamaCppRunner } from "./eval/runners/llamacpp.js";
+export { EngineRunner } from "./eval/runners/engine.js";
+export type { Runner } from "./eval/runners/runner.js";
+export * as metrics from "./eval/metrics/index.js";
+export { loadModel, saveModel } from "./engine/load.js";
+export { trainAdapter, pretrainModel } from "./train/api.js";
+export { languageVectorSimilarity } from "./analysis/similarity.js";

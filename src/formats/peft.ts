@@ -399,6 +399,16 @@ export class AdapterWriter {
     this.weights.writeTensor(name, data);
   }
 
+  /** The weights temp file and where each tensor goes in it, for writers in other threads. */
+  weightsLayout(): { path: string; tensors: ReturnType<SafetensorsWriter["layout"]> } {
+    return { path: this.weights.tempPath, tensors: this.weights.layout() };
+  }
+
+  /** Record that another thread wrote the next tensor at its layout position. */
+  markWritten(name: string): void {
+    this.weights.markWritten(name);
+  }
+
   /** Add a small extra file (e.g. merge_manifest.json) to the folder before it is committed. */
   addFile(name: string, contents: string): void {
     writeFileSync(join(this.tmpDir, name), contents);

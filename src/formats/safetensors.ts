@@ -526,6 +526,26 @@ interface PlannedTensor extends TensorSpec {
   bytes: number;
 }
 
+/**
+ * Encode float32 values to `dtype` through a small scratch buffer and write them at `position` of an open
+ * file: no tensor-sized temporary. Shared by the writer and by workers that fill a planned region directly.
+ */
+export function writeEncodedAt(
+  fd: number,
+  position: number,
+  data: Float32Array,
+  dtype: FloatDType,
+  scratch: Uint8Array = new Uint8Array(SCRATCH_BYTES),
+): void {
+  const size = DTYPE_SIZE[dtype];
+  const perChunk = Math.floor(scratch.byteLength / size);
+  for (let i = 0; i < data.length; i += perChunk) {
+    const m = Math.min(perChunk, data.length - i);
+    const bytes = encodeFromFloat32(data.subarray(i, i + m), dtype, scratch.subarray(0, m * size));
+    writeFully(fd, bytes, position + i * size);
+  }
+}
+
 function writeFully(fd: number, src: Uint8Array, position: number): void {
   let done = 0;
   while (done < src.byteLength) {
@@ -650,14 +670,42 @@ export class SafetensorsWriter {
 
   /** Encode through a small scratch buffer, chunk by chunk: no tensor-sized temporary. */
   private writeEncoded(data: Float32Array, dtype: FloatDType): void {
-    const size = DTYPE_SIZE[dtype];
     this.scratch ??= new Uint8Array(SCRATCH_BYTES);
-    const perChunk = SCRATCH_BYTES / size;
-    for (let i = 0; i < data.length; i += perChunk) {
-      const m = Math.min(perChunk, data.length - i);
-      const bytes = encodeFromFloat32(data.subarray(i, i + m), dtype, this.scratch.subarray(0, m * size));
-      writeFully(this.fd, bytes, this.position + i * size);
+    writeEncodedAt(this.fd, this.position, data, dtype, this.scratch);
+  }
+
+  /** The temp file being written (for workers that fill planned regions with `writeEncodedAt`). */
+  get tempPath(): string {
+    return this.tmp;
+  }
+
+  /** Where each tensor's bytes go in the file: absolute position, byte size and dtype, in write order. */
+  layout(): { name: string; position: number; bytes: number; dtype: StDType }[] {
+    let pos = this.position - this.planned.slice(0, this.next).reduce((s, t) => s + t.bytes, 0);
+    return this.planned.map((t) => {
+      const at = pos;
+      pos += t.bytes;
+      return { name: t.name, position: at, bytes: t.bytes, dtype: t.dtype };
+    });
+  }
+
+  /**
+   * Record that the next tensor's region was filled by someone else (a worker writing at its `layout()`
+   * position). Order is checked as for writeTensor, so finish() still proves every tensor was written.
+   */
+  markWritten(name: string): void {
+    if (this.fd < 0)
+      fail("writer", this.path, `cannot mark tensor "${name}": the writer is already finished or aborted`);
+    const t = this.planned[this.next];
+    if (t === undefined || t.name !== name) {
+      fail(
+        "writer",
+        this.path,
+        `tensor "${name}" is out of order: the next tensor to write is "${t?.name ?? "(none)"}"`,
+      );
     }
+    this.position += t.bytes;
+    this.next++;
   }
 
   /** Run an I/O step; if it fails the file is unusable, so drop the temp file before rethrowing. */

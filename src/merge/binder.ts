@@ -9,6 +9,7 @@
  */
 import { Rng, seedFrom } from "../tensor/linalg.js";
 import { applyThreshold, drop, trimThreshold, type Tensor, type TrimThreshold } from "./operators.js";
+import { freshBuffers, type Buffers } from "./methods.js";
 import type { ModuleJob } from "./spaces/types.js";
 
 /** Global-scope thresholds: key `${adapterIndex}/${tensorKey}/${module}` → threshold with this module's tie quota. */
@@ -39,7 +40,7 @@ export interface OperatorBinder {
    * Operators for one task tensor. `whole(i)` returns participant i's entire task tensor; it is called only
    * when a per-tensor threshold must be computed and the caller works in chunks.
    */
-  bind(job: ModuleJob, tensorKey: string, whole: (i: number) => Tensor): BoundOperators;
+  bind(job: ModuleJob, tensorKey: string, whole: (i: number) => Tensor, buffers?: Buffers): BoundOperators;
 }
 
 export function makeBinder(opts: {
@@ -48,7 +49,7 @@ export function makeBinder(opts: {
   global?: GlobalThresholds;
 }): OperatorBinder {
   return {
-    bind(job, tensorKey, whole) {
+    bind(job, tensorKey, whole, buffers = freshBuffers) {
       const thresholds = new Map<number, TrimThreshold>();
       const streams = new Map<number, Rng>();
       return {
@@ -66,13 +67,19 @@ export function makeBinder(opts: {
             }
             thresholds.set(i, t);
           }
-          return applyThreshold(chunk, t);
+          return applyThreshold(chunk, t, buffers.f32(`${tensorKey}.kept.${i}`, chunk.length));
         },
         drop(i, chunk) {
           const input = job.inputs[i]!;
           let rng = streams.get(i);
           if (!rng) streams.set(i, (rng = new Rng(dropSeed(opts.seed, input.index, job.name, tensorKey))));
-          return drop(chunk, input.density, rng, opts.rescale);
+          return drop(
+            chunk,
+            input.density,
+            rng,
+            opts.rescale,
+            buffers.f32(`${tensorKey}.kept.${i}`, chunk.length),
+          );
         },
       };
     },

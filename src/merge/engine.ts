@@ -11,9 +11,10 @@ import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
 import { convertAdapterToGguf } from "../formats/convert.js";
 import { ensureWritable, tempPathFor } from "../fsutil.js";
+import { releaseScratch } from "../tensor/workspace.js";
 import { VERSION } from "../version.js";
 import type { GlobalThresholds } from "./binder.js";
-import { AdapterCache, computeJob, loadJob, type ComputeSettings } from "./compute.js";
+import { AdapterCache, ModuleMerger, type ComputeSettings, type Placement } from "./compute.js";
 import { globalThresholds } from "./global-density.js";
 import { planMerge, type MergePlan, type PlannedModule } from "./plan.js";
 import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
@@ -47,13 +48,16 @@ const GGUF_DTYPES = { float32: "F32", float16: "F16", bfloat16: "BF16" } as cons
 const SMALL_MERGE_ENTRIES = 4_000_000;
 
 interface ModuleResult {
-  a: Float32Array;
-  b: Float32Array;
   readMs: number;
   computeMs: number;
+  writeMs: number;
 }
 
-function settingsOf(recipe: Recipe, global?: GlobalThresholds): ComputeSettings {
+function settingsOf(
+  recipe: Recipe,
+  global?: GlobalThresholds,
+  output?: ComputeSettings["output"],
+): ComputeSettings {
   return {
     methodName: recipe.methodName,
     space: recipe.space,
@@ -63,6 +67,7 @@ function settingsOf(recipe: Recipe, global?: GlobalThresholds): ComputeSettings 
     signMethod: recipe.signMethod,
     models: recipe.models,
     global: global ? [...global] : undefined,
+    output,
   };
 }
 
@@ -75,6 +80,7 @@ async function sha256(path: string): Promise<string> {
 /** Runs modules on worker threads; results are handed back in module order through `consume`. */
 async function runParallel(
   modules: PlannedModule[],
+  placements: Placement[],
   settings: ComputeSettings,
   threads: number,
   consume: (i: number, r: ModuleResult) => void,
@@ -95,7 +101,7 @@ async function runParallel(
           return;
         }
         const seq = nextToSend++;
-        w.postMessage({ seq, module: modules[seq] });
+        w.postMessage({ seq, module: modules[seq], at: placements[seq] });
       };
       const idle: Worker[] = [];
       for (const w of workers) {
@@ -196,39 +202,40 @@ export async function merge(
     }
   }
   const tGlobal = performance.now();
-  const settings = settingsOf(r, global);
-
+  // Each module's result is written by the thread that computed it, at its planned place in the file;
+  // the main thread only records completion in module order (so finish() still proves every tensor landed).
   const writer = new AdapterWriter(peftDir, plan.config, plan.specs, gguf || force);
+  const layout = writer.weightsLayout();
+  const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
+  const placements: Placement[] = plan.modules.map((m) => {
+    const n = factorNames(m.name);
+    return { aPos: position.get(n.a)!, bPos: position.get(n.b)! };
+  });
+  const settings = settingsOf(r, global, { path: layout.path, dtype: plan.dtype });
   let readMs = 0;
   let computeMs = 0;
   let writeMs = 0;
   const consume = (i: number, res: ModuleResult) => {
     const m = plan.modules[i]!;
-    const tw = performance.now();
     const names = factorNames(m.name);
-    writer.writeTensor(names.a, res.a);
-    writer.writeTensor(names.b, res.b);
-    writeMs += performance.now() - tw;
+    writer.markWritten(names.a);
+    writer.markWritten(names.b);
     readMs += res.readMs;
     computeMs += res.computeMs;
+    writeMs += res.writeMs;
     opts.onProgress?.(i + 1, plan.modules.length, m.name);
   };
   try {
     if (threads === 1) {
-      const cache = new AdapterCache(r.models.map((m) => m.path));
+      const merger = new ModuleMerger(settings);
       try {
-        plan.modules.forEach((m, i) => {
-          const ta = performance.now();
-          const job = loadJob(m, settings, cache);
-          const tb = performance.now();
-          const res = computeJob(job, settings, global);
-          consume(i, { a: res.a, b: res.b, readMs: tb - ta, computeMs: performance.now() - tb });
-        });
+        plan.modules.forEach((m, i) => consume(i, merger.run(m, placements[i]!)));
       } finally {
-        cache.close();
+        merger.close();
+        releaseScratch(); // in process, scratch would otherwise outlive the merge
       }
     } else {
-      await runParallel(plan.modules, settings, threads, consume);
+      await runParallel(plan.modules, placements, settings, threads, consume);
     }
     const tMerge = performance.now();
     const inputHashes = await hashes;
@@ -239,7 +246,7 @@ export async function merge(
       merge_ms: round(tMerge - tGlobal),
       read_ms_total_over_threads: round(readMs),
       compute_ms_total_over_threads: round(computeMs),
-      write_ms: round(writeMs),
+      write_ms_total_over_threads: round(writeMs),
       hash_wait_ms: round(tHash - tMerge),
     };
     const ranks = plan.modules.map((m) => m.targetRank);

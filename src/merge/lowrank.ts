@@ -33,14 +33,28 @@ export function takeRows(m: Mat, k: number, height: number): Float32Array {
 }
 
 /** Pad (with zero columns of B / zero rows of A) or keep a low-rank pair to exactly `rank`. */
-export function padRank(lr: LowRank, out: number, inF: number, rank: number): LowRank {
-  if (lr.rank === rank) return lr;
+export function padRank(lr: LowRank, out: number, inF: number, rank: number, dest?: OutputBuffers): LowRank {
   if (lr.rank > rank) throw new Error(`padRank: cannot pad rank ${lr.rank} down to ${rank}`);
-  return {
-    b: takeColumns(mat(out, lr.rank, Float64Array.from(lr.b)), lr.rank, rank),
-    a: takeRows(mat(lr.rank, inF, Float64Array.from(lr.a)), lr.rank, rank),
-    rank,
-  };
+  if (lr.rank === rank && !dest) return lr;
+  const k = lr.rank;
+  const b = dest?.b(out * rank) ?? new Float32Array(out * rank);
+  const a = dest?.a(rank * inF) ?? new Float32Array(rank * inF);
+  if (k === rank) b.set(lr.b);
+  else {
+    for (let i = 0; i < out; i++) {
+      b.set(lr.b.subarray(i * k, (i + 1) * k), i * rank);
+      b.fill(0, i * rank + k, (i + 1) * rank);
+    }
+  }
+  a.set(lr.a.subarray(0, k * inF));
+  a.fill(0, k * inF);
+  return { b, a, rank };
+}
+
+/** Where a module's final factors are written (reused buffers in the engine). */
+export interface OutputBuffers {
+  a(n: number): Float32Array;
+  b(n: number): Float32Array;
 }
 
 /**
@@ -94,11 +108,12 @@ export function denseToLowRank(
   inF: number,
   target: number,
   seed: bigint,
+  dest?: OutputBuffers,
 ): LowRank {
   const full = Math.min(out, inF);
   if (target >= full) {
-    const b = new Float32Array(out * target);
-    const a = new Float32Array(target * inF);
+    const b = dest?.b(out * target).fill(0) ?? new Float32Array(out * target);
+    const a = dest?.a(target * inF).fill(0) ?? new Float32Array(target * inF);
     if (inF <= out) {
       for (let i = 0; i < out; i++) b.set(d.subarray(i * inF, (i + 1) * inF), i * target);
       for (let i = 0; i < inF; i++) a[i * inF + i] = 1;
@@ -126,6 +141,12 @@ export const RSVD_OVERSAMPLE = 10;
 export const RSVD_POWER_ITERS = 2;
 
 /** Fit an exact low-rank result to the declared rank: pad when it is smaller, truncate (SVD) when larger. */
-export function fitRank(lr: LowRank, out: number, inF: number, target: number): LowRank {
-  return lr.rank <= target ? padRank(lr, out, inF, target) : recompress(lr, out, inF, target);
+export function fitRank(
+  lr: LowRank,
+  out: number,
+  inF: number,
+  target: number,
+  dest?: OutputBuffers,
+): LowRank {
+  return lr.rank <= target ? padRank(lr, out, inF, target, dest) : recompress(lr, out, inF, target);
 }

@@ -21,6 +21,31 @@ export interface MethodContext {
   trim(i: number, x: Tensor): Tensor;
   /** drop(x_i, ρ_i) with the adapter's seeded stream and the recipe's `rescale`. */
   drop(i: number, x: Tensor): Tensor;
+  /** Where temporaries and the result live (default: fresh arrays; the engine passes reused scratch). */
+  buffers?: Buffers;
+}
+
+/** Named temporaries: a role is used for one purpose within one method call. */
+export interface Buffers {
+  f32(role: string, n: number): Float32Array;
+  f64(role: string, n: number): Float64Array;
+}
+
+export const freshBuffers: Buffers = {
+  f32: (_role, n) => new Float32Array(n),
+  f64: (_role, n) => new Float64Array(n),
+};
+
+function sum(xs: readonly Tensor[], c: readonly number[], b: Buffers): Tensor {
+  const n = xs[0]!.length;
+  return weightedSum(xs, c, b.f32("method.out", n), b.f64("method.acc", n));
+}
+
+function disjoint(kept: readonly Tensor[], ctx: MethodContext): Tensor {
+  const b = ctx.buffers ?? freshBuffers;
+  const n = kept[0]!.length;
+  const gamma = electSign(kept, ctx.signMethod, b.f32("method.gamma", n), b.f64("method.sum", n));
+  return disjointMean(kept, ctx.weights, gamma, b.f32("method.out", n));
 }
 
 /** Which recipe parameters a method reads (anything else set in the recipe is reported as unused). */
@@ -64,7 +89,7 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesSignMethod: false,
     usesRescale: false,
     coefficients: (w) => [...w],
-    run: (xs, ctx) => weightedSum(xs, ctx.weights),
+    run: (xs, ctx) => sum(xs, ctx.weights, ctx.buffers ?? freshBuffers),
   },
   linear: {
     name: "linear",
@@ -74,7 +99,7 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesSignMethod: false,
     usesRescale: false,
     coefficients: normalised,
-    run: (xs, ctx) => weightedSum(xs, normalised(ctx.weights)),
+    run: (xs, ctx) => sum(xs, normalised(ctx.weights), ctx.buffers ?? freshBuffers),
   },
   magnitude_prune: {
     name: "magnitude_prune",
@@ -96,10 +121,11 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: true,
     usesRescale: false,
-    run: (xs, ctx) => {
-      const kept = xs.map((x, i) => ctx.trim(i, x));
-      return disjointMean(kept, ctx.weights, electSign(kept, ctx.signMethod));
-    },
+    run: (xs, ctx) =>
+      disjoint(
+        xs.map((x, i) => ctx.trim(i, x)),
+        ctx,
+      ),
   },
   dare_linear: {
     name: "dare_linear",
@@ -121,10 +147,11 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: true,
     usesRescale: true,
-    run: (xs, ctx) => {
-      const kept = xs.map((x, i) => ctx.drop(i, x));
-      return disjointMean(kept, ctx.weights, electSign(kept, ctx.signMethod));
-    },
+    run: (xs, ctx) =>
+      disjoint(
+        xs.map((x, i) => ctx.drop(i, x)),
+        ctx,
+      ),
   },
 };
 

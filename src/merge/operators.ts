@@ -40,15 +40,19 @@ export function topBin(hist: Float64Array, k: number): { bin: number; above: num
   return { bin: 0, above };
 }
 
+const HIST_HI = new Float64Array(65536);
+const HIST_LO = new Float64Array(65536);
+
 /**
  * Exact k-th largest magnitude over one or more tensors taken together (in the given order), by a two-pass
  * radix select on float32 bits: O(N), no copy, no sort. `k` must satisfy 1 ≤ k ≤ total length.
  */
 export function magnitudeThreshold(parts: readonly Tensor[], k: number): TrimThreshold {
-  const hi = new Float64Array(65536);
+  // two histograms reused for the life of the thread: fresh 512 KB arrays per call cost page faults
+  const hi = HIST_HI.fill(0);
   for (const p of parts) histogram(p, null, hi);
   const h = topBin(hi, k);
-  const lo = new Float64Array(65536);
+  const lo = HIST_LO.fill(0);
   for (const p of parts) histogram(p, h.bin, lo);
   const l = topBin(lo, k - h.above);
   return { bits: ((h.bin << 16) | l.bin) >>> 0, ties: k - h.above - l.above };
@@ -66,8 +70,11 @@ export function countEqualMagnitude(x: Tensor, bits: number): number {
  * Keep the entries selected by a threshold (see TrimThreshold); everything else becomes 0. The tie quota is
  * consumed from `t`, so a tensor processed in consecutive chunks keeps exactly the same entries as in one go.
  */
-export function applyThreshold(x: Tensor, t: TrimThreshold): Tensor {
-  const out = new Float32Array(x.length);
+export function applyThreshold(
+  x: Tensor,
+  t: TrimThreshold,
+  out: Tensor = new Float32Array(x.length),
+): Tensor {
   const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
   let ties = t.ties;
   for (let i = 0; i < x.length; i++) {
@@ -76,7 +83,7 @@ export function applyThreshold(x: Tensor, t: TrimThreshold): Tensor {
     else if (b === t.bits && ties > 0) {
       out[i] = x[i]!;
       ties--;
-    }
+    } else out[i] = 0;
   }
   t.ties = ties;
   return out;
@@ -108,11 +115,16 @@ export interface UniformStream {
  * u_i = nextU32()/2³² satisfies u_i < ρ — dividing kept entries by ρ when `rescale` (the correct factor is
  * 1/ρ = 1/(1−p) for drop rate p; the study's text has a typo there).
  */
-export function drop(x: Tensor, density: number, rng: UniformStream, rescale: boolean): Tensor {
-  const out = new Float32Array(x.length);
+export function drop(
+  x: Tensor,
+  density: number,
+  rng: UniformStream,
+  rescale: boolean,
+  out: Tensor = new Float32Array(x.length),
+): Tensor {
   const cut = density * 4294967296;
   for (let i = 0; i < x.length; i++) {
-    if (rng.nextU32() < cut) out[i] = rescale ? x[i]! / density : x[i]!;
+    out[i] = rng.nextU32() < cut ? (rescale ? x[i]! / density : x[i]!) : 0;
   }
   return out;
 }
@@ -121,14 +133,18 @@ export function drop(x: Tensor, density: number, rng: UniformStream, rescale: bo
  * elect: the majority sign γ per entry, from the (trimmed or dropped) unweighted values:
  * sign(Σ x̂_i) for "total", sign(Σ sign(x̂_i)) for "frequency"; γ = +1 where the sum is 0.
  */
-export function electSign(xs: readonly Tensor[], method: SignMethod): Int8Array {
+export function electSign(
+  xs: readonly Tensor[],
+  method: SignMethod,
+  gamma: Int8Array | Float32Array = new Int8Array(xs[0]!.length),
+  sum: Float64Array = new Float64Array(xs[0]!.length),
+): Int8Array | Float32Array {
   const n = xs[0]!.length;
-  const sum = new Float64Array(n);
+  sum.fill(0, 0, n);
   for (const x of xs) {
     if (method === "total") for (let j = 0; j < n; j++) sum[j]! += x[j]!;
     else for (let j = 0; j < n; j++) sum[j]! += Math.sign(x[j]!);
   }
-  const gamma = new Int8Array(n);
   for (let j = 0; j < n; j++) gamma[j] = sum[j]! < 0 ? -1 : 1;
   return gamma;
 }
@@ -136,34 +152,47 @@ export function electSign(xs: readonly Tensor[], method: SignMethod): Int8Array 
 /**
  * disjoint mean: Σ_i w_i·x̂_i·[sign(x̂_i) = γ] / max(1, #{i : sign(x̂_i) = γ}); zeros never agree.
  */
-export function disjointMean(xs: readonly Tensor[], weights: readonly number[], gamma: Int8Array): Tensor {
+export function disjointMean(
+  xs: readonly Tensor[],
+  weights: readonly number[],
+  gamma: Int8Array | Float32Array,
+  out: Tensor = new Float32Array(gamma.length),
+): Tensor {
   const n = gamma.length;
-  const num = new Float64Array(n);
-  const cnt = new Uint16Array(n);
-  xs.forEach((x, i) => {
-    const w = weights[i]!;
-    for (let j = 0; j < n; j++) {
-      const v = x[j]!;
-      if ((v > 0 && gamma[j] === 1) || (v < 0 && gamma[j] === -1)) {
-        num[j]! += w * v;
-        cnt[j]!++;
-      }
+  const m = xs.length;
+  for (let j = 0; j < n; j++) {
+    const g = gamma[j]!;
+    let num = 0;
+    let cnt = 0;
+    for (let i = 0; i < m; i++) {
+      const v = xs[i]![j]!;
+      // agree = 1 when sign(v) = γ, else 0 (zeros never agree) — arithmetic, not a branch: with trimmed
+      // data the branch is unpredictable and mispredictions cost more than the arithmetic
+      const a = Math.sign(v) * g;
+      const agree = (a + a * a) * 0.5;
+      num += agree * weights[i]! * v;
+      cnt += agree;
     }
-  });
-  const out = new Float32Array(n);
-  for (let j = 0; j < n; j++) out[j] = num[j]! / Math.max(1, cnt[j]!);
+    out[j] = num / Math.max(1, cnt);
+  }
   return out;
 }
 
 /** Σ_i c_i·x_i, accumulated in float64. */
-export function weightedSum(xs: readonly Tensor[], coeffs: readonly number[]): Tensor {
+export function weightedSum(
+  xs: readonly Tensor[],
+  coeffs: readonly number[],
+  out: Tensor = new Float32Array(xs[0]!.length),
+  acc: Float64Array = new Float64Array(xs[0]!.length),
+): Tensor {
   const n = xs[0]!.length;
-  const acc = new Float64Array(n);
+  acc.fill(0, 0, n);
   xs.forEach((x, i) => {
     const c = coeffs[i]!;
     for (let j = 0; j < n; j++) acc[j]! += c * x[j]!;
   });
-  return Float32Array.from(acc);
+  for (let j = 0; j < n; j++) out[j] = acc[j]!;
+  return out;
 }
 
 /** x·c in place (the final `lambda`). */

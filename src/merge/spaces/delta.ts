@@ -5,8 +5,8 @@
  */
 import { gemmF32 } from "../../tensor/gemm.js";
 import { seedFrom } from "../../tensor/linalg.js";
-import { denseToLowRank, fitRank, type LowRank } from "../lowrank.js";
-import { runMethod, type MergeMethod } from "../methods.js";
+import { denseToLowRank, fitRank, type LowRank, type OutputBuffers } from "../lowrank.js";
+import { freshBuffers, runMethod, type Buffers, type MergeMethod } from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleInput, ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
@@ -37,31 +37,39 @@ export function mergeDelta(
   method: MergeMethod,
   opts: { lambda: number; signMethod: SignMethod; seed: number },
   ops: OperatorBinder,
+  buf: Buffers = freshBuffers,
+  dest?: OutputBuffers,
 ): SpaceResult {
   const weights = job.inputs.map((x) => x.weight);
   if (method.linear && method.coefficients) {
     const coeffs = method.coefficients(weights).map((c) => c * opts.lambda);
-    return fitRank(concatFactors(job, coeffs), job.out, job.in, job.targetRank);
+    return fitRank(concatFactors(job, coeffs), job.out, job.in, job.targetRank, dest);
   }
   // Dense results are merged in row chunks: only one adapter's full ΔW exists at a time (to find its trim
   // threshold), so memory stays near one dense module instead of n + 1 of them.
-  const bound = ops.bind(job, "delta", (i) => denseDelta(job.inputs[i]!, job.out, job.in));
-  const merged = new Float32Array(job.out * job.in);
+  const full = (i: number) => {
+    const x = job.inputs[i]!;
+    return gemmF32(job.out, job.in, x.rank, x.b, x.a, {
+      alpha: x.scaling,
+      out: buf.f32("delta.whole", job.out * job.in),
+    });
+  };
+  const bound = ops.bind(job, "delta", full, buf);
+  const merged = buf.f32("delta.merged", job.out * job.in);
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ENTRIES / job.in));
+  const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
   for (let r0 = 0; r0 < job.out; r0 += rowsPerChunk) {
     const r1 = Math.min(job.out, r0 + rowsPerChunk);
-    const xs = job.inputs.map((x) =>
-      gemmF32(r1 - r0, job.in, x.rank, x.b.subarray(r0 * x.rank, r1 * x.rank), x.a, { alpha: x.scaling }),
+    const n = (r1 - r0) * job.in;
+    const xs = job.inputs.map((x, i) =>
+      gemmF32(r1 - r0, job.in, x.rank, x.b.subarray(r0 * x.rank, r1 * x.rank), x.a, {
+        alpha: x.scaling,
+        out: buf.f32(`delta.chunk.${i}`, n),
+      }),
     );
-    const chunk = runMethod(
-      method,
-      xs,
-      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop },
-      opts.lambda,
-    );
-    merged.set(chunk, r0 * job.in);
+    merged.set(runMethod(method, xs, ctx, opts.lambda), r0 * job.in);
   }
-  return denseToLowRank(merged, job.out, job.in, job.targetRank, seedFrom(opts.seed, job.name, "rsvd"));
+  return denseToLowRank(merged, job.out, job.in, job.targetRank, seedFrom(opts.seed, job.name, "rsvd"), dest);
 }
 
 /** Entries per row chunk of a dense delta-space merge (per adapter). */

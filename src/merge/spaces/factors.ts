@@ -5,9 +5,9 @@
  * carries cross terms — approximate by nature, but exactly what PEFT users get today.
  */
 import { MerglotError } from "../../errors.js";
-import { resolveMethod, runMethod, type MergeMethod } from "../methods.js";
+import { freshBuffers, resolveMethod, runMethod, type Buffers, type MergeMethod } from "../methods.js";
 import type { SignMethod } from "../operators.js";
-import { fitRank } from "../lowrank.js";
+import { fitRank, type OutputBuffers } from "../lowrank.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
 export function mergeFactors(
@@ -15,6 +15,8 @@ export function mergeFactors(
   method: MergeMethod,
   opts: { lambda: number; signMethod: SignMethod },
   ops: OperatorBinder,
+  buf: Buffers = freshBuffers,
+  dest?: OutputBuffers,
 ): SpaceResult {
   const r = job.inputs[0]!.rank;
   const bad = job.inputs.find((x) => x.rank !== r);
@@ -34,11 +36,16 @@ export function mergeFactors(
   const wA = ws.map((v) => Math.sign(v) * Math.sqrt(Math.abs(v)));
   const wB = ws.map((v) => Math.sqrt(Math.abs(v)));
   const combine = (key: "lora_A" | "lora_B", xs: Float32Array[], weights: number[], lambda: number) => {
-    const bound = ops.bind(job, key, (i) => xs[i]!);
+    // each factor list gets its own buffer roles: the A result must survive merging the B list
+    const own: Buffers = {
+      f32: (role, n) => buf.f32(`${key}.${role}`, n),
+      f64: (role, n) => buf.f64(`${key}.${role}`, n),
+    };
+    const bound = ops.bind(job, key, (i) => xs[i]!, own);
     return runMethod(
       runAs,
       xs,
-      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop },
+      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: own },
       lambda,
     );
   };
@@ -54,5 +61,5 @@ export function mergeFactors(
     wB,
     opts.lambda,
   );
-  return fitRank({ a, b, rank: r }, job.out, job.in, job.targetRank);
+  return fitRank({ a, b, rank: r }, job.out, job.in, job.targetRank, dest);
 }

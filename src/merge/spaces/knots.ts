@@ -4,22 +4,131 @@
  * so the thin SVD of the out × n·in concatenation is U = Q_B·U_K, Σ = Σ_K, V_i = Q_i·V_K[block i]. The task
  * tensors are x_i = Σ·V_iᵀ (k × in); the merged result is ΔW' = U·method(x_1..x_n), written as B' = U,
  * A' = merged, scaling 1. Cost: O((out + in)·(Σr)²) per module instead of O(out·n·in·min(out, n·in)).
+ * Large temporaries come from `buffers` (reused across modules by the engine).
  */
-import { mat, matmul, qr, svd, type Mat } from "../../tensor/linalg.js";
-import { fitRank } from "../lowrank.js";
-import { runMethod, type MergeMethod } from "../methods.js";
+import {
+  cholesky,
+  gemmF32,
+  gemmF64,
+  invertLower,
+  mat,
+  matmul,
+  qr,
+  symEig,
+  type Mat,
+} from "../../tensor/linalg.js";
+import { fitRank, type OutputBuffers } from "../lowrank.js";
+import { freshBuffers, runMethod, type Buffers, type MergeMethod } from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
 /** Singular values below this fraction of the largest are numerical zeros of float32 inputs and dropped. */
 export const KNOTS_RELATIVE_TOLERANCE = 1e-6;
 
-/** Thin QR that also accepts wide matrices (zero-padded to square; extra Q rows are sliced off by callers). */
-function thinQr(m: Mat): { q: Mat; r: Mat } {
-  if (m.rows >= m.cols) return qr(m);
+/** Thin QR that also accepts wide matrices (zero-padded to square; extra Q rows are ignored by callers). */
+function thinQr(m: Mat, qOut: Float64Array): { q: Mat; r: Mat } {
+  if (m.rows >= m.cols) return qr(m, { qOut: qOut.subarray(0, m.rows * m.cols) });
   const data = new Float64Array(m.cols * m.cols);
   data.set(m.data);
   return qr(mat(m.cols, m.cols, data));
+}
+
+/**
+ * An orthonormal factorization X = Q·R (X tall, rows × n) kept implicit: `r` (n × n upper triangular) and the
+ * two products the KnOTS basis needs, Q·C and T·Qᵀ.
+ */
+interface Orthogonalized {
+  r: Float64Array;
+  /** Q·C for C (n × k) → rows × k. */
+  mulQ(c: Float64Array, k: number, out: Float64Array): Float64Array;
+  /** T·Qᵀ for T (k × n) → k × rows (float32, into `out`). */
+  mulQt(t: Float64Array, k: number, out: Float32Array): Float32Array;
+}
+
+/** Orthonormality a Gram-based factorization must reach before it is trusted (max |QᵀQ − I|). */
+const GRAM_ORTHO_TOLERANCE = 1e-9;
+
+/**
+ * Q = X·R⁻¹ with R from the Cholesky factor of the float64 Gram matrix XᵀX: two small n × n factorizations and
+ * no rows × n Q at all. Accepted only when QᵀQ = R⁻ᵀ·G·R⁻¹ is the identity to GRAM_ORTHO_TOLERANCE (i.e. X is
+ * well conditioned); otherwise undefined and the caller uses Householder/CholeskyQR2.
+ * `x` is X row-major (rows × n) when `stored === "rows"`, or Xᵀ row-major (n × rows) when "transposed".
+ */
+function gramOrthogonalize(
+  x: Float64Array,
+  rows: number,
+  n: number,
+  stored: "rows" | "transposed",
+  xF32: Float32Array | null,
+  buf: Buffers,
+  role: string,
+): Orthogonalized | undefined {
+  if (rows < n) return undefined;
+  const gOut = buf.f64(`${role}.gram`, n * n);
+  const g =
+    stored === "rows"
+      ? gemmF64(n, n, rows, x, x, { transA: true, out: gOut })
+      : gemmF64(n, n, rows, x, x, { transB: true, out: gOut });
+  const l = cholesky(g, n);
+  if (!l) return undefined;
+  const lInv = invertLower(l, n);
+  // check R⁻ᵀ·G·R⁻¹ = L⁻¹·G·L⁻ᵀ = I
+  const lg = gemmF64(n, n, n, lInv, g, { out: buf.f64(`${role}.lg`, n * n) });
+  const check = gemmF64(n, n, n, lg, lInv, { transB: true, out: buf.f64(`${role}.check`, n * n) });
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      if (Math.abs(check[i * n + j]! - (i === j ? 1 : 0)) > GRAM_ORTHO_TOLERANCE) return undefined;
+    }
+  }
+  const r = new Float64Array(n * n); // R = Lᵀ
+  const rInv = new Float64Array(n * n); // R⁻¹ = (L⁻¹)ᵀ
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      r[i * n + j] = l[j * n + i]!;
+      rInv[i * n + j] = lInv[j * n + i]!;
+    }
+  }
+  return {
+    r,
+    // Q·C = X·(R⁻¹·C)
+    mulQ: (c, k, out) => {
+      const w = gemmF64(n, k, n, rInv, c);
+      return stored === "rows"
+        ? gemmF64(rows, k, n, x, w, { out: out.subarray(0, rows * k) })
+        : gemmF64(rows, k, n, x, w, { transA: true, out: out.subarray(0, rows * k) });
+    },
+    // T·Qᵀ = (T·R⁻ᵀ)·Xᵀ
+    mulQt: (t, k, out) => {
+      const m = gemmF64(k, n, n, t, rInv, { transB: true });
+      if (xF32 && stored === "transposed") {
+        return gemmF32(k, rows, n, Float32Array.from(m), xF32, { out: out.subarray(0, k * rows) });
+      }
+      const y =
+        stored === "transposed"
+          ? gemmF64(k, rows, n, m, x, { out: buf.f64(`${role}.xt`, k * rows) })
+          : gemmF64(k, rows, n, m, x, { transB: true, out: buf.f64(`${role}.xt`, k * rows) });
+      for (let i = 0; i < k * rows; i++) out[i] = y[i]!;
+      return out;
+    },
+  };
+}
+
+/** Householder / CholeskyQR2 with an explicit Q: robust for rank-deficient or ill-conditioned factors. */
+function qrOrthogonalize(x: Mat, buf: Buffers, role: string): Orthogonalized {
+  const rows = x.rows;
+  const { q, r } = thinQr(x, buf.f64(`${role}.q`, Math.max(x.rows, x.cols) * x.cols));
+  return {
+    r: r.data,
+    mulQ: (c, k, out) => matmul(q, mat(q.cols, k, c), { out: out.subarray(0, q.rows * k) }).data,
+    mulQt: (t, k, out) => {
+      const y = matmul(mat(k, q.cols, t), q, { transB: true, out: buf.f64(`${role}.xt`, k * q.rows) });
+      if (y.cols === rows) for (let i = 0; i < k * rows; i++) out[i] = y.data[i]!;
+      else
+        for (let a = 0; a < k; a++)
+          for (let j = 0; j < rows; j++) out[a * rows + j] = y.data[a * y.cols + j]!;
+      return out;
+    },
+  };
 }
 
 export interface KnotsBasis {
@@ -32,63 +141,70 @@ export interface KnotsBasis {
 }
 
 /** The KnOTS decomposition of one module from its factors (no out × n·in matrix is ever formed). */
-export function knotsBasis(job: ModuleJob): KnotsBasis {
+export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBasis {
   const { out, in: inF, inputs } = job;
   const R = inputs.reduce((s, x) => s + x.rank, 0);
-  const bs = new Float64Array(out * R);
+  const bs = buf.f64("knots.bs", out * R);
   let col = 0;
   for (const x of inputs) {
     for (let i = 0; i < out; i++) {
-      for (let j = 0; j < x.rank; j++) bs[i * R + col + j] = x.scaling * x.b[i * x.rank + j]!;
+      const row = i * R + col;
+      const src = i * x.rank;
+      for (let j = 0; j < x.rank; j++) bs[row + j] = x.scaling * x.b[src + j]!;
     }
     col += x.rank;
   }
-  const qb = thinQr(mat(out, R, bs));
-  const qas = inputs.map((x) => {
-    // A_iᵀ is in × r; build it directly in row-major order
-    const at = new Float64Array(inF * x.rank);
+  const qb =
+    gramOrthogonalize(bs, out, R, "rows", null, buf, "knots.b") ??
+    qrOrthogonalize(mat(out, R, bs), buf, "knots.b");
+  const qas = inputs.map((x, idx) => {
+    const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
+    for (let j = 0; j < a64.length; j++) a64[j] = x.a[j]!;
+    const fast = gramOrthogonalize(a64, inF, x.rank, "transposed", x.a, buf, `knots.a${idx}`);
+    if (fast) return fast;
+    // A_iᵀ (in × r) explicitly for the QR route
+    const at = buf.f64(`knots.at.${idx}`, inF * x.rank);
     for (let k = 0; k < x.rank; k++) for (let j = 0; j < inF; j++) at[j * x.rank + k] = x.a[k * inF + j]!;
-    return thinQr(mat(inF, x.rank, at));
+    return qrOrthogonalize(mat(inF, x.rank, at), buf, `knots.a${idx}`);
   });
   // K[:, block i] = R_B[:, block i] · R_iᵀ
-  const K = new Float64Array(R * R);
+  const K = buf.f64("knots.K", R * R);
   col = 0;
   inputs.forEach((x, idx) => {
     const ri = qas[idx]!.r; // r × r upper triangular
     for (let row = 0; row < R; row++) {
       for (let c = 0; c < x.rank; c++) {
         let acc = 0;
-        for (let t = 0; t < x.rank; t++) acc += qb.r.data[row * R + col + t]! * ri.data[c * x.rank + t]!;
+        for (let t = c; t < x.rank; t++) acc += qb.r[row * R + col + t]! * ri[c * x.rank + t]!;
         K[row * R + col + c] = acc;
       }
     }
     col += x.rank;
   });
-  const core = svd(mat(R, R, K));
-  const smax = core.s[0] ?? 0;
+  // K = U_K Σ V_Kᵀ from the eigen-decomposition of K·Kᵀ = U_K Σ² U_Kᵀ (a third of the cost of an SVD);
+  // the task coefficients Σ·V_Kᵀ = U_Kᵀ·K then need no division by σ, so small σ lose nothing.
+  const kkt = gemmF64(R, R, R, K, K, { transB: true, out: buf.f64("knots.kkt", R * R) });
+  for (let i = 0; i < R; i++) for (let j = 0; j < i; j++) kkt[i * R + j] = kkt[j * R + i]!; // exact symmetry
+  const eig = symEig(mat(R, R, kkt));
+  const sAll = eig.values.map((v) => Math.sqrt(Math.max(v, 0)));
+  const smax = sAll[0] ?? 0;
   let k = 0;
-  while (k < core.s.length && core.s[k]! > KNOTS_RELATIVE_TOLERANCE * smax && core.s[k]! > 0) k++;
-  // U = Q_B · U_K[:, :k], restricted to the real `out` rows
-  const uk = mat(R, k, new Float64Array(R * k));
-  for (let i = 0; i < R; i++)
-    for (let j = 0; j < k; j++) uk.data[i * k + j] = core.u.data[i * core.u.cols + j]!;
-  const uFull = matmul(qb.q, uk);
-  const u = uFull.rows === out ? uFull : mat(out, k, uFull.data.slice(0, out * k));
-  const sigma = core.s.slice(0, k);
+  while (k < sAll.length && sAll[k]! > KNOTS_RELATIVE_TOLERANCE * smax && sAll[k]! > 0) k++;
+  const uk = buf.f64("knots.uk", R * k);
+  for (let i = 0; i < R; i++) for (let j = 0; j < k; j++) uk[i * k + j] = eig.vectors.data[i * R + j]!;
+  // U = Q_B · U_K[:, :k], restricted to the real `out` rows (the first rows of a padded Q)
+  const uData = qb.mulQ(uk, k, buf.f64("knots.u", Math.max(out, R) * k));
+  const u = mat(out, k, uData.subarray(0, out * k));
+  const sigma = sAll.slice(0, k);
+  // Σ·V_Kᵀ = U_Kᵀ·K  (k × R)
+  const sv = gemmF64(k, R, R, uk, K, { transA: true, out: buf.f64("knots.sv", k * R) });
   const tasks: Float32Array[] = [];
   col = 0;
   inputs.forEach((x, idx) => {
-    // T_i = diag(σ) · V_K[block i, :k]ᵀ  (k × r_i), then x_i = T_i · Q_iᵀ  (k × in)
-    const t = new Float64Array(k * x.rank);
-    for (let a = 0; a < k; a++) {
-      for (let b = 0; b < x.rank; b++)
-        t[a * x.rank + b] = sigma[a]! * core.v.data[(col + b) * core.v.cols + a]!;
-    }
-    const q = qas[idx]!.q;
-    const xi = matmul(mat(k, x.rank, t), q, { transB: true }); // k × q.rows
-    const task = new Float32Array(k * inF);
-    for (let a = 0; a < k; a++) for (let j = 0; j < inF; j++) task[a * inF + j] = xi.data[a * xi.cols + j]!;
-    tasks.push(task);
+    // T_i = (Σ·V_Kᵀ)[:, block i]  (k × r_i), then x_i = T_i · Q_iᵀ  (k × in)
+    const t = buf.f64("knots.t", k * x.rank);
+    for (let a = 0; a < k; a++) for (let b = 0; b < x.rank; b++) t[a * x.rank + b] = sv[a * R + col + b]!;
+    tasks.push(qas[idx]!.mulQt(t, k, buf.f32(`knots.task.${idx}`, k * inF)));
     col += x.rank;
   });
   return { u, sigma, tasks };
@@ -99,19 +215,16 @@ export function mergeKnots(
   method: MergeMethod,
   opts: { lambda: number; signMethod: SignMethod },
   ops: OperatorBinder,
+  buf: Buffers = freshBuffers,
+  dest?: OutputBuffers,
 ): SpaceResult {
-  const { u, tasks } = knotsBasis(job);
+  const { u, tasks } = knotsBasis(job, buf);
   const k = u.cols;
-  const bound = ops.bind(job, "knots", (i) => tasks[i]!);
+  const bound = ops.bind(job, "knots", (i) => tasks[i]!, buf);
   const weights = job.inputs.map((x) => x.weight);
-  const merged =
-    k === 0
-      ? new Float32Array(0)
-      : runMethod(
-          method,
-          tasks,
-          { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop },
-          opts.lambda,
-        );
-  return fitRank({ b: Float32Array.from(u.data), a: merged, rank: k }, job.out, job.in, job.targetRank);
+  const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
+  const merged = k === 0 ? new Float32Array(0) : runMethod(method, tasks, ctx, opts.lambda);
+  const b = buf.f32("knots.b", job.out * k);
+  for (let i = 0; i < b.length; i++) b[i] = u.data[i]!;
+  return fitRank({ b, a: merged, rank: k }, job.out, job.in, job.targetRank, dest);
 }
