@@ -39,8 +39,8 @@ function thinQr(m: Mat, qOut: Float64Array): { q: Mat; r: Mat } {
  */
 interface Orthogonalized {
   r: Float64Array;
-  /** Q·C for C (n × k) → rows × k. */
-  mulQ(c: Float64Array, k: number, out: Float64Array): Float64Array;
+  /** Q·C for C (n × k) → rows × k (float32: it is written out as B' as it is). */
+  mulQ(c: Float64Array, k: number, out: Float32Array): Float32Array;
   /** T·Qᵀ for T (k × n) → k × rows (float32, into `out`). */
   mulQt(t: Float64Array, k: number, out: Float32Array): Float32Array;
 }
@@ -59,7 +59,7 @@ function gramOrthogonalize(
   rows: number,
   n: number,
   stored: "rows" | "transposed",
-  xF32: Float32Array | null,
+  xF32: Float32Array,
   buf: Buffers,
   role: string,
 ): Orthogonalized | undefined {
@@ -90,25 +90,17 @@ function gramOrthogonalize(
   }
   return {
     r,
-    // Q·C = X·(R⁻¹·C)
+    // Q·C = X·(R⁻¹·C), the big product in float32 on the fast kernel (X itself is float32 data)
     mulQ: (c, k, out) => {
-      const w = gemmF64(n, k, n, rInv, c);
-      return stored === "rows"
-        ? gemmF64(rows, k, n, x, w, { out: out.subarray(0, rows * k) })
-        : gemmF64(rows, k, n, x, w, { transA: true, out: out.subarray(0, rows * k) });
+      const w = Float32Array.from(gemmF64(n, k, n, rInv, c));
+      const transA = stored === "transposed";
+      return gemmF32(rows, k, n, xF32, w, { transA, out: out.subarray(0, rows * k) });
     },
     // T·Qᵀ = (T·R⁻ᵀ)·Xᵀ
     mulQt: (t, k, out) => {
-      const m = gemmF64(k, n, n, t, rInv, { transB: true });
-      if (xF32 && stored === "transposed") {
-        return gemmF32(k, rows, n, Float32Array.from(m), xF32, { out: out.subarray(0, k * rows) });
-      }
-      const y =
-        stored === "transposed"
-          ? gemmF64(k, rows, n, m, x, { out: buf.f64(`${role}.xt`, k * rows) })
-          : gemmF64(k, rows, n, m, x, { transB: true, out: buf.f64(`${role}.xt`, k * rows) });
-      for (let i = 0; i < k * rows; i++) out[i] = y[i]!;
-      return out;
+      const m = Float32Array.from(gemmF64(k, n, n, t, rInv, { transB: true }));
+      const transB = stored === "rows";
+      return gemmF32(k, rows, n, m, xF32, { transB, out: out.subarray(0, k * rows) });
     },
   };
 }
@@ -119,7 +111,11 @@ function qrOrthogonalize(x: Mat, buf: Buffers, role: string): Orthogonalized {
   const { q, r } = thinQr(x, buf.f64(`${role}.q`, Math.max(x.rows, x.cols) * x.cols));
   return {
     r: r.data,
-    mulQ: (c, k, out) => matmul(q, mat(q.cols, k, c), { out: out.subarray(0, q.rows * k) }).data,
+    mulQ: (c, k, out) => {
+      const y = matmul(q, mat(q.cols, k, c), { out: buf.f64(`${role}.qc`, q.rows * k) });
+      for (let i = 0; i < q.rows * k; i++) out[i] = y.data[i]!;
+      return out.subarray(0, q.rows * k);
+    },
     mulQt: (t, k, out) => {
       const y = matmul(mat(k, q.cols, t), q, { transB: true, out: buf.f64(`${role}.xt`, k * q.rows) });
       if (y.cols === rows) for (let i = 0; i < k * rows; i++) out[i] = y.data[i]!;
@@ -132,8 +128,8 @@ function qrOrthogonalize(x: Mat, buf: Buffers, role: string): Orthogonalized {
 }
 
 export interface KnotsBasis {
-  /** out × k, orthonormal columns. */
-  u: Mat;
+  /** out × k, orthonormal columns (float32: written out as B'). */
+  u: { rows: number; cols: number; data: Float32Array };
   /** k singular values, descending. */
   sigma: Float64Array;
   /** x_i = Σ·V_iᵀ, one k × in matrix per adapter (float32, row-major). */
@@ -145,17 +141,22 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
   const { out, in: inF, inputs } = job;
   const R = inputs.reduce((s, x) => s + x.rank, 0);
   const bs = buf.f64("knots.bs", out * R);
+  const bs32 = buf.f32("knots.bs32", out * R);
   let col = 0;
   for (const x of inputs) {
     for (let i = 0; i < out; i++) {
       const row = i * R + col;
       const src = i * x.rank;
-      for (let j = 0; j < x.rank; j++) bs[row + j] = x.scaling * x.b[src + j]!;
+      for (let j = 0; j < x.rank; j++) {
+        const v = x.scaling * x.b[src + j]!;
+        bs[row + j] = v;
+        bs32[row + j] = v;
+      }
     }
     col += x.rank;
   }
   const qb =
-    gramOrthogonalize(bs, out, R, "rows", null, buf, "knots.b") ??
+    gramOrthogonalize(bs, out, R, "rows", bs32, buf, "knots.b") ??
     qrOrthogonalize(mat(out, R, bs), buf, "knots.b");
   const qas = inputs.map((x, idx) => {
     const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
@@ -193,8 +194,8 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
   const uk = buf.f64("knots.uk", R * k);
   for (let i = 0; i < R; i++) for (let j = 0; j < k; j++) uk[i * k + j] = eig.vectors.data[i * R + j]!;
   // U = Q_B · U_K[:, :k], restricted to the real `out` rows (the first rows of a padded Q)
-  const uData = qb.mulQ(uk, k, buf.f64("knots.u", Math.max(out, R) * k));
-  const u = mat(out, k, uData.subarray(0, out * k));
+  const uData = qb.mulQ(uk, k, buf.f32("knots.u", Math.max(out, R) * k));
+  const u = { rows: out, cols: k, data: uData.subarray(0, out * k) };
   const sigma = sAll.slice(0, k);
   // Σ·V_Kᵀ = U_Kᵀ·K  (k × R)
   const sv = gemmF64(k, R, R, uk, K, { transA: true, out: buf.f64("knots.sv", k * R) });
@@ -224,7 +225,5 @@ export function mergeKnots(
   const weights = job.inputs.map((x) => x.weight);
   const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
   const merged = k === 0 ? new Float32Array(0) : runMethod(method, tasks, ctx, opts.lambda);
-  const b = buf.f32("knots.b", job.out * k);
-  for (let i = 0; i < b.length; i++) b[i] = u.data[i]!;
-  return fitRank({ b, a: merged, rank: k }, job.out, job.in, job.targetRank, dest);
+  return fitRank({ b: u.data, a: merged, rank: k }, job.out, job.in, job.targetRank, dest);
 }
