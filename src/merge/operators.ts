@@ -76,14 +76,27 @@ export function applyThreshold(
   out: Tensor = new Float32Array(x.length),
 ): Tensor {
   const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  const n = x.length;
+  if (t.bits >= 0x7fffffff) {
+    outBits.fill(0, 0, n); // a threshold above every magnitude keeps nothing
+    return out;
+  }
+  // Branch-free main pass (kept iff |x| bits > threshold; data-dependent branches mispredict on trimmed
+  // data): both magnitudes are < 2³¹, so (threshold − b) is negative exactly when b > threshold.
+  const thr = t.bits;
+  for (let i = 0; i < n; i++) {
+    const b = bits[i]!;
+    outBits[i] = b & ((thr - (b & 0x7fffffff)) >> 31);
+  }
+  // then the tie quota, lowest index first (ties at magnitude 0 are zeros: keeping them changes nothing)
+  if (thr === 0) return out;
   let ties = t.ties;
-  for (let i = 0; i < x.length; i++) {
-    const b = bits[i]! & 0x7fffffff;
-    if (b > t.bits) out[i] = x[i]!;
-    else if (b === t.bits && ties > 0) {
-      out[i] = x[i]!;
+  for (let i = 0; i < n && ties > 0; i++) {
+    if ((bits[i]! & 0x7fffffff) === thr) {
+      outBits[i] = bits[i]!;
       ties--;
-    } else out[i] = 0;
+    }
   }
   t.ties = ties;
   return out;
