@@ -15,7 +15,7 @@ import { parseModelConfig } from "../src/engine/config.js";
 import { gemmStats } from "../src/engine/kernels.js";
 import { attachLora } from "../src/engine/lora.js";
 import { LlamaModel, type TokenBatch } from "../src/engine/model.js";
-import { ortStatus } from "../src/engine/ort.js";
+import { ortStatus } from "../src/tensor/ort.js";
 import { Rng } from "../src/engine/rng.js";
 
 interface BenchConfig {

@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { MerglotError } from "../errors.js";
-import { ortStatus, setOrtThreads } from "../engine/ort.js";
+import { ortStatus, setOrtThreads } from "../tensor/ort.js";
 import { trainAdapter } from "../train/api.js";
 import type { BatchMode } from "../train/batching.js";
 import type { Schedule } from "../train/optim.js";

@@ -3,12 +3,15 @@
  * (gradient checks), so every kernel takes either; a process that only trains sees only Float32Array and
  * V8 keeps the loops monomorphic.
  *
- * gemm() is the one entry point for matrix products: large float32 products go to ONNX Runtime (ort.ts),
+ * gemm() is the one entry point for matrix products: large float32 products go to ONNX Runtime (tensor/ort.ts),
  * everything else to the register-blocked JS loops below.
  */
-import { ortBatchedGemm, ortGemm } from "./ort.js";
+import { ortBatchedMatMul, ortGemm, ortSwitchedOff } from "../tensor/ort.js";
 
 export type Buf = Float32Array | Float64Array;
+
+/** MERGLOT_KERNELS=js keeps every product in JavaScript (read once, like the thread count). */
+const NATIVE_ALLOWED = !ortSwitchedOff("engine");
 
 /** Below this many multiply-adds a JS loop beats the fixed cost of a native call (~30 µs). */
 const NATIVE_MIN_WORK = 1 << 17;
@@ -44,19 +47,20 @@ export function gemm(
   }
   const work = M * N * K;
   if (
+    NATIVE_ALLOWED &&
     work >= NATIVE_MIN_WORK &&
     A instanceof Float32Array &&
     B instanceof Float32Array &&
     C instanceof Float32Array
   ) {
     if (!accumulate) {
-      if (ortGemm(transA, transB, M, N, K, A, B, C)) {
+      if (native(transA, transB, M, N, K, A, B, C)) {
         gemmStats.nativeMacs += work;
         return;
       }
     } else {
       const tmp = scratchOf(M * N);
-      if (ortGemm(transA, transB, M, N, K, A, B, tmp)) {
+      if (native(transA, transB, M, N, K, A, B, tmp)) {
         gemmStats.nativeMacs += work;
         for (let i = 0; i < M * N; i++) C[i] += tmp[i];
         return;
@@ -69,6 +73,19 @@ export function gemm(
   else if (!transA && !transB) gemmNN(M, N, K, A, B, C);
   else if (transA && !transB) gemmTN(M, N, K, A, B, C);
   else gemmTT(M, N, K, A, B, C);
+}
+
+function native(
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+): boolean {
+  return ortGemm("engine", { m, n, k, a, b, transA, transB, alpha: 1, beta: 0, c: undefined, out });
 }
 
 /**
@@ -88,12 +105,13 @@ export function batchedGemm(
 ): void {
   const work = batch * M * N * K;
   if (
+    NATIVE_ALLOWED &&
     work >= NATIVE_MIN_WORK &&
     A instanceof Float32Array &&
     B instanceof Float32Array &&
     C instanceof Float32Array
   ) {
-    if (ortBatchedGemm(transA, transB, batch, M, N, K, A, B, C)) {
+    if (ortBatchedMatMul("engine", transA, transB, batch, M, N, K, A, B, C)) {
       gemmStats.nativeMacs += work;
       return;
     }

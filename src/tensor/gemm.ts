@@ -1,25 +1,24 @@
 /**
  * Matrix products for the merge engine: one entry point per element type, dispatching to the native
- * kernel (onnxruntime/MLAS, see ort-gemm.ts) for products big enough to amortise a call, and to the
+ * kernel (onnxruntime/MLAS, see ort.ts) for products big enough to amortise a call, and to the
  * JavaScript kernel (gemm-js.ts) otherwise or when the native one is unavailable.
  *
- * Native products are computed in output chunks of at most 256 KB, copied into the destination. Why:
- * every native call returns its result in a freshly allocated buffer, and on this project's VMs the
- * first touch of fresh memory costs ~7 ms per MB (page faults through the hypervisor), which made a
- * single 29 MB-output product 10–20× slower than its arithmetic. Chunk-sized buffers are recycled by
- * the allocator, so only the destination is ever new memory — and callers that update in place
- * (`out` = `c`) or reuse an `out` array avoid even that.
+ * Native products write straight into the destination (ORT allocates no output, which matters because
+ * first touches of fresh memory are expensive here, see ort.ts), in output chunks of at most 1 MB. Why
+ * chunks: MLAS measured up to 3× slower on whole large outputs (e.g. a 14336 × 320 float64 result) than
+ * on cache-sized pieces of them, and 1 MB chunks beat 256 KB ones (f64 and f32 alike). Row chunks that
+ * span all columns are written in place; narrower column blocks go through a chunk-sized scratch.
  *
  * Determinism: the kernel and the chunking are chosen from the shape and the configuration only, never
  * from timing, so the same inputs give the same bits on the same machine and build. The two kernels
  * round differently (both compute in the stated precision), so they agree to rounding, not bit for bit.
  *
- * Backend choice: `MERGLOT_GEMM=js` in the environment (or `configureGemm({ backend: "js" })`) forces
- * the portable kernel.
+ * Backend choice: `MERGLOT_GEMM=js` in the environment (see ort.ts) or `configureGemm({ backend: "js" })`
+ * forces the portable kernel.
  */
 import { gemmJs, gramJs } from "./gemm-js.js";
 import { type Mat } from "./matrix.js";
-import { ortAvailable, ortGemm, ortLoadError, ortThreads, setOrtThreads } from "./ort-gemm.js";
+import { ortAvailable, ortGemm, ortLoadError, ortSwitchedOff, ortThreads, setOrtThreads } from "./ort.js";
 import { scratchF64, scratchLike } from "./workspace.js";
 
 export type GemmBackend = "ort" | "js";
@@ -42,9 +41,9 @@ export interface GemmOptions<T extends FloatArray> {
 /** Products with m·n·k below this run in JavaScript: a native call costs ~10 µs, JS does ~3 flop/ns. */
 const DEFAULT_NATIVE_MIN_VOLUME = 32 * 32 * 32;
 /** Largest native output per call (see the module comment). */
-const CHUNK_BYTES = 256 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
 
-let requested: "auto" | GemmBackend = process.env.MERGLOT_GEMM === "js" ? "js" : "auto";
+let requested: "auto" | GemmBackend = ortSwitchedOff("linalg") ? "js" : "auto";
 let nativeMinVolume = DEFAULT_NATIVE_MIN_VOLUME;
 
 /**
@@ -63,7 +62,7 @@ export function configureGemm(opts: {
     }
     requested = opts.backend;
   }
-  if (opts.threads !== undefined) setOrtThreads(opts.threads);
+  if (opts.threads !== undefined) setOrtThreads(opts.threads, "linalg");
   if (opts.nativeMinVolume !== undefined) nativeMinVolume = opts.nativeMinVolume;
 }
 
@@ -72,7 +71,7 @@ export function gemmBackendInfo(): { backend: GemmBackend; threads: number; reas
   if (requested === "js") return { backend: "js", threads: 1, reason: "JavaScript kernel requested" };
   if (!ortAvailable())
     return { backend: "js", threads: 1, reason: `onnxruntime unavailable: ${ortLoadError()}` };
-  return { backend: "ort", threads: ortThreads() };
+  return { backend: "ort", threads: ortThreads("linalg") };
 }
 
 function useNative(m: number, n: number, k: number): boolean {
@@ -152,14 +151,18 @@ interface Product<T extends FloatArray> {
 }
 
 /**
- * The native product written into `out` in output chunks of ≤ CHUNK_BYTES: column blocks of op(B)
- * (gathered once), and within them row chunks of op(A) (gathered when A is stored transposed).
+ * The native product written into `out` in output chunks of ≤ CHUNK_BYTES (see the module comment):
+ * column blocks of op(B) (gathered once), and within them row chunks of op(A) (gathered when A is stored
+ * transposed). Row chunks spanning all columns are written straight into `out`; narrower blocks go
+ * through a chunk-sized scratch. In-place updates (`out` = `c`) stay correct chunk by chunk: each call
+ * reads only the rows of C it overwrites, and `run` copies that addend first (ORT's Gemm copies C into Y
+ * before accumulating; we do not rely on how it treats aliased buffers).
  */
-function nativeChunked<T extends FloatArray>(g: Product<T>, out: T): T {
+function native<T extends FloatArray>(g: Product<T>, out: T): T {
   const { m, n, k } = g;
   const maxElems = CHUNK_BYTES / g.a.BYTES_PER_ELEMENT;
   if (m * n <= maxElems) {
-    out.set(ortGemm(g));
+    run({ ...g, out });
     return out;
   }
   // At least 32 output rows per call keep MLAS efficient; wide outputs are split into column blocks.
@@ -197,12 +200,28 @@ function nativeChunked<T extends FloatArray>(g: Product<T>, out: T): T {
             ? (g.c.subarray(i0 * n, i1 * n) as T)
             : gather(g.c, n, i0, i1, j0, j1, scratchLike(g.c, "gemm.c", h * w));
       }
-      const y = ortGemm({ ...g, m: h, n: w, a: aBlk, b: bBlocks[bi], c: cBlk });
-      if (w === n) out.set(y, i0 * n);
-      else for (let r = 0; r < h; r++) out.set(y.subarray(r * w, (r + 1) * w), (i0 + r) * n + j0);
+      const part = { ...g, m: h, n: w, a: aBlk, b: bBlocks[bi], c: cBlk };
+      if (w === n) {
+        run({ ...part, out: out.subarray(i0 * n, i1 * n) as T });
+      } else {
+        const y = run({ ...part, out: scratchLike(g.a, "gemm.y", h * w) });
+        for (let r = 0; r < h; r++) out.set(y.subarray(r * w, (r + 1) * w), (i0 + r) * n + j0);
+      }
     }
   }
   return out;
+}
+
+/** One native call; an addend that shares memory with the output (≤ one chunk of it) is copied first. */
+function run<T extends FloatArray>(g: Product<T> & { out: T }): T {
+  let c = g.c;
+  if (c !== undefined && g.beta !== 0 && sharesMemory(c, g.out)) {
+    const copy = scratchLike(c, "gemm.c0", c.length);
+    copy.set(c);
+    c = copy;
+  }
+  if (!ortGemm("linalg", { ...g, c })) throw new Error("gemm: onnxruntime became unavailable");
+  return g.out;
 }
 
 const isF32Exact = (x: number): boolean => Math.fround(x) === x;
@@ -229,11 +248,11 @@ export function gemmF64(
   if (!useNative(m, n, k) || alpha === 0)
     return gemmJs({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
   if (isF32Exact(alpha) && isF32Exact(beta)) {
-    return nativeChunked({ m, n, k, a, b, transA, transB, alpha, beta: c === undefined ? 0 : beta, c }, out);
+    return native({ m, n, k, a, b, transA, transB, alpha, beta: c === undefined ? 0 : beta, c }, out);
   }
   // ONNX keeps alpha/beta as float32; apply other scalars here in float64 instead.
   const cs = c !== undefined && c === out ? c.slice() : c;
-  nativeChunked({ m, n, k, a, b, transA, transB, alpha: 1, beta: 0, c: undefined }, out);
+  native({ m, n, k, a, b, transA, transB, alpha: 1, beta: 0, c: undefined }, out);
   for (let i = 0; i < m * n; i++) out[i] = alpha * out[i] + (cs === undefined ? 0 : beta * cs[i]);
   return out;
 }
@@ -259,7 +278,7 @@ export function gemmF32(
   const beta = c === undefined ? 0 : Math.fround(opts.beta ?? 1);
   const out = opts.out ?? new Float32Array(m * n);
   if (useNative(m, n, k) && alpha !== 0)
-    return nativeChunked({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
+    return native({ m, n, k, a, b, transA, transB, alpha, beta, c }, out);
   const widen = (x: Float32Array, role: string): Float64Array => {
     const w = scratchF64(role, x.length);
     w.set(x);
@@ -354,18 +373,9 @@ export function gram(a: Mat): Mat {
     const wi = panels[pi].length / m;
     for (let pj = pi; pj < panels.length; pj++) {
       const wj = panels[pj].length / m;
-      const blk = ortGemm({
-        m: wi,
-        n: wj,
-        k: m,
-        a: panels[pi],
-        b: panels[pj],
-        transA: true,
-        transB: false,
-        alpha: 1,
-        beta: 0,
-        c: undefined,
-      });
+      const blk = scratchF64("gram.block", wi * wj);
+      const g0 = { m: wi, n: wj, k: m, a: panels[pi], b: panels[pj], transA: true, transB: false };
+      ortGemm("linalg", { ...g0, alpha: 1, beta: 0, c: undefined, out: blk });
       for (let r = 0; r < wi; r++)
         g.set(blk.subarray(r * wj, (r + 1) * wj), (pi * GRAM_PANEL + r) * n + pj * GRAM_PANEL);
     }

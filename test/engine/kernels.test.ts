@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { gemm, gemmStats } from "../../src/engine/kernels.js";
-import { ortStatus } from "../../src/engine/ort.js";
+import { ortStatus } from "../../src/tensor/ort.js";
 import { Rng } from "../../src/engine/rng.js";
 
 /** Naive C = op(A)·op(B), float64. */

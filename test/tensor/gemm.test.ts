@@ -109,10 +109,11 @@ for (const { name, setup } of backends) {
 
     test("outputs larger than one native chunk (row chunks and column blocks)", () => {
       setup();
-      // 300 × 120 f64 = 281 KB (row chunks); 40 × 1500 = 469 KB with n > 1024 (column blocks).
+      // Chunks hold 1 MB: 600 × 260 f64 = 1.25 MB (row chunks); 40 × 4500 = 1.44 MB with n > 4096
+      // (column blocks).
       for (const [m, k, n] of [
-        [300, 13, 120],
-        [40, 7, 1500],
+        [600, 13, 260],
+        [40, 7, 4500],
       ]) {
         const a = randomMatrix(m, k, m);
         const b = randomMatrix(k, n, n);
