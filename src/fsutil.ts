@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { MerglotError } from "./errors.js";
 
@@ -14,17 +14,28 @@ export function ensureWritable(target: string, force: boolean): void {
   }
 }
 
-/** Flush a file to disk by path (best effort on filesystems that do not support it). */
-export function fsyncPath(path: string): void {
-  let fd = -1;
+/** Flush, close and rename a finished temp file into place; if any step fails the temp file is removed. */
+export function commitTempFile(fd: number, tmp: string, target: string): void {
   try {
-    fd = openSync(path, "r");
     fsyncSync(fd);
-  } catch {
-    /* fsync is advisory here */
-  } finally {
-    if (fd >= 0) closeSync(fd);
+    closeSync(fd);
+    renameSync(tmp, target);
+  } catch (e) {
+    discardTempFile(-1, tmp);
+    throw e;
   }
+}
+
+/** Close a temp file (ignoring errors: it is unusable anyway) and remove it. Safe to call more than once. */
+export function discardTempFile(fd: number, tmp: string): void {
+  if (fd >= 0) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* removing the file is what matters */
+    }
+  }
+  rmSync(tmp, { force: true });
 }
 
 /** Move a finished temp file or folder into place, replacing what is there when `force`. */

@@ -14,9 +14,9 @@
  * PyTorch tensor of shape [rows, cols] has ne = [cols, rows]. This module exposes both: `ne` (as stored) and
  * `shape` (PyTorch order, ne reversed); the writer takes PyTorch-order shapes.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
-import { tempPathFor } from "../fsutil.js";
+import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
 import { decodeToFloat32, encodeFromFloat32, f16BitsToF32 } from "../tensor/dtypes.js";
 
 export const GGUF_MAGIC = "GGUF";
@@ -1169,23 +1169,15 @@ export class GgufWriter {
       this.abort();
       throw writeError(this.path, `finish() before all tensors were written (next: "${missing}")`);
     }
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    const fd = this.fd;
     this.fd = -1;
-    renameSync(this.tmp, this.path);
+    commitTempFile(fd, this.tmp, this.path);
   }
 
   /** Drop the partial file. Safe to call more than once. */
   abort(): void {
-    if (this.fd >= 0) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already closed */
-      }
-      this.fd = -1;
-    }
-    rmSync(this.tmp, { force: true });
+    discardTempFile(this.fd, this.tmp);
+    this.fd = -1;
   }
 }
 

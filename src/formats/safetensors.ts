@@ -8,9 +8,9 @@
  * and the offsets, sorted, tile the data section from 0 to its very end with no gap, overlap or trailing
  * byte. We are stricter in one place: duplicate keys, which JSON.parse would silently collapse, are errors.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
-import { tempPathFor } from "../fsutil.js";
+import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
 import { decodeToFloat32, encodeFromFloat32, type FloatDType } from "../tensor/dtypes.js";
 
 export type StDType =
@@ -729,28 +729,15 @@ export class SafetensorsWriter {
         `cannot finish: ${missing} tensor(s) not written yet, next is "${this.planned[this.next].name}"`,
       );
     }
-    try {
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = -1;
-      renameSync(this.tmp, this.path);
-    } catch (e) {
-      this.abort();
-      throw e;
-    }
+    const fd = this.fd;
+    this.fd = -1;
+    commitTempFile(fd, this.tmp, this.path);
   }
 
   /** Drop the temp file. Safe to call at any time, and more than once. */
   abort(): void {
-    if (this.fd >= 0) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already unusable; removing the file is what matters */
-      }
-      this.fd = -1;
-    }
-    rmSync(this.tmp, { force: true });
+    discardTempFile(this.fd, this.tmp);
+    this.fd = -1;
   }
 }
 
