@@ -136,19 +136,7 @@ function checkRopeShape(rows: number, cols: number, length: number, nHead: numbe
  * h·d + 2i + t comes from input row h·d + t·half + i (d = rows / nHead, half = d / 2). Row-major data.
  */
 export function ropePermuteRows(data: Float32Array, rows: number, cols: number, nHead: number): Float32Array {
-  const half = checkRopeShape(rows, cols, data.length, nHead);
-  const out = new Float32Array(data.length);
-  for (let h = 0; h < nHead; h++) {
-    const base = h * 2 * half;
-    for (let i = 0; i < half; i++) {
-      for (let t = 0; t < 2; t++) {
-        const dst = (base + 2 * i + t) * cols;
-        const src = (base + t * half + i) * cols;
-        out.set(data.subarray(src, src + cols), dst);
-      }
-    }
-  }
-  return out;
+  return moveRopeRows(data, rows, cols, nHead, false);
 }
 
 /** The inverse of `ropePermuteRows` (llama.cpp layout back to HF layout). */
@@ -158,14 +146,26 @@ export function ropeUnpermuteRows(
   cols: number,
   nHead: number,
 ): Float32Array {
+  return moveRopeRows(data, rows, cols, nHead, true);
+}
+
+/** Row h·d + 2i + t ↔ row h·d + t·half + i, in the direction asked for. */
+function moveRopeRows(
+  data: Float32Array,
+  rows: number,
+  cols: number,
+  nHead: number,
+  inverse: boolean,
+): Float32Array {
   const half = checkRopeShape(rows, cols, data.length, nHead);
   const out = new Float32Array(data.length);
   for (let h = 0; h < nHead; h++) {
     const base = h * 2 * half;
     for (let i = 0; i < half; i++) {
       for (let t = 0; t < 2; t++) {
-        const src = (base + 2 * i + t) * cols;
-        const dst = (base + t * half + i) * cols;
+        const llama = (base + 2 * i + t) * cols;
+        const hf = (base + t * half + i) * cols;
+        const [src, dst] = inverse ? [llama, hf] : [hf, llama];
         out.set(data.subarray(src, src + cols), dst);
       }
     }
