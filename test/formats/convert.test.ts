@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { Command } from "commander";
 import { registerConvert } from "../../src/cli/convert.js";
-import { MerglotError } from "../../src/errors.js";
 import { convertAdapterToGguf, convertModelToGguf, detectConvertInput } from "../../src/formats/convert.js";
 import { GgufReader } from "../../src/formats/gguf.js";
 import {
@@ -16,6 +15,8 @@ import {
   writeTinyModel,
   type TinyLoraModule,
 } from "../parity/tiny-llama.js";
+import { naivePermute } from "../helpers/rope.js";
+import { expectMerglotError } from "../helpers/fixtures.js";
 
 const root = mkdtempSync(join(tmpdir(), "merglot-convert-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -35,27 +36,6 @@ function adapter(opts: { base?: string; modules?: TinyLoraModule[] } = {}): stri
   const dir = fresh("adapter");
   writeTinyAdapter(dir, DEFAULT_TINY, { seed: n, modules: opts.modules ?? MODULES, base: opts.base });
   return dir;
-}
-
-/** Undo nothing: HF rows → llama.cpp rows by numpy index arithmetic (reshape(h, 2, half).swapaxes(1, 2)). */
-function naivePermute(w: ArrayLike<number>, rows: number, cols: number, nHead: number): Float32Array {
-  const half = rows / nHead / 2;
-  const out = new Float32Array(rows * cols);
-  for (let h = 0; h < nHead; h++)
-    for (let i = 0; i < half; i++)
-      for (let t = 0; t < 2; t++)
-        for (let c = 0; c < cols; c++)
-          out[((h * half + i) * 2 + t) * cols + c] = w[((h * 2 + t) * half + i) * cols + c]!;
-  return out;
-}
-
-function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof MerglotError, `expected a MerglotError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 describe("convertAdapterToGguf", () => {
@@ -103,12 +83,12 @@ describe("convertAdapterToGguf", () => {
   });
 
   test("without a usable base the error says how to give one", () => {
-    expectError(
+    expectMerglotError(
       () => convertAdapterToGguf(adapter({ base: "meta-llama/Llama-3.1-8B" }), fresh("lora") + ".gguf"),
       "convert.base",
       /base_model_name_or_path "meta-llama\/Llama-3\.1-8B" is not a local folder with a config\.json; pass --base/,
     );
-    expectError(
+    expectMerglotError(
       () => convertAdapterToGguf(adapter(), fresh("lora") + ".gguf"),
       "convert.base",
       /names no base_model_name_or_path/,
@@ -119,7 +99,7 @@ describe("convertAdapterToGguf", () => {
     const tied = fresh("tied");
     writeTinyModel(tied, { ...DEFAULT_TINY, tie: true }, randomWeights({ ...DEFAULT_TINY, tie: true }, 2));
     const dir = adapter({ modules: [...MODULES, { module: "lm_head", rank: 4, alpha: 8 }] });
-    expectError(
+    expectMerglotError(
       () => convertAdapterToGguf(dir, fresh("lora") + ".gguf", { base: tied }),
       "convert.tied",
       /module "lm_head" adapts lm_head, but the base model .* ties its output to the token embeddings/,
@@ -132,7 +112,7 @@ describe("convertAdapterToGguf", () => {
     const other = fresh("other");
     const wide = { ...DEFAULT_TINY, ffn: 128 };
     writeTinyModel(other, wide, randomWeights(wide, 2));
-    expectError(
+    expectMerglotError(
       () => convertAdapterToGguf(adapter(), fresh("lora") + ".gguf", { base: other }),
       "convert.shape",
       /module "model\.layers\.1\.mlp\.down_proj" is 64 × 96 but the base model .* has 64 × 128/,
@@ -142,7 +122,11 @@ describe("convertAdapterToGguf", () => {
   test("an existing output is refused unless forced", () => {
     const out = fresh("lora") + ".gguf";
     writeFileSync(out, "old");
-    expectError(() => convertAdapterToGguf(adapter(), out, { base }), "output.exists", /already exists/);
+    expectMerglotError(
+      () => convertAdapterToGguf(adapter(), out, { base }),
+      "output.exists",
+      /already exists/,
+    );
     convertAdapterToGguf(adapter(), out, { base, force: true });
     assert.equal(readFileSync(out).subarray(0, 4).toString(), "GGUF");
   });
@@ -158,10 +142,14 @@ describe("convertModelToGguf and input detection", () => {
   test("detectConvertInput tells adapters from models and names other paths", () => {
     assert.equal(detectConvertInput(base), "model");
     assert.equal(detectConvertInput(adapter()), "adapter");
-    expectError(() => detectConvertInput(join(root, "nope")), "convert.input", /no such file or folder/);
+    expectMerglotError(
+      () => detectConvertInput(join(root, "nope")),
+      "convert.input",
+      /no such file or folder/,
+    );
     const empty = fresh("empty");
     writeFileSync(empty, "");
-    expectError(
+    expectMerglotError(
       () => detectConvertInput(empty),
       "convert.input",
       /expected a PEFT adapter folder or an HF model folder/,

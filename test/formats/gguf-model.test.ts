@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MerglotError } from "../../src/errors.js";
 import { GgufReader } from "../../src/formats/gguf.js";
 import { readLlamaConfig, writeModelGguf } from "../../src/formats/gguf-model.js";
 import { readSentencePieceModel } from "../../src/formats/gguf-vocab.js";
@@ -17,6 +16,8 @@ import {
   writeTinyModel,
   type TinyConfig,
 } from "../parity/tiny-llama.js";
+import { naivePermute } from "../helpers/rope.js";
+import { expectMerglotError } from "../helpers/fixtures.js";
 
 const root = mkdtempSync(join(tmpdir(), "merglot-gguf-model-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -29,27 +30,6 @@ function tinyModel(c: TinyConfig = DEFAULT_TINY, seed = 1, dtype: "F32" | "BF16"
   const weights = randomWeights(c, seed);
   writeTinyModel(dir, c, weights, dtype);
   return { dir, weights };
-}
-
-/** HF rows → llama.cpp rows, by numpy index arithmetic: reshape(n_head, 2, half, cols).swapaxes(1, 2). */
-function naivePermute(w: ArrayLike<number>, rows: number, cols: number, nHead: number): Float32Array {
-  const half = rows / nHead / 2;
-  const out = new Float32Array(rows * cols);
-  for (let h = 0; h < nHead; h++)
-    for (let i = 0; i < half; i++)
-      for (let t = 0; t < 2; t++)
-        for (let c = 0; c < cols; c++)
-          out[((h * half + i) * 2 + t) * cols + c] = w[((h * 2 + t) * half + i) * cols + c]!;
-  return out;
-}
-
-function expectError(fn: () => unknown, code: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof MerglotError, `expected a MerglotError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
 }
 
 describe("base-model GGUF export", () => {
@@ -290,7 +270,7 @@ describe("base-model GGUF export", () => {
       assert.equal(res.tokenizer.pre, pre);
     }
     writeFileSync(join(dir, "tokenizer.json"), JSON.stringify({ ...tok, pre_tokenizer: split("\\w+|\\s") }));
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "model.tokenizer",
       /tokenizer\.json: the pre-tokenizer pattern "\\\\w\+\|\\\\s"/,
@@ -441,7 +421,7 @@ describe("base-model GGUF export errors", () => {
       join(dir, "config.json"),
       JSON.stringify({ ...hfConfig(DEFAULT_TINY), model_type: "gpt2", architectures: ["GPT2LMHeadModel"] }),
     );
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "gguf.arch",
       /config\.json: architecture "gpt2" is not supported/,
@@ -451,13 +431,13 @@ describe("base-model GGUF export errors", () => {
   test("a missing config.json or tokenizer is reported", () => {
     const { dir } = tinyModel();
     rmSync(join(dir, "tokenizer.json"));
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "model.missing",
       /no tokenizer\.json \(or SentencePiece tokenizer\.model\)/,
     );
     rmSync(join(dir, "config.json"));
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "model.missing",
       /no config\.json in the model folder/,
@@ -468,7 +448,7 @@ describe("base-model GGUF export errors", () => {
     const { dir } = tinyModel();
     const out = join(root, `exists-${n++}.gguf`);
     writeFileSync(out, "old");
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, out),
       "output.exists",
       /already exists \(use --force to overwrite\)/,
@@ -483,7 +463,7 @@ describe("base-model GGUF export errors", () => {
     const { dir, weights } = tinyModel();
     weights.set("model.layers.1.mlp.up_proj.weight", { shape: [95, 64], data: new Float32Array(95 * 64) });
     writeTinyModel(dir, DEFAULT_TINY, weights);
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "model.tensor",
       /tensor "model\.layers\.1\.mlp\.up_proj\.weight" has shape \[95, 64\] but .*config\.json implies \[96, 64\]/,
@@ -494,7 +474,7 @@ describe("base-model GGUF export errors", () => {
     const { dir, weights } = tinyModel();
     weights.set("model.layers.0.mlp.extra.weight", { shape: [2, 2], data: new Float32Array(4) });
     writeTinyModel(dir, DEFAULT_TINY, weights);
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "model.tensor",
       /"model\.layers\.0\.mlp\.extra\.weight" has no llama\.cpp counterpart/,
@@ -502,7 +482,7 @@ describe("base-model GGUF export errors", () => {
     weights.delete("model.layers.0.mlp.extra.weight");
     weights.delete("lm_head.weight");
     writeTinyModel(dir, DEFAULT_TINY, weights);
-    expectError(
+    expectMerglotError(
       () => writeModelGguf(dir, fresh("out") + ".gguf"),
       "model.tensor",
       /tie_word_embeddings is false but the weights have no lm_head\.weight/,
@@ -515,7 +495,7 @@ describe("base-model GGUF export errors", () => {
       join(model, "config.json"),
       JSON.stringify({ ...hfConfig(DEFAULT_TINY), num_key_value_heads: 3 }),
     );
-    expectError(
+    expectMerglotError(
       () => readLlamaConfig(model),
       "model.config",
       /num_attention_heads \(4\) is not a multiple of num_key_value_heads \(3\)/,
@@ -524,12 +504,16 @@ describe("base-model GGUF export errors", () => {
       join(model, "config.json"),
       JSON.stringify({ ...hfConfig(DEFAULT_TINY), rope_scaling: { rope_type: "dynamic", factor: 2 } }),
     );
-    expectError(() => readLlamaConfig(model), "model.config", /rope scaling type "dynamic" is not supported/);
+    expectMerglotError(
+      () => readLlamaConfig(model),
+      "model.config",
+      /rope scaling type "dynamic" is not supported/,
+    );
     writeFileSync(
       join(model, "config.json"),
       JSON.stringify({ ...hfConfig(DEFAULT_TINY), hidden_act: "gelu" }),
     );
-    expectError(() => readLlamaConfig(model), "model.config", /hidden_act "gelu" is not supported/);
+    expectMerglotError(() => readLlamaConfig(model), "model.config", /hidden_act "gelu" is not supported/);
   });
 });
 

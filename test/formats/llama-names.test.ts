@@ -10,6 +10,7 @@ import {
   ropeUnpermuteRows,
   usesRopePermutation,
 } from "../../src/formats/llama-names.js";
+import { naivePermute } from "../helpers/rope.js";
 
 /** The expected table, written out from llama.cpp's tensor map (gguf-py/gguf/tensor_mapping.py). */
 const TABLE: [string, string][] = [
@@ -88,25 +89,6 @@ describe("HF <-> llama.cpp names", () => {
     assert.equal(ropePermutationHeads("model.layers.1.self_attn.q_proj", "qwen2", 32, 8), null);
   });
 });
-
-/**
- * convert_hf_to_gguf.py's LlamaModel.permute, evaluated index by index with numpy's C-order semantics:
- * W.reshape(nHead, 2, half, cols).swapaxes(1, 2).reshape(rows, cols). The result's element at multi-index
- * (h, i, t, c) of shape (nHead, half, 2, cols) is W's element at (h, t, i, c) of shape (nHead, 2, half, cols).
- */
-function naivePermute(w: Float32Array, rows: number, cols: number, nHead: number): Float32Array {
-  const half = rows / nHead / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < nHead; h++)
-    for (let i = 0; i < half; i++)
-      for (let t = 0; t < 2; t++)
-        for (let c = 0; c < cols; c++) {
-          const flatOut = ((h * half + i) * 2 + t) * cols + c;
-          const flatIn = ((h * 2 + t) * half + i) * cols + c;
-          out[flatOut] = w[flatIn]!;
-        }
-  return out;
-}
 
 describe("RoPE q/k row permutation", () => {
   const cases: [number, number, number][] = [

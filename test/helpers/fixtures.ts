@@ -1,7 +1,9 @@
 /** Small PEFT adapter folders written for tests, with their factors kept for reference computations. */
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MerglotError } from "../../src/errors.js";
 import { LoraAdapter, writeAdapter } from "../../src/formats/peft.js";
 import { delta } from "./reference.js";
 import { mulberry32, randn } from "./rand.js";
@@ -99,4 +101,14 @@ export function readDeltas(dir: string): Map<string, { d: Float64Array; rank: nu
   } finally {
     a.close();
   }
+}
+
+/** `fn` throws a MerglotError with this code and a message matching `pattern`. */
+export function expectMerglotError(fn: () => unknown, code: string, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof MerglotError, `expected a MerglotError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, pattern);
+    return true;
+  });
 }
