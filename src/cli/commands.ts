@@ -4,6 +4,7 @@ import { registerDemo } from "./demo.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
 import { registerPretrain } from "./pretrain.js";
+import { registerReport } from "./report.js";
 import { registerScore } from "./score.js";
 import { registerTrain } from "./train.js";
 
@@ -16,4 +17,5 @@ export function registerCommands(program: Command): void {
   registerPretrain(program);
   registerScore(program);
   registerDemo(program);
+  registerReport(program);
 }
