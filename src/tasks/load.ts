@@ -73,8 +73,8 @@ export function loadTask(nameOrPath: string): Task {
 /** Control characters of user input escaped before printing. */
 export function escapeForMessage(s: string, max = 80): string {
   const cut = s.length > max ? s.slice(0, max) + "…" : s;
-  // eslint-disable-next-line no-control-regex
   return cut.replace(
+    // eslint-disable-next-line no-control-regex
     /[\u0000-\u001f\u007f-\u009f]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
