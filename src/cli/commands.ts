@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerConvert } from "./convert.js";
 import { registerDemo } from "./demo.js";
+import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
 import { registerPretrain } from "./pretrain.js";
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerTrain(program);
   registerPretrain(program);
   registerScore(program);
+  registerEval(program);
   registerDemo(program);
 }

@@ -4,7 +4,8 @@
  * Choices (`--mode generate` on a multiple-choice task): the generation's first non-empty line, NFKC-normalised,
  * lowercased and stripped of surrounding whitespace, quotes and final punctuation, is compared with each choice
  * string and each label (normalised the same way): an exact match wins; otherwise the longest choice or label
- * the line starts with, followed by a non-letter. Nothing matching is a parse failure: a wrong answer,
+ * the line starts with, not followed by a letter of an alphabetic script or a digit (so "negatively" names nothing,
+ * while "ポジティブです" names ポジティブ). Nothing matching is a parse failure: a wrong answer,
  * counted and reported.
  *
  * Items (extraction): one item per line; leading list markers ("-", "*", "•", "1.", "1)") removed; blank
@@ -16,7 +17,7 @@ function normalise(s: string): string {
     .normalize("NFKC")
     .toLowerCase()
     .trim()
-    .replace(/^["'“”„«»「『(\[]+/u, "")
+    .replace(/^["'“”„«»「『([]+/u, "")
     .replace(/["'“”»」』)\].,;:!?。、！？．]+$/u, "")
     .trim();
 }
@@ -38,7 +39,9 @@ export function parseChoice(
   const prefixed = candidates
     .filter(
       (c) =>
-        c.text !== "" && answer.startsWith(c.text) && !/^[\p{L}\p{N}]/u.test(answer.slice(c.text.length)),
+        c.text !== "" &&
+        answer.startsWith(c.text) &&
+        !/^[\p{Script=Latin}\p{Script=Cyrillic}\p{Script=Greek}\p{N}]/u.test(answer.slice(c.text.length)),
     )
     .sort((a, b) => b.text.length - a.text.length);
   return prefixed.length ? prefixed[0]!.index : null;

@@ -70,6 +70,14 @@ export function loadTask(nameOrPath: string): Task {
   return parseTask(readFileSync(path, "utf8"), path);
 }
 
+/** The loader's column map for a task: built-in names load their real layouts; custom tasks map every field. */
+export function loaderColumns(task: Task): Record<string, string> | undefined {
+  const d = task.definition;
+  const builtin = ["sentiment", "reasoning", "summarization", "extraction"].includes(d.task);
+  if (builtin && Object.keys(d.columns).length === 0) return undefined;
+  return Object.fromEntries(Object.keys(d.fields).map((f) => [f, d.columns[f] ?? f]));
+}
+
 /** Control characters of user input escaped before printing. */
 export function escapeForMessage(s: string, max = 80): string {
   const cut = s.length > max ? s.slice(0, max) + "…" : s;

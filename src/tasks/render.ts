@@ -64,6 +64,7 @@ export function templateVariables(task: Task, ex: Example, o: RenderOptions): Re
       .map((k) => escapeForMessage(k, 40))
       .join(", ");
   for (const [field, column] of Object.entries(task.definition.columns)) {
+    if (field in ex) continue; // already canonical (a loader applied the mapping)
     if (!(column in ex))
       throw new MerglotError(
         "data.field",

@@ -207,7 +207,9 @@ export class LlamaCppRunner extends TokenRunner {
 
   tokenize(text: string): number[] {
     this.checkOpen();
-    return this.model.tokenize(text, false) as number[];
+    // Special-token text (a chat template's <|im_start|>, …) becomes those tokens, as HF tokenizers (and so the
+    // engine runner) do; no BOS is added here.
+    return this.model.tokenize(text, true) as number[];
   }
 
   detokenize(tokens: readonly number[]): string {
