@@ -102,13 +102,21 @@ export function byteTokenizerJson(): Record<string, unknown> {
 }
 
 /** Write the model folder; returns its weights (for the float64 reference forward). */
-export function writeByteModel(dir: string, seed: number, extraTokenizerConfig: Record<string, unknown> = {}): Weights {
+export function writeByteModel(
+  dir: string,
+  seed: number,
+  extraTokenizerConfig: Record<string, unknown> = {},
+): Weights {
   const weights = randomWeights(BYTE_TINY, seed);
   writeTinyModel(dir, BYTE_TINY, weights);
   writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(byteTokenizerJson()));
   writeFileSync(
     join(dir, "tokenizer_config.json"),
-    JSON.stringify({ add_bos_token: true, bos_token: "<s>", eos_token: "</s>", ...extraTokenizerConfig }, null, 2),
+    JSON.stringify(
+      { add_bos_token: true, bos_token: "<s>", eos_token: "</s>", ...extraTokenizerConfig },
+      null,
+      2,
+    ),
   );
   const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
   config.bos_token_id = BOS_ID;
