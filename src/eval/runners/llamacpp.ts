@@ -214,7 +214,8 @@ export class LlamaCppRunner extends TokenRunner {
 
   detokenize(tokens: readonly number[]): string {
     this.checkOpen();
-    return this.model.detokenize(toks(tokens), false);
+    // Special tokens as their text, as the engine runner (tokenizers.js decode) writes them.
+    return this.model.detokenize(toks(tokens), true);
   }
 
   isEndOfGeneration(token: number): boolean {
