@@ -14,6 +14,7 @@ import type { Example } from "../../src/data/example.js";
 import { EngineRunner } from "../../src/eval/runners/engine.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { loadTokenizer } from "../../src/engine/tokenizer.js";
+import { convertModelToGguf } from "../../src/formats/convert.js";
 import { chatFormatFromModelDir } from "../../src/tasks/chat.js";
 import { loadTask } from "../../src/tasks/load.js";
 import { taskTrainingPairs } from "../../src/train/task-data.js";
@@ -174,6 +175,27 @@ describe("merglot eval", () => {
       ),
       /other-adapter: module "model\.layers\.0\.self_attn\.q_proj" is 64×64 in the adapter but 32×32 in the model/,
       "o4",
+    );
+    // the same through llama.cpp: the on-the-fly conversion checks the adapter against the GGUF's shape
+    convertModelToGguf(join(root, "model"), join(root, "model.gguf"), { dtype: "F32" });
+    refused(
+      run(
+        "eval",
+        "--model",
+        "model.gguf",
+        "--adapter",
+        "other-adapter",
+        "--task",
+        "sentiment",
+        "--lang",
+        "en",
+        "--data",
+        "sent.jsonl",
+        "-o",
+        "o5",
+      ),
+      /other-adapter: module "model\.layers\.0\.self_attn\.q_proj" is 64 × 64 but the base model .* has 32 × 32/,
+      "o5",
     );
   });
 });
