@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerConvert } from "./convert.js";
+import { registerData } from "./data.js";
 import { registerDemo } from "./demo.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerTrain(program);
   registerPretrain(program);
   registerScore(program);
+  registerData(program);
   registerDemo(program);
 }
