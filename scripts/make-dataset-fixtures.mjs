@@ -96,7 +96,13 @@ const struct = (name, children) => [
 function writeParquet(path, columns, schemaTail, codec, rows) {
   const schema = [{ name: "schema", num_children: columns.length }, ...schemaTail];
   const columnData = columns.map((name) => ({ name, data: rows.map((r) => r[name]) }));
-  const buf = parquetWriteBuffer({ columnData, schema, codec, compressors: COMPRESSORS, createdBy: "merglot fixtures" });
+  const buf = parquetWriteBuffer({
+    columnData,
+    schema,
+    codec,
+    compressors: COMPRESSORS,
+    createdBy: "merglot fixtures",
+  });
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, new Uint8Array(buf));
 }
@@ -141,7 +147,13 @@ license: apache-2.0
 Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot's tests).
 `,
   );
-  const row = (text, label, language, domain = "review") => ({ text, label, source: "merglot-fixture", domain, language });
+  const row = (text, label, language, domain = "review") => ({
+    text,
+    label,
+    source: "merglot-fixture",
+    domain,
+    language,
+  });
   const cols = ["text", "label", "source", "domain", "language"];
   const schema = cols.map(str);
   writeParquet(join(dir, "data/train-00000-of-00001.parquet"), cols, schema, "SNAPPY", [
@@ -203,12 +215,24 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
     .map(
       (c) =>
         `  - config_name: ${c}\n    data_files:\n` +
-        ["train", "validation", "test"].map((s) => `      - split: ${s}\n        path: ${c}/${s}-*\n`).join(""),
+        ["train", "validation", "test"]
+          .map((s) => `      - split: ${s}\n        path: ${c}/${s}-*\n`)
+          .join(""),
     )
     .join("");
-  writeText(join(dir, "README.md"), `---\nlicense: other\nconfigs:\n${yamlConfigs}---\n\nFixture in the layout of yusuke1997/mCSQA.\n`);
+  writeText(
+    join(dir, "README.md"),
+    `---\nlicense: other\nconfigs:\n${yamlConfigs}---\n\nFixture in the layout of yusuke1997/mCSQA.\n`,
+  );
   const cols = ["id", "question", "question_concept", "choices", "answerKey", "hard"];
-  const schema = [str("id"), str("question"), str("question_concept"), ...struct("choices", ["label", "text"]), str("answerKey"), bool("hard")];
+  const schema = [
+    str("id"),
+    str("question"),
+    str("question_concept"),
+    ...struct("choices", ["label", "text"]),
+    str("answerKey"),
+    bool("hard"),
+  ];
   const L = ["A", "B", "C", "D", "E"];
   const q = (id, question, concept, texts, answerKey, hard = false) => ({
     id,
@@ -221,26 +245,86 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
   const data = {
     en: {
       train: [
-        q("4f1c0a", "Where would you keep milk cold?", "milk", ["oven", "refrigerator", "bookshelf", "garden", "attic"], "B"),
-        q("9b27d3", "What do people use to cut paper?", "paper", ["scissors", "spoon", "pillow", "bucket", "lamp"], "A", true),
+        q(
+          "4f1c0a",
+          "Where would you keep milk cold?",
+          "milk",
+          ["oven", "refrigerator", "bookshelf", "garden", "attic"],
+          "B",
+        ),
+        q(
+          "9b27d3",
+          "What do people use to cut paper?",
+          "paper",
+          ["scissors", "spoon", "pillow", "bucket", "lamp"],
+          "A",
+          true,
+        ),
       ],
-      validation: [q("c3e810", "What falls from clouds when it rains?", "rain", ["sand", "leaves", "water", "smoke", "light"], "C")],
-      test: [q("71aa02", "Where do you buy stamps?", "stamp", ["bakery", "cinema", "stadium", "post office", "beach"], "D")],
+      validation: [
+        q(
+          "c3e810",
+          "What falls from clouds when it rains?",
+          "rain",
+          ["sand", "leaves", "water", "smoke", "light"],
+          "C",
+        ),
+      ],
+      test: [
+        q(
+          "71aa02",
+          "Where do you buy stamps?",
+          "stamp",
+          ["bakery", "cinema", "stadium", "post office", "beach"],
+          "D",
+        ),
+      ],
     },
     de: {
       train: [
-        q("d0e1f2", "Wo bewahrt man Bücher auf?", "Buch", ["Kühlschrank", "Regal", "Badewanne", "Ofen", "Briefkasten"], "B"),
+        q(
+          "d0e1f2",
+          "Wo bewahrt man Bücher auf?",
+          "Buch",
+          ["Kühlschrank", "Regal", "Badewanne", "Ofen", "Briefkasten"],
+          "B",
+        ),
       ],
-      validation: [q("d3a4b5", "Womit schreibt man an eine Tafel?", "Tafel", ["Kreide", "Gabel", "Seife", "Kamm", "Nadel"], "A")],
+      validation: [
+        q(
+          "d3a4b5",
+          "Womit schreibt man an eine Tafel?",
+          "Tafel",
+          ["Kreide", "Gabel", "Seife", "Kamm", "Nadel"],
+          "A",
+        ),
+      ],
       test: [
-        q("d6c7d8", "Was braucht eine Pflanze zum Wachsen?", "Pflanze", ["Lärm", "Plastik", "Dunkelheit", "Sand", "Wasser"], "E"),
-        q("d9e0f1", "Wo landet ein Flugzeug?", "Flugzeug", ["Hafen", "Flughafen", "Keller", "Küche", "Wald"], "B", true),
+        q(
+          "d6c7d8",
+          "Was braucht eine Pflanze zum Wachsen?",
+          "Pflanze",
+          ["Lärm", "Plastik", "Dunkelheit", "Sand", "Wasser"],
+          "E",
+        ),
+        q(
+          "d9e0f1",
+          "Wo landet ein Flugzeug?",
+          "Flugzeug",
+          ["Hafen", "Flughafen", "Keller", "Küche", "Wald"],
+          "B",
+          true,
+        ),
       ],
     },
     ja: {
       train: [q("j1a2b3", "雨の日に使うものは何ですか？", "雨", ["傘", "扇子", "枕", "鍋", "鏡"], "A")],
-      validation: [q("j4c5d6", "魚が住んでいる場所はどこですか？", "魚", ["砂漠", "海", "屋根", "本棚", "冷蔵庫"], "B")],
-      test: [q("j7e8f9", "本を借りる場所はどこですか？", "本", ["銀行", "駅", "図書館", "病院", "公園"], "C")],
+      validation: [
+        q("j4c5d6", "魚が住んでいる場所はどこですか？", "魚", ["砂漠", "海", "屋根", "本棚", "冷蔵庫"], "B"),
+      ],
+      test: [
+        q("j7e8f9", "本を借りる場所はどこですか？", "本", ["銀行", "駅", "図書館", "病院", "公園"], "C"),
+      ],
     },
   };
   for (const c of configs)
@@ -251,8 +335,24 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
 // ---- GEM/wiki_lingua: refs/convert/parquet, <config>/<split>/0000.parquet, monolingual configs ----
 {
   const dir = join(ROOT, "GEM-wiki_lingua");
-  const cols = ["gem_id", "gem_parent_id", "source_language", "target_language", "source", "target", "references"];
-  const schema = [str("gem_id"), str("gem_parent_id"), str("source_language"), str("target_language"), str("source"), str("target"), ...strList("references")];
+  const cols = [
+    "gem_id",
+    "gem_parent_id",
+    "source_language",
+    "target_language",
+    "source",
+    "target",
+    "references",
+  ];
+  const schema = [
+    str("gem_id"),
+    str("gem_parent_id"),
+    str("source_language"),
+    str("target_language"),
+    str("source"),
+    str("target"),
+    ...strList("references"),
+  ];
   const row = (lang, split, i, source, target) => ({
     gem_id: `wikilingua_${lang}-${split}-${i}`,
     gem_parent_id: `wikilingua_${lang}-${split}-${i}`,
@@ -262,16 +362,69 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
     target,
     references: [target],
   });
-  const put = (lang, split, codec, rows) => writeParquet(join(dir, lang, split, "0000.parquet"), cols, schema, codec, rows);
+  const put = (lang, split, codec, rows) =>
+    writeParquet(join(dir, lang, split, "0000.parquet"), cols, schema, codec, rows);
   put("de", "train", "UNCOMPRESSED", [
-    row("de", "train", 0, "Fülle den Topf mit Wasser. Stelle ihn auf den Herd und warte, bis das Wasser kocht. Gib dann die Nudeln hinein.", "Wasser kochen und Nudeln hineingeben."),
-    row("de", "train", 1, "Öffne die Einstellungen des Telefons. Tippe auf WLAN und wähle dein Netzwerk aus.", "WLAN in den Einstellungen wählen."),
+    row(
+      "de",
+      "train",
+      0,
+      "Fülle den Topf mit Wasser. Stelle ihn auf den Herd und warte, bis das Wasser kocht. Gib dann die Nudeln hinein.",
+      "Wasser kochen und Nudeln hineingeben.",
+    ),
+    row(
+      "de",
+      "train",
+      1,
+      "Öffne die Einstellungen des Telefons. Tippe auf WLAN und wähle dein Netzwerk aus.",
+      "WLAN in den Einstellungen wählen.",
+    ),
   ]);
-  put("de", "validation", "UNCOMPRESSED", [row("de", "validation", 0, "Miss die Wand aus. Markiere die Stelle mit einem Bleistift und bohre ein Loch.", "Stelle markieren und bohren.")]);
-  put("de", "test", "GZIP", [row("de", "test", 0, "Gieße die Pflanze einmal pro Woche. Stelle sie an ein helles Fenster.", "Wöchentlich gießen, hell stellen.")]);
-  put("en", "train", "UNCOMPRESSED", [row("en", "train", 0, "Preheat the oven. Mix flour, sugar and eggs, then bake for thirty minutes.", "Mix the batter and bake it.")]);
-  put("en", "validation", "UNCOMPRESSED", [row("en", "validation", 0, "Unplug the router, wait ten seconds, and plug it back in.", "Restart the router.")]);
-  put("en", "test", "UNCOMPRESSED", [row("en", "test", 0, "Rinse the rice until the water runs clear, then cook it covered.", "Rinse and cook the rice.")]);
+  put("de", "validation", "UNCOMPRESSED", [
+    row(
+      "de",
+      "validation",
+      0,
+      "Miss die Wand aus. Markiere die Stelle mit einem Bleistift und bohre ein Loch.",
+      "Stelle markieren und bohren.",
+    ),
+  ]);
+  put("de", "test", "GZIP", [
+    row(
+      "de",
+      "test",
+      0,
+      "Gieße die Pflanze einmal pro Woche. Stelle sie an ein helles Fenster.",
+      "Wöchentlich gießen, hell stellen.",
+    ),
+  ]);
+  put("en", "train", "UNCOMPRESSED", [
+    row(
+      "en",
+      "train",
+      0,
+      "Preheat the oven. Mix flour, sugar and eggs, then bake for thirty minutes.",
+      "Mix the batter and bake it.",
+    ),
+  ]);
+  put("en", "validation", "UNCOMPRESSED", [
+    row(
+      "en",
+      "validation",
+      0,
+      "Unplug the router, wait ten seconds, and plug it back in.",
+      "Restart the router.",
+    ),
+  ]);
+  put("en", "test", "UNCOMPRESSED", [
+    row(
+      "en",
+      "test",
+      0,
+      "Rinse the rice until the water runs clear, then cook it covered.",
+      "Rinse and cook the rice.",
+    ),
+  ]);
 }
 
 // ---- esdurmus/wiki_lingua: configs by language name, one train split, articles of sections ----
@@ -280,19 +433,32 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
   const en = ["section_name", "document", "summary"];
   const other = [...en, "english_url", "english_section_name"];
   const put = (config, fields, rows) =>
-    writeParquet(join(dir, config, "train-00000-of-00001.parquet"), ["url", "article"], [str("url"), ...struct("article", fields)], "ZSTD", rows);
+    writeParquet(
+      join(dir, config, "train-00000-of-00001.parquet"),
+      ["url", "article"],
+      [str("url"), ...struct("article", fields)],
+      "ZSTD",
+      rows,
+    );
   put("english", en, [
     {
       url: "https://example.org/how-to-plant-a-tree",
       article: {
         section_name: ["Choosing a Spot", "Planting"],
-        document: ["Pick a sunny place with room for roots.", "Dig a hole twice as wide as the root ball and set the tree in it."],
+        document: [
+          "Pick a sunny place with room for roots.",
+          "Dig a hole twice as wide as the root ball and set the tree in it.",
+        ],
         summary: ["Pick a sunny place.", "Dig a wide hole and plant."],
       },
     },
     {
       url: "https://example.org/how-to-boil-an-egg",
-      article: { section_name: ["Boiling"], document: ["Place the egg in boiling water for nine minutes."], summary: ["Boil it nine minutes."] },
+      article: {
+        section_name: ["Boiling"],
+        document: ["Place the egg in boiling water for nine minutes."],
+        summary: ["Boil it nine minutes."],
+      },
     },
   ]);
   put("german", other, [
@@ -300,7 +466,10 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
       url: "https://example.org/de/fahrrad-reparieren",
       article: {
         section_name: ["Reifen prüfen", "Schlauch flicken"],
-        document: ["Pumpe den Reifen auf und höre, wo Luft entweicht.", "Raue die Stelle an, klebe den Flicken auf und drücke ihn fest."],
+        document: [
+          "Pumpe den Reifen auf und höre, wo Luft entweicht.",
+          "Raue die Stelle an, klebe den Flicken auf und drücke ihn fest.",
+        ],
         summary: ["Das Loch finden.", "Den Flicken aufkleben."],
         english_url: ["https://example.org/fix-a-bike", "https://example.org/fix-a-bike"],
         english_section_name: ["Checking the Tire", "Patching the Tube"],
@@ -321,8 +490,14 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
       .map((r) => JSON.stringify(r))
       .join("\n") + "\n",
   );
-  writeText(join(dir, "validation.csv"), 'id,lang,text,label\nv1,fr,"Correct, sans plus.",neutral\nv2,fr,"Deux lignes:\nbien reçu.",positive\n');
-  writeText(join(dir, "test.tsv"), "id\tlang\ttext\tlabel\nt1\tfr\tLe train partait à midi.\tneutral\nt2\tfr\tQuel désastre !\tnegative\n");
+  writeText(
+    join(dir, "validation.csv"),
+    'id,lang,text,label\nv1,fr,"Correct, sans plus.",neutral\nv2,fr,"Deux lignes:\nbien reçu.",positive\n',
+  );
+  writeText(
+    join(dir, "test.tsv"),
+    "id\tlang\ttext\tlabel\nt1\tfr\tLe train partait à midi.\tneutral\nt2\tfr\tQuel désastre !\tnegative\n",
+  );
 }
 
 console.log(`wrote ${ROOT}`);
