@@ -62,13 +62,15 @@ export async function prepareSplits(opts: PrepareOptions): Promise<PreparedData>
   const base = { ...opts, config: layout.origin === "file" ? undefined : config, seed };
   const splits = {} as Record<Split, PreparedSplit>;
   let schema = "canonical";
+  // When some split must be carved, train is carved together with it (one pass), not read on its own.
+  const carving = missing.length > 0;
   for (const s of SPLITS) {
-    if (missing.includes(s)) continue;
+    if (missing.includes(s) || (carving && s === "train")) continue;
     const r = await loadExamples({ ...base, split: s, limit: sizes[s] });
     splits[s] = { examples: r.examples, sha256: r.source.sha256, from: s, files: r.source.files };
     schema = r.source.schema;
   }
-  if (missing.length > 0) {
+  if (carving) {
     if (layout.origin !== "file" && !available.includes("train")) {
       throw new MerglotError(
         "data.split",
