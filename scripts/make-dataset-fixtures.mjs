@@ -460,6 +460,14 @@ Fixture in the layout of clapAI/MultiLingualSentiment (text written for merglot'
         summary: ["Boil it nine minutes."],
       },
     },
+    {
+      url: "https://example.org/how-to-make-tea",
+      article: {
+        section_name: ["Brewing"],
+        document: ["Pour hot water over the tea leaves and wait three minutes."],
+        summary: ["Steep the leaves three minutes."],
+      },
+    },
   ]);
   put("german", other, [
     {

@@ -3,7 +3,9 @@
  * `merglot train` reads). Each split present in the source is sampled from itself with the seeded
  * selection (src/data/sample.ts). A split the source lacks (esdurmus/wiki_lingua ships only `train`) is
  * carved from the source's `train`: its selection of test + validation + train rows, in key order, gives
- * the first rows to test, the next to validation and the rest to train — disjoint by construction.
+ * the first rows to test, the next to validation and the rest to train — disjoint by construction. The
+ * sections of one wiki_lingua article are keyed together and never split across two of the sets (a
+ * later set skips the sections of an article an earlier one took, so it may come out a little short).
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,6 +16,8 @@ import { exampleLine, examplesSha256 } from "./jsonl-out.js";
 import { chooseConfig, loadExamples, streamExamples, type LoadOptions } from "./load.js";
 import { scanLayout } from "./layout.js";
 import { SeededSelection } from "./sample.js";
+
+const CARVE_SPARE = 1000;
 
 export type SplitSizes = Record<Split, number>;
 
@@ -82,14 +86,24 @@ export async function prepareSplits(opts: PrepareOptions): Promise<PreparedData>
       (a, b) => ["test", "validation", "train"].indexOf(a) - ["test", "validation", "train"].indexOf(b),
     );
     const total = order.reduce((n, s) => n + sizes[s], 0);
-    const selection = new SeededSelection(total, seed);
-    const info = await streamExamples({ ...base, split: "train" }, (ex) => selection.add(ex));
+    // Spare rows replace the sections a later set skips (only articles straddling a boundary have any).
+    const selection = new SeededSelection(total + CARVE_SPARE, seed);
+    const info = await streamExamples({ ...base, split: "train" }, (ex, group) => selection.add(ex, group));
     schema = info.schema;
-    const rows = selection.result();
+    const rows = selection.entries();
+    // An article cut into sections stays in the first split that takes any of its sections.
+    const taken = new Set<string>();
     let at = 0;
     for (const s of order) {
-      const part = rows.slice(at, at + sizes[s]);
-      at += part.length;
+      const part: Example[] = [];
+      const mine = new Set<string>();
+      for (; at < rows.length && part.length < sizes[s]; at++) {
+        const { ex, group } = rows[at]!;
+        if (group !== undefined && taken.has(group) && !mine.has(group)) continue;
+        if (group !== undefined) mine.add(group);
+        part.push(ex);
+      }
+      for (const g of mine) taken.add(g);
       splits[s] = { examples: part, sha256: examplesSha256(part), from: "train", files: info.files };
     }
   }

@@ -87,8 +87,13 @@ describe("merglot data", () => {
     const text = await data("--task", "summarization", "--data", datasetFixture("esdurmus-wiki_lingua"), "--lang", "en", "-o", out, "--sizes", "1,1,1");
     assert.match(text, /test, validation carved from train/);
     const ids = ["test", "validation", "train"].map((s) => readJsonl(join(out, `${s}.jsonl`)).map((e) => e.id));
-    assert.deepEqual(ids.map((x) => x.length), [1, 1, 1]);
-    assert.deepEqual(ids.flat().sort(), ["en-train-0-0", "en-train-0-1", "en-train-1-0"]);
+    // ids are en-train-<article>-<section>: three articles, each within one split, each split non-empty.
+    const articles = ids.map((x) => new Set(x.map((id) => id.split("-")[2])));
+    assert.ok(articles.every((a) => a.size === 1));
+    assert.deepEqual(articles.map((a) => [...a][0]).sort(), ["0", "1", "2"]);
+    const all = ids.flat();
+    assert.equal(new Set(all).size, all.length);
+    for (const id of all) assert.ok(["en-train-0-0", "en-train-0-1", "en-train-1-0", "en-train-2-0"].includes(id), id);
     assert.deepEqual(splitReads().map((r) => [r.config, r.split]), [["english", "train"]]);
   });
 

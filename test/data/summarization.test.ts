@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describeDataset, loadExamples } from "../../src/data/index.js";
 import { datasetFixture, rejectsMerglot } from "./helpers.js";
 
@@ -52,6 +53,12 @@ describe("esdurmus/wiki_lingua (configs by language name, train only, article se
         summary: "Dig a wide hole and plant.",
       },
       { id: "en-train-1-0", lang: "en", document: "Place the egg in boiling water for nine minutes.", summary: "Boil it nine minutes." },
+      {
+        id: "en-train-2-0",
+        lang: "en",
+        document: "Pour hot water over the tea leaves and wait three minutes.",
+        summary: "Steep the leaves three minutes.",
+      },
     ]);
     const de = await loadExamples({ path: ESD, task: "summarization", config: "german", split: "train" });
     assert.deepEqual(
@@ -68,6 +75,39 @@ describe("esdurmus/wiki_lingua (configs by language name, train only, article se
       loadExamples({ path: ESD, task: "summarization", lang: "de" }),
       "data.split",
       /no split "test" of config "german" \(available: train\)/,
+    );
+  });
+
+  test("a limit keeps an article's sections together: keyed by the whole source row", async () => {
+    // The three English articles as stored, in sorted-key JSON; the article with the smallest key comes first.
+    const articles: [string, string[], string[], string[]][] = [
+      [
+        "https://example.org/how-to-plant-a-tree",
+        ["Choosing a Spot", "Planting"],
+        ["Pick a sunny place with room for roots.", "Dig a hole twice as wide as the root ball and set the tree in it."],
+        ["Pick a sunny place.", "Dig a wide hole and plant."],
+      ],
+      ["https://example.org/how-to-boil-an-egg", ["Boiling"], ["Place the egg in boiling water for nine minutes."], ["Boil it nine minutes."]],
+      [
+        "https://example.org/how-to-make-tea",
+        ["Brewing"],
+        ["Pour hot water over the tea leaves and wait three minutes."],
+        ["Steep the leaves three minutes."],
+      ],
+    ];
+    const key = ([url, names, docs, sums]: (typeof articles)[number]) =>
+      createHash("sha256")
+        .update(
+          "merglot-sample-v1\n0\ngroup\n" +
+            `{"article":{"document":${JSON.stringify(docs)},"section_name":${JSON.stringify(names)},"summary":${JSON.stringify(sums)}},"url":${JSON.stringify(url)}}`,
+        )
+        .digest("hex");
+    const order = articles.map((a, i) => ({ i, k: key(a), n: a[1].length })).sort((a, b) => (a.k < b.k ? -1 : 1));
+    const expected = order.flatMap(({ i, n }) => Array.from({ length: n }, (_, j) => `en-train-${i}-${j}`));
+    const r = await loadExamples({ path: ESD, task: "summarization", lang: "en", split: "train", limit: 4 });
+    assert.deepEqual(
+      r.examples.map((e) => e.id),
+      expected,
     );
   });
 });
