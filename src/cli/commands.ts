@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { registerConvert } from "./convert.js";
+import { registerData } from "./data.js";
 import { registerDemo } from "./demo.js";
 import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
@@ -17,5 +18,6 @@ export function registerCommands(program: Command): void {
   registerPretrain(program);
   registerScore(program);
   registerEval(program);
+  registerData(program);
   registerDemo(program);
 }

@@ -6,3 +6,12 @@ export { BUILTIN_TASKS, isBuiltinTask, type BuiltinTask } from "./schemas.js";
 export { sampleKey, stableStringify } from "./sample.js";
 export { examplesSha256, exampleLine } from "./jsonl-out.js";
 export { LANGUAGE_NAMES } from "./languages.js";
+export {
+  prepareSplits,
+  writePreparedData,
+  studySizes,
+  type PrepareOptions,
+  type PreparedData,
+  type PreparedSplit,
+  type SplitSizes,
+} from "./prepare.js";

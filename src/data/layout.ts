@@ -41,6 +41,7 @@ const IGNORED = new Set([
   "dataset_infos.json",
   "dataset_dict.json",
   "state.json",
+  "data_manifest.json",
 ]);
 
 export const SPLIT_KEYWORDS: Record<string, string[]> = {

@@ -8,7 +8,7 @@ import { examplesSha256 } from "./jsonl-out.js";
 import { configCandidates, langOfConfig } from "./languages.js";
 import { scanLayout, type DatasetLayout } from "./layout.js";
 import { readRows, type SourceRow } from "./readers/index.js";
-import { SeededSelection } from "./sample.js";
+import { SeededSelection, stableStringify, type ExampleGroup } from "./sample.js";
 import { canonicalSchema, detectSchema, isBuiltinTask, mappedSchema, BUILTIN_TASKS, type Schema } from "./schemas.js";
 import { recordSplitRead, type SplitRead } from "./split-log.js";
 
@@ -116,7 +116,7 @@ function checkTask(task: string, columns: Record<string, string> | undefined): v
 /** Streams the canonical examples of one (config, split); `sink` receives each one. */
 export async function streamExamples(
   opts: LoadOptions,
-  sink: (ex: Example) => void,
+  sink: (ex: Example, group?: ExampleGroup) => void,
 ): Promise<{ files: string[]; schema: string; config: string; split: string }> {
   checkTask(opts.task, opts.columns);
   const split = opts.split ?? "test";
@@ -155,7 +155,9 @@ export async function streamExamples(
         continue;
       }
       schema ??= rename ? canonicalSchema(opts.task) : detectSchema(opts.task, Object.keys(src.row), file);
-      for (const ex of schema.convert(src, { split, index, lang, only: opts.lang })) sink(ex);
+      const out = schema.convert(src, { split, index, lang, only: opts.lang });
+      const row = schema.grouped ? stableStringify(src.row) : undefined;
+      out.forEach((ex, member) => sink(ex, row === undefined ? undefined : { row, member }));
       index++;
     }
   }
@@ -170,7 +172,7 @@ export async function loadExamples(opts: LoadOptions): Promise<LoadedExamples> {
   if (!Number.isSafeInteger(seed)) throw new MerglotError("data.seed", `seed must be an integer, got ${seed}`);
   const all: Example[] = [];
   const selection = opts.limit !== undefined ? new SeededSelection(opts.limit, seed) : undefined;
-  const info = await streamExamples(opts, (ex) => (selection ? selection.add(ex) : all.push(ex)));
+  const info = await streamExamples(opts, (ex, group) => (selection ? selection.add(ex, group) : all.push(ex)));
   const examples = selection ? selection.result() : all;
   if (examples.length === 0) {
     const what = opts.lang ? ` for language "${opts.lang}"` : "";

@@ -33,6 +33,8 @@ export interface Schema {
   signature: string[];
   /** Columns that must all be absent (to tell apart layouts sharing a signature). */
   absent?: string[];
+  /** One source row gives several examples (sampled together as a group, see sample.ts). */
+  grouped?: boolean;
   convert(src: SourceRow, ctx: RowContext): Example[];
 }
 
@@ -161,6 +163,7 @@ const esdurmusWikiLingua: Schema = {
   name: "esdurmus/wiki_lingua",
   task: "summarization",
   signature: ["url", "article"],
+  grouped: true,
   convert(src, ctx) {
     const lang = needLang(src, ctx);
     const art = structOfLists(src.row.article, ["section_name", "document", "summary"]);
