@@ -171,9 +171,9 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
   const own = typeof o.runner === "object" ? o.runner : null;
   const kind = own ? null : runnerKindFor(o.model, o.runner as RunnerKind | undefined);
   const chat = o.chatTemplate === false ? null : chatFormatOf(o.model);
-  const rendered = o.examples.map((ex) =>
-    renderExample(task, ex, { lang: o.lang, chat, where: o.dataSource }),
-  );
+  const render = (c: typeof chat) =>
+    o.examples.map((ex) => renderExample(task, ex, { lang: o.lang, chat: c, where: o.dataSource }));
+  let rendered = render(chat);
   const seen = new Set<string>();
   for (const r of rendered) {
     if (seen.has(r.id))
@@ -200,6 +200,11 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       sequences: batch,
       cacheDir: o.cacheDir,
     }));
+  // The runner is the authority on BOS: if it disagrees with what the model files said, render again so that
+  // BOS is still never doubled (nor dropped).
+  if (chat && chat.addsBos !== (runner.bos !== null)) {
+    rendered = render({ ...chat, addsBos: runner.bos !== null });
+  }
   let out: {
     samples: Sample[];
     metrics: Record<string, number>;
