@@ -30,3 +30,33 @@ export * as metrics from "./eval/metrics/index.js";
 export { loadModel, saveModel } from "./engine/load.js";
 export { trainAdapter, pretrainModel } from "./train/api.js";
 export { languageVectorSimilarity } from "./analysis/similarity.js";
+export * as data from "./data/index.js";
+export {
+  loadExamples,
+  describeDataset,
+  splitReads,
+  clearSplitReads,
+  type LoadOptions,
+  type LoadedExamples,
+  type SplitRead,
+  type Example,
+  type Split,
+} from "./data/index.js";
+export {
+  evaluate,
+  type EvaluateOptions,
+  type EvaluateResult,
+  type MetricsReport,
+  type Sample,
+} from "./eval/evaluate.js";
+export { openRunner, type OpenRunnerOptions, type RunnerKind } from "./eval/open-runner.js";
+export { loadTask, parseTask, builtinTaskNames, type Task } from "./tasks/load.js";
+export { renderExample, renderPrompt, type RenderedExample, type RenderOptions } from "./tasks/render.js";
+export {
+  applyChatTemplate,
+  chatFormatOf,
+  chatFormatFromModelDir,
+  chatFormatFromGguf,
+  type ChatFormat,
+} from "./tasks/chat.js";
+export { taskTrainingPairs } from "./train/task-data.js";
