@@ -5,6 +5,7 @@
  */
 import { MerglotError } from "../errors.js";
 import { SENTIMENT_LABELS, type Example } from "./example.js";
+import { LANGUAGE_NAMES } from "./languages.js";
 import type { SourceRow } from "./readers/index.js";
 import { printable } from "./text.js";
 
@@ -105,7 +106,9 @@ const clap: Schema = {
   task: "sentiment",
   signature: ["text", "label", "source", "domain", "language"],
   convert(src, ctx) {
-    const lang = str(src, "language");
+    // Codes ("de") as the card lists; a full name ("German") is mapped to its code as well.
+    const raw = str(src, "language").trim();
+    const lang = LANGUAGE_NAMES[raw.toLowerCase()] ?? raw;
     if (ctx.only && lang !== ctx.only) return [];
     return [{ id: rowId(src, ctx, lang), lang, text: str(src, "text"), label: sentimentLabel(src, "label", false) }];
   },
