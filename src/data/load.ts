@@ -77,7 +77,7 @@ export function chooseConfig(layout: DatasetLayout, config: string | undefined, 
   if (layout.defaultConfig) return layout.defaultConfig;
   throw new MerglotError(
     "data.config",
-    `${layout.root}: ${lang ? `no config for language "${lang}"` : "several configs"}; choose one with config (available: ${list})`,
+    `${layout.root}: ${lang ? `no config for language "${lang}"` : "several configs"}; choose one with --config (available: ${list})`,
   );
 }
 
