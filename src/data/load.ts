@@ -9,7 +9,7 @@ import { configCandidates, langOfConfig } from "./languages.js";
 import { scanLayout, type DatasetLayout } from "./layout.js";
 import { readRows, type SourceRow } from "./readers/index.js";
 import { SeededSelection, stableStringify, type ExampleGroup } from "./sample.js";
-import { canonicalSchema, detectSchema, isBuiltinTask, mappedSchema, BUILTIN_TASKS, type Schema } from "./schemas.js";
+import { canonicalSchema, customSchema, detectSchema, isBuiltinTask, mappedSchema, BUILTIN_TASKS, type Schema } from "./schemas.js";
 import { recordSplitRead, type SplitRead } from "./split-log.js";
 
 export interface LoadOptions {
@@ -77,7 +77,7 @@ export function chooseConfig(layout: DatasetLayout, config: string | undefined, 
   if (layout.defaultConfig) return layout.defaultConfig;
   throw new MerglotError(
     "data.config",
-    `${layout.root}: ${lang ? `no config for language "${lang}"` : "several configs"}; choose one with config (available: ${list})`,
+    `${layout.root}: ${lang ? `no config for language "${lang}"` : "several configs"}; choose one with --config (available: ${list})`,
   );
 }
 
@@ -142,19 +142,11 @@ export async function streamExamples(
   for (const file of files) {
     for await (const raw of readRows(file)) {
       const src: SourceRow = rename ? rename(raw) : raw;
-      if (!isBuiltinTask(opts.task)) {
-        const l = typeof src.row.lang === "string" && src.row.lang ? src.row.lang : lang;
-        if (!l) throw new MerglotError("data.lang", `${file}: cannot tell the language of its rows; pass a language (--lang)`);
-        if (opts.lang && l !== opts.lang) {
-          index++;
-          continue;
-        }
-        const id = typeof src.row.id === "string" && src.row.id ? src.row.id : `${l}-${split}-${index}`;
-        sink({ ...src.row, id, lang: l });
-        index++;
-        continue;
-      }
-      schema ??= rename ? canonicalSchema(opts.task) : detectSchema(opts.task, Object.keys(src.row), file);
+      schema ??= !isBuiltinTask(opts.task)
+        ? customSchema(opts.task)
+        : rename
+          ? canonicalSchema(opts.task)
+          : detectSchema(opts.task, Object.keys(src.row), file);
       const out = schema.convert(src, { split, index, lang, only: opts.lang });
       const row = schema.grouped ? stableStringify(src.row) : undefined;
       out.forEach((ex, member) => sink(ex, row === undefined ? undefined : { row, member }));

@@ -5,6 +5,7 @@
  */
 import { MerglotError } from "../errors.js";
 import { SENTIMENT_LABELS, type Example } from "./example.js";
+import { LANGUAGE_NAMES } from "./languages.js";
 import type { SourceRow } from "./readers/index.js";
 import { printable } from "./text.js";
 
@@ -28,7 +29,7 @@ export interface RowContext {
 
 export interface Schema {
   name: string;
-  task: BuiltinTask;
+  task: string;
   /** Columns that must all be present for this schema to be recognised. */
   signature: string[];
   /** Columns that must all be absent (to tell apart layouts sharing a signature). */
@@ -42,6 +43,12 @@ const at = (src: SourceRow, field: string): string => `${src.file} ${src.where} 
 
 function str(src: SourceRow, field: string): string {
   const v = src.row[field];
+  if (v === undefined) {
+    throw new MerglotError(
+      "data.column",
+      `${src.file} ${src.where}: missing field "${field}" (fields found: ${Object.keys(src.row).map((x) => printable(x, 40)).join(", ")})`,
+    );
+  }
   if (typeof v === "string") return v;
   if (typeof v === "number") return String(v);
   throw new MerglotError("data.field", `${at(src, field)}: expected text, got ${v === null ? "null" : typeof v}`);
@@ -105,7 +112,9 @@ const clap: Schema = {
   task: "sentiment",
   signature: ["text", "label", "source", "domain", "language"],
   convert(src, ctx) {
-    const lang = str(src, "language");
+    // Codes ("de") as the card lists; a full name ("German") is mapped to its code as well.
+    const raw = str(src, "language").trim();
+    const lang = LANGUAGE_NAMES[raw.toLowerCase()] ?? raw;
     if (ctx.only && lang !== ctx.only) return [];
     return [{ id: rowId(src, ctx, lang), lang, text: str(src, "text"), label: sentimentLabel(src, "label", false) }];
   },
@@ -260,6 +269,21 @@ export function detectSchema(task: BuiltinTask, columns: string[], file: string)
     );
   }
   return c;
+}
+
+/** A custom task's rows: the mapped fields as they are, plus id and lang (task templates read them by name). */
+export function customSchema(task: string): Schema {
+  return {
+    name: "canonical",
+    task,
+    signature: [],
+    convert(src, ctx) {
+      const rowLang = src.row.lang;
+      const lang = typeof rowLang === "string" && rowLang ? rowLang : needLang(src, ctx);
+      if (ctx.only && lang !== ctx.only) return [];
+      return [{ ...src.row, id: rowId(src, ctx, lang, "id"), lang }];
+    },
+  };
 }
 
 /** A schema that renames columns (canonical field → source column) and then reads the result. */

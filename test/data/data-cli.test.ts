@@ -1,6 +1,6 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -105,5 +105,20 @@ describe("merglot data", () => {
       ["ja", "validation"],
       ["ja", "test"],
     ]);
+  });
+
+  test("one file of rows without a split name: all three splits carved from it", async () => {
+    const src = join(dir, "reviews-de.jsonl");
+    const labels = ["positive", "neutral", "negative"];
+    writeFileSync(
+      src,
+      Array.from({ length: 9 }, (_, i) => JSON.stringify({ id: `r${i}`, text: `Bewertung ${i}`, label: labels[i % 3] })).join("\n") + "\n",
+    );
+    const out = join(dir, "one-file");
+    await data("--task", "sentiment", "--data", src, "--lang", "de", "-o", out, "--sizes", "5,2,2");
+    const ids = ["test", "validation", "train"].map((s) => readJsonl(join(out, `${s}.jsonl`)).map((e) => e.id));
+    assert.deepEqual(ids.map((x) => x.length), [2, 2, 5]);
+    assert.deepEqual(ids.flat().sort(), ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"]);
+    assert.ok(readJsonl(join(out, "train.jsonl")).every((e) => e.lang === "de"));
   });
 });

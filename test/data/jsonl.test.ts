@@ -82,6 +82,15 @@ describe("bad input", () => {
     );
   });
 
+  test("a later row lacking a field the first row had", async () => {
+    const p = write("later.jsonl", '{"text":"a","label":"positive","lang":"en"}\n{"label":"neutral","lang":"en"}\n');
+    await rejectsMerglot(
+      loadExamples({ path: p, task: "sentiment" }),
+      "data.column",
+      /later\.jsonl line 2: missing field "text" \(fields found: label, lang\)/,
+    );
+  });
+
   test("label outside the label set names file, line and field", async () => {
     const p = write("l.jsonl", '{"text":"a","label":"positive","lang":"en"}\n{"text":"b","label":"great","lang":"en"}\n');
     await rejectsMerglot(

@@ -1,10 +1,15 @@
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync } from "hyparquet";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { loadExamples } from "../../src/data/index.js";
-import { datasetFixture } from "./helpers.js";
+import { datasetFixture, rejectsMerglot } from "./helpers.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "merglot-data-pq-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function parquetFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
@@ -70,5 +75,29 @@ describe("Parquet codecs", () => {
     const test_ = join(dir, "test-00000-of-00001.parquet");
     assert.deepEqual([...(await codecs(test_))], ["ZSTD"]);
     assert.equal((await loadExamples({ path: test_, task: "sentiment" })).examples.length, 3);
+  });
+
+  test("a string column that is not UTF-8 is refused, not replaced with U+FFFD", async () => {
+    const utf8 = { type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" } as const;
+    const buf = parquetWriteBuffer({
+      columnData: [
+        { name: "text", data: [new Uint8Array(Buffer.from("d\xe9j\xe0 vu", "latin1"))] },
+        { name: "label", data: [new Uint8Array(Buffer.from("neutral"))] },
+        { name: "lang", data: [new Uint8Array(Buffer.from("fr"))] },
+      ],
+      schema: [
+        { name: "schema", num_children: 3 },
+        { name: "text", ...utf8 },
+        { name: "label", ...utf8 },
+        { name: "lang", ...utf8 },
+      ] as never,
+    });
+    const p = join(tmp, "latin1.parquet");
+    writeFileSync(p, new Uint8Array(buf));
+    await rejectsMerglot(
+      loadExamples({ path: p, task: "sentiment" }),
+      "data.encoding",
+      /latin1\.parquet: a text value in rows 0\.\.0 is not valid UTF-8/,
+    );
   });
 });

@@ -1,10 +1,15 @@
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { describeDataset, loadExamples } from "../../src/data/index.js";
 import { datasetFixture, rejectsMerglot } from "./helpers.js";
 
 const CLAP = datasetFixture("clapAI-MultiLingualSentiment");
 const TYQ = datasetFixture("tyqiangz-multilingual-sentiments");
+const tmp = mkdtempSync(join(tmpdir(), "merglot-data-sent-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("clapAI/MultiLingualSentiment (README configs, data/<split>-00000-of-00001.parquet)", () => {
   test("one config; the language column selects rows; labels lower-cased", async () => {
@@ -27,6 +32,14 @@ describe("clapAI/MultiLingualSentiment (README configs, data/<split>-00000-of-00
     ]);
     const val = await loadExamples({ path: CLAP, task: "sentiment", lang: "en", split: "validation" });
     assert.deepEqual(val.examples, [{ id: "en-validation-1", lang: "en", text: "I would not buy this again.", label: "negative" }]);
+  });
+
+  test("a language column holding full names selects by code too", async () => {
+    const p = join(tmp, "test.jsonl");
+    const row = (text: string, language: string) => ({ text, label: "Neutral", source: "s", domain: "d", language });
+    writeFileSync(p, [row("Heute.", "German"), row("Today.", "english")].map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const r = await loadExamples({ path: p, task: "sentiment", lang: "de" });
+    assert.deepEqual(r.examples, [{ id: "de-test-0", lang: "de", text: "Heute.", label: "neutral" }]);
   });
 
   test("a language with no rows is an empty split", async () => {

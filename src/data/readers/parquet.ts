@@ -19,6 +19,20 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/** Text columns decoded strictly: a value that is not UTF-8 is an error, not a U+FFFD replacement. */
+class NotUtf8 extends Error {}
+const strict = new TextDecoder("utf-8", { fatal: true });
+const parsers = {
+  stringFromBytes(bytes: Uint8Array | undefined): string | undefined {
+    if (bytes === undefined) return undefined;
+    try {
+      return strict.decode(bytes);
+    } catch {
+      throw new NotUtf8();
+    }
+  },
+};
+
 function corrupt(file: string, e: unknown): MerglotError {
   const msg = e instanceof Error ? e.message : String(e);
   return new MerglotError("data.parquet", `${file}: not a readable Parquet file (${msg.split("\n")[0]})`);
@@ -37,8 +51,14 @@ export async function* readParquet(file: string): AsyncGenerator<SourceRow> {
     const end = start + Number(rg.num_rows);
     let rows: Record<string, unknown>[];
     try {
-      rows = await parquetReadObjects({ file: buffer, metadata, rowStart: start, rowEnd: end, compressors });
+      rows = await parquetReadObjects({ file: buffer, metadata, rowStart: start, rowEnd: end, compressors, parsers });
     } catch (e) {
+      if (e instanceof NotUtf8) {
+        throw new MerglotError(
+          "data.encoding",
+          `${file}: a text value in rows ${start}..${end - 1} is not valid UTF-8; write the file's strings as UTF-8`,
+        );
+      }
       throw corrupt(file, e);
     }
     for (let i = 0; i < rows.length; i++) {
