@@ -31,7 +31,8 @@ else
   npm_bin="$work/npm10/node_modules/.bin/npm"
 fi
 script_flags=(--ignore-scripts=false --foreground-scripts)
-if "$npm_bin" help config 2>/dev/null | grep -q "dangerously-allow-all-scripts"; then
+# npm 11's install-script policy knows this setting ("false"); npm 10 does not ("undefined").
+if [ "$("$npm_bin" config get dangerously-allow-all-scripts 2>/dev/null)" = "false" ]; then
   script_flags+=(--dangerously-allow-all-scripts)
 fi
 step "client: npm $("$npm_bin" --version), node $(node --version), ignore-scripts=$("$npm_bin" config get ignore-scripts 2>/dev/null), flags: ${script_flags[*]}"
