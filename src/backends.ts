@@ -34,7 +34,7 @@ export const BACKENDS = {
   },
   "onnxruntime-node": {
     tested: "1.30.0",
-    feature: "the native matrix kernels",
+    feature: "the native matrix kernel",
     npmFlags: "--onnxruntime-node-install=skip",
   },
   kuromoji: { tested: "0.1.2", feature: "Japanese word segmentation (kuromoji)" },

@@ -224,7 +224,7 @@ console.log(JSON.stringify({ info: gemmBackendInfo(), maxErr, forced }));`,
     forced: { name: string; message: string };
   };
   const why =
-    "the native matrix kernels needs the optional package onnxruntime-node, which is not installed; install " +
+    "the native matrix kernel needs the optional package onnxruntime-node, which is not installed; install " +
     `it next to merglot with: npm install onnxruntime-node@1.30.0 --onnxruntime-node-install=skip ${HINT}`;
   assert.equal(out.info.backend, "js");
   assert.equal(out.info.reason, `onnxruntime unavailable: ${why}`);
