@@ -16,6 +16,7 @@
  * Backend choice: `MERGLOT_GEMM=js` in the environment (see ort.ts) or `configureGemm({ backend: "js" })`
  * forces the portable kernel.
  */
+import { MerglotError } from "../errors.js";
 import { gemmJs, gramJs } from "./gemm-js.js";
 import { type Mat } from "./matrix.js";
 import { ortAvailable, ortGemm, ortLoadError, ortSwitchedOff, ortThreads, setOrtThreads } from "./ort.js";
@@ -58,7 +59,7 @@ export function configureGemm(opts: {
 }): void {
   if (opts.backend !== undefined) {
     if (opts.backend === "ort" && !ortAvailable()) {
-      throw new Error(`configureGemm: onnxruntime cannot be loaded (${ortLoadError()})`);
+      throw new MerglotError("backend.unavailable", `configureGemm: ${ortLoadError()}`);
     }
     requested = opts.backend;
   }

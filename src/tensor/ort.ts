@@ -7,8 +7,10 @@
  * We call the addon's synchronous session object (`onnxruntime-node/dist/binding.js`, typed in the
  * package's binding.d.ts) instead of the public `InferenceSession`: the public `run()` only wraps that
  * same call in a promise, and a synchronous product keeps the code above it plain. The addon is loaded
- * lazily with `createRequire`, so a platform without the binary falls back to JavaScript kernels
- * instead of failing to import. ONNX Runtime ships its CPU binary inside the npm package.
+ * lazily and synchronously (a CommonJS require through backends.ts, on the first product), so the kernels
+ * above stay synchronous, and a machine without the package (an optional peer dependency: 288 MB with
+ * every platform's binary) or without a binary for its platform falls back to JavaScript kernels instead
+ * of failing to import. ONNX Runtime ships its CPU binary inside the npm package.
  *
  * Each operation is a one-node ONNX graph (onnx.ts) with symbolic dimensions, built once per variant.
  * Inputs are passed without copies, and outputs are preallocated fetches: ORT writes straight into the
@@ -26,8 +28,8 @@
  *     training CLI calls `setOrtThreads(n)`.
  * Results do not depend on the thread count (MLAS splits work over M and N, never over K).
  */
-import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { requireBackend } from "../backends.js";
 import { ONNX_DOUBLE, ONNX_FLOAT, onnxModel, type OnnxNode } from "./onnx.js";
 
 export type OrtClient = "linalg" | "engine";
@@ -70,12 +72,13 @@ function defaultEngineThreads(): number {
 function load(): OrtHandle | null {
   if (handle !== undefined) return handle;
   try {
-    const require = createRequire(import.meta.url);
-    const ort = require("onnxruntime-node") as { Tensor: OrtTensorCtor };
-    const bindingModule = require("onnxruntime-node/dist/binding.js") as BindingModule;
+    const ort = requireBackend<{ Tensor: OrtTensorCtor }>("onnxruntime-node");
+    const bindingModule = requireBackend<BindingModule>("onnxruntime-node", "dist/binding.js");
     bindingModule.initOrt();
     handle = { Tensor: ort.Tensor, binding: bindingModule.binding };
   } catch (e) {
+    // Not installed (an optional peer dependency, see backends.ts) or no binary for this platform: the
+    // reason names the package and its install command; callers fall back to JavaScript kernels.
     handle = null;
     loadError = e instanceof Error ? e.message.split("\n")[0] : String(e);
   }

@@ -16,7 +16,7 @@ const forcedJs = process.env.MERGLOT_GEMM === "js";
 
 after(() => configureGemm({ backend: "auto", nativeMinVolume: 32 * 32 * 32 }));
 
-test("the native kernel loads (onnxruntime-node is a dependency)", () => {
+test("the native kernel loads (onnxruntime-node is a devDependency, so the repo always tests it)", () => {
   const info = gemmBackendInfo();
   if (forcedJs) assert.equal(info.backend, "js");
   else assert.equal(info.backend, "ort", `native GEMM unavailable: ${info.reason}`);

@@ -13,16 +13,16 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import {
-  getLlama,
-  LlamaLogLevel,
-  type ControlledEvaluateInputItem,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
+// Types only: node-llama-cpp is an optional peer dependency, imported at first use (backends.ts).
+import type {
+  ControlledEvaluateInputItem,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaModel,
+  Token,
 } from "node-llama-cpp";
+import { importBackend } from "../../backends.js";
 import { MerglotError } from "../../errors.js";
 import { GgufReader } from "../../formats/gguf.js";
 import {
@@ -82,25 +82,35 @@ function reason(e: unknown): string {
   return lastLlamaError && !msg.includes(lastLlamaError) ? `${msg}: ${lastLlamaError}` : msg;
 }
 
+/** node-llama-cpp's module, loaded at first use; a clear MerglotError when it is not installed. */
+function nodeLlamaCpp(): Promise<typeof import("node-llama-cpp")> {
+  return importBackend<typeof import("node-llama-cpp")>("node-llama-cpp");
+}
+
 /** The process-wide llama.cpp binding: CPU backend, prebuilt binary, no download, no build. */
-export function loadLlamaCpp(): Promise<Llama> {
-  shared ??= getLlama({
-    gpu: false,
-    build: "never",
-    skipDownload: true,
-    usePrebuiltBinaries: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-    logger: (level, message) => {
-      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
-        lastLlamaError = message.trim().replace(/^\w+: /, "");
-      }
-    },
-  }).catch((e: unknown) => {
+function loadLlamaCpp(): Promise<Llama> {
+  shared ??= nodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
+    getLlama({
+      gpu: false,
+      build: "never",
+      skipDownload: true,
+      usePrebuiltBinaries: true,
+      progressLogs: false,
+      logLevel: LlamaLogLevel.error,
+      logger: (level, message) => {
+        if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
+          lastLlamaError = message.trim().replace(/^\w+: /, "");
+        }
+      },
+    }).catch((e: unknown) => {
+      throw new MerglotError("llamacpp.binding", `llama.cpp could not be loaded (${(e as Error).message})`, {
+        cause: e,
+      });
+    }),
+  );
+  // A failure is not cached: the user may install the package (or free memory) and retry.
+  shared.catch(() => {
     shared = undefined;
-    throw new MerglotError("llamacpp.binding", `llama.cpp could not be loaded (${(e as Error).message})`, {
-      cause: e,
-    });
   });
   return shared;
 }
@@ -150,6 +160,8 @@ export class LlamaCppRunner extends TokenRunner {
 
   /** Load the model and its LoRAs from files and create the context. */
   static async open(opts: LlamaCppRunnerOptions): Promise<LlamaCppRunner> {
+    // First, so that a missing backend is reported before any file is read.
+    await nodeLlamaCpp();
     for (const p of [opts.model, ...(opts.loras ?? []).map((l) => l.path)]) {
       if (!existsSync(p)) throw new MerglotError("llamacpp.missing", `${p}: no such GGUF file`);
     }

@@ -15,6 +15,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { importBackend } from "../../../backends.js";
 import { MerglotError } from "../../../errors.js";
 import type { EmbeddingProvider, TokenEmbeddings } from "./provider.js";
 
@@ -59,6 +60,9 @@ function tokenName(value: unknown): string | null {
 export async function loadTransformersProvider(
   options: TransformersProviderOptions,
 ): Promise<EmbeddingProvider> {
+  // An optional peer dependency (backends.ts), loaded first so that its absence is reported before any
+  // question about the model folder.
+  const tf = await importBackend<typeof import("@huggingface/transformers")>("@huggingface/transformers");
   const dir = resolve(options.modelDir);
   for (const file of ["config.json", "tokenizer.json", "tokenizer_config.json", join("onnx", "model.onnx")]) {
     if (!existsSync(join(dir, file))) {
@@ -87,7 +91,6 @@ export async function loadTransformersProvider(
     );
   }
 
-  const tf = await import("@huggingface/transformers");
   tf.env.allowRemoteModels = false;
   tf.env.allowLocalModels = true;
   tf.env.localModelPath = dirname(dir);

@@ -22,8 +22,8 @@
  * Identical texts always give identical token lists, so they score 1 in every language (a text with no
  * letter or digit at all, e.g. only punctuation or emoji, has no tokens and scores 0, as in rouge-score).
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { backendDirectory, importBackend } from "../../../backends.js";
 import { MerglotError } from "../../../errors.js";
 import { porterStem } from "./porter.js";
 import { frenchStem } from "./snowball-french.js";
@@ -90,17 +90,23 @@ export function primaryLanguage(lang: string): string {
 let jieba: Promise<{ cut(text: string, hmm?: boolean): string[] }> | null = null;
 let kuromojiTokenizer: Promise<{ tokenize(text: string): { surface_form: string }[] }> | null = null;
 
+// Both segmenters are optional peer dependencies (backends.ts): imported at first use, with one clear line
+// naming the package and its install command when absent. Failures are not cached.
 function loadJieba(): Promise<{ cut(text: string, hmm?: boolean): string[] }> {
-  jieba ??= import("jieba-wasm").then((m) => m as unknown as { cut(text: string, hmm?: boolean): string[] });
+  jieba ??= importBackend<{ cut(text: string, hmm?: boolean): string[] }>(
+    "jieba-wasm",
+    "Chinese ROUGE with the multilingual tokenizer (jieba word segmentation)",
+  );
+  jieba.catch(() => (jieba = null));
   return jieba;
 }
 
 function loadKuromoji(): Promise<{ tokenize(text: string): { surface_form: string }[] }> {
-  kuromojiTokenizer ??= import("kuromoji").then(
+  const feature = "Japanese ROUGE with the multilingual tokenizer (kuromoji word segmentation)";
+  kuromojiTokenizer ??= importBackend<{ default: typeof import("kuromoji") }>("kuromoji", feature).then(
     (m) =>
       new Promise((resolvePromise, reject) => {
-        const require = createRequire(import.meta.url);
-        const dicPath = join(dirname(require.resolve("kuromoji/package.json")), "dict");
+        const dicPath = join(backendDirectory("kuromoji", feature), "dict");
         m.default.builder({ dicPath }).build((err, tokenizer) => {
           if (err)
             reject(
@@ -113,6 +119,7 @@ function loadKuromoji(): Promise<{ tokenize(text: string): { surface_form: strin
         });
       }),
   );
+  kuromojiTokenizer.catch(() => (kuromojiTokenizer = null));
   return kuromojiTokenizer;
 }
 
