@@ -6,7 +6,8 @@
  *   sentiment: accuracy of the highest log-prob label among " positive", " neutral", " negative";
  *   reasoning: accuracy (and acc_norm) of the highest log-prob choice text, as lm-evaluation-harness's
  *              multiple_choice (or, with --reasoning-target letter, of the letters " A".." E");
- *   summarization: ROUGE-L F (multilingual) of a greedy summary (≤ 16 new tokens, first line);
+ *   summarization: ROUGE-L F (multilingual) and exact-match rate of a greedy summary (≤ 16 new tokens,
+ *                  first line);
  *   extraction: item recall and hallucination rate of the greedy list (≤ 24 new tokens).
  * Prints one line per (task, language) with the train time. Needs `npm run build`.
  *   node scripts/check-demo-learnability.mjs [--tasks sentiment,reasoning] [--langs en,ja] [--epochs 2] ...
@@ -25,6 +26,7 @@ function arg(name, fallback) {
   return i > 0 ? process.argv[i + 1] : fallback;
 }
 const MODEL = arg("--model", "data/demo/model");
+const DATA = arg("--data", "data/demo/tasks");
 const TASKS = arg("--tasks", "sentiment,reasoning").split(",");
 const LANGS = arg("--langs", "en,ja").split(",");
 /**
@@ -102,7 +104,8 @@ async function score(task, rows, adapter) {
         rows.map((r) => r.summary),
         { lang: rows[0].lang, types: ["rougeL"] },
       );
-      return { rougeL: res.scores.rougeL.fmeasure.mean, example: preds[0] };
+      const exact = preds.filter((p, i) => p.trim() === rows[i].summary).length / rows.length;
+      return { rougeL: res.scores.rougeL.fmeasure.value, exact, example: preds[0] };
     }
     const items = gens.map((g) =>
       g.text
@@ -132,7 +135,7 @@ const work = mkdtempSync(join(tmpdir(), "merglot-learnability-"));
 try {
   for (const task of TASKS) {
     for (const lang of LANGS) {
-      const dir = `data/demo/tasks/${task}/${lang}`;
+      const dir = join(DATA, task, lang);
       const train = read(join(dir, "train.jsonl"));
       const test = read(join(dir, "test.jsonl"));
       const data = join(work, `${task}-${lang}.jsonl`);

@@ -471,7 +471,12 @@ function summarizationRow(lang, v, r) {
     .shuffle(FILLERS[lang])
     .slice(0, 3)
     .map((f) => f(slots(v, r)));
-  return { document: joinSentences(lang, [NEWS[lang].lead(s), ...fill]), summary: NEWS[lang].summary(s) };
+  return {
+    document: joinSentences(lang, [NEWS[lang].lead(s), ...fill]),
+    summary: NEWS[lang].summary(s),
+    // for the corpus only (not a task field): the country the document is about
+    country: s.country,
+  };
 }
 
 function extractionRow(lang, v, r) {
@@ -491,8 +496,24 @@ function extractionRow(lang, v, r) {
 const TASKS = {
   sentiment: sentimentRow,
   reasoning: reasoningRow,
-  summarization: summarizationRow,
+  summarization: (lang, v, r) => {
+    const { document, summary } = summarizationRow(lang, v, r);
+    return { document, summary };
+  },
   extraction: extractionRow,
+};
+
+/**
+ * Corpus only: a closing sentence that names a country of the document again. Natural text repeats its
+ * entities; predicting the repeat teaches the base model to copy from its context (what summaries and item
+ * lists need), without showing it any task.
+ */
+const REMENTION = {
+  en: (c) => `${c} will host the next meeting.`,
+  de: (c) => `${c} richtet das nächste Treffen aus.`,
+  fr: (c) => `Prochaine réunion : ${c}.`,
+  ja: (c) => `次の会合は${c}で開かれます。`,
+  zh: (c) => `下一次会议将在${c}举行。`,
 };
 
 /** Rows of one split; a row identical to one already drawn (in any split of the task) is drawn again. */
@@ -534,7 +555,8 @@ for (const task of Object.keys(TASKS)) {
   }
 }
 
-// Pre-training corpus: unlabelled documents from the same sentence templates (reviews, news, reports) and
+// Pre-training corpus: unlabelled documents from the same sentence templates (reviews, news and reports, each
+// closing with a sentence that names one of its countries again) and
 // plain lists of words of one category (Intl.ListFormat), never the task prompts, questions, labels, category
 // names or summaries, so the base model knows the words but not the tasks.
 const docs = [];
@@ -544,9 +566,13 @@ for (const lang of LANGS) {
   for (let i = 0; i < CORPUS_DOCS; i++) {
     const kind = r.int(4);
     if (kind === 0) docs.push(sentimentRow(lang, v, r).text);
-    else if (kind === 1) docs.push(summarizationRow(lang, v, r).document);
-    else if (kind === 2) docs.push(extractionRow(lang, v, r).text);
-    else {
+    else if (kind === 1) {
+      const row = summarizationRow(lang, v, r);
+      docs.push(joinSentences(lang, [row.document, REMENTION[lang](row.country)]));
+    } else if (kind === 2) {
+      const row = extractionRow(lang, v, r);
+      docs.push(joinSentences(lang, [row.text, REMENTION[lang](r.pick(row.items))]));
+    } else {
       // a list of 3–6 words of one category (the category itself is never named)
       const cat = r.pick(CATEGORIES);
       docs.push(v.list(r.shuffle(v[cat]).slice(0, 3 + r.int(4))));
