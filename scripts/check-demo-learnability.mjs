@@ -9,8 +9,9 @@
  *   summarization: ROUGE-L F (multilingual) and exact-match rate of a greedy summary (≤ 16 new tokens,
  *                  first line);
  *   extraction: item recall and hallucination rate of the greedy list (≤ 24 new tokens).
- * Prints one line per (task, language) with the train time. Needs `npm run build`.
- *   node scripts/check-demo-learnability.mjs [--tasks sentiment,reasoning] [--langs en,ja] [--epochs 2] ...
+ * Prints one line per (task, language) with the train time (and, with --cross, the adapter's scores on the
+ * other languages). Needs `npm run build`.
+ *   node scripts/check-demo-learnability.mjs [--tasks sentiment,reasoning] [--langs en,ja] [--epochs 4] [--cross]
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +28,8 @@ function arg(name, fallback) {
 }
 const MODEL = arg("--model", "data/demo/model");
 const DATA = arg("--data", "data/demo/tasks");
+/** Also score each adapter on the other languages' test splits. */
+const CROSS = process.argv.includes("--cross");
 const TASKS = arg("--tasks", "sentiment,reasoning").split(",");
 const LANGS = arg("--langs", "en,ja").split(",");
 /**
@@ -155,6 +158,13 @@ try {
         `${task}/${lang}: train ${seconds.toFixed(1)} s (${train.length} rows, ${log.tokens ?? "?"} tokens) | ` +
           `base: ${fmt(base)} | adapter: ${fmt(tuned)}`,
       );
+      if (CROSS) {
+        // the same adapter on the other languages' test splits: how much of what it learnt is language-specific
+        for (const other of LANGS.filter((l) => l !== lang)) {
+          const rows = read(join(DATA, task, other, "test.jsonl"));
+          console.log(`  ${task}/${lang} adapter on ${other}: ${fmt(await score(task, rows, out))}`);
+        }
+      }
     }
   }
 } finally {
