@@ -24,6 +24,7 @@ import {
   type Linear,
   type LinearCache,
 } from "./layers.js";
+import type { KvCache } from "./kv-cache.js";
 import type { Rng } from "./rng.js";
 import { applyRope, inverseFrequencies, RopeTable } from "./rope.js";
 
@@ -371,6 +372,7 @@ export class LlamaModel {
     rng: Rng | null,
     training: boolean,
     capture?: { layer: number; into: Buf },
+    kv?: KvCache,
   ): Workspace {
     const c = this.config;
     const ws = this.workspace(b.batch, b.seq, training);
@@ -391,6 +393,9 @@ export class LlamaModel {
     if (capture?.layer === 0)
       capture.into.set((ws.layers.length ? ws.layers[0].x : ws.xL).subarray(0, N * H));
     const mask = { segments: b.segments, window: c.slidingWindow };
+    // Prefill: token t of row r goes to slot t of cache sequence r (rows are unpacked, positions = slots).
+    const kvRow = kv ? Int32Array.from({ length: N }, (_, i) => Math.floor(i / b.seq)) : null;
+    const kvSlot = kv ? Int32Array.from({ length: N }, (_, i) => i % b.seq) : null;
     for (let li = 0; li < this.layers.length; li++) {
       const L = this.layers[li];
       const a = ws.layers[li];
@@ -401,6 +406,7 @@ export class LlamaModel {
       linearForward(L.linears.v_proj, a.v, a.xn1, N, a.caches.v_proj, rng);
       applyRope(a.q, b.positions, N, c.numHeads, this.rope, false);
       applyRope(a.k, b.positions, N, c.numKvHeads, this.rope, false);
+      if (kv) kv.store(li, a.k, a.v, N, kvRow!, kvSlot!);
       attentionForward(
         a.att,
         a.probs,
@@ -566,5 +572,97 @@ export class LlamaModel {
       gemm(false, true, n, V, H, ws.xf.subarray(r0 * H, (r0 + n) * H), head, logits, false);
       onLogits(r0, n, logits);
     }
+  }
+  /**
+   * Prefill for incremental decoding: the full forward over `rows` (unpacked token rows, right-padded),
+   * storing every layer's rotated keys and values in `cache` (sequence r = row r), then the logits of each
+   * row's last token [rows × vocab]. The cache's lengths become the rows' lengths; padding slots are
+   * overwritten by the decode steps that follow before anything attends to them.
+   */
+  prefill(rows: number[][], cache: KvCache): Buf {
+    const c = this.config;
+    if (rows.length !== cache.rows)
+      throw new RangeError(`prefill: ${rows.length} rows for a cache of ${cache.rows} sequences`);
+    const b = causalBatch(rows);
+    if (b.seq > cache.capacity)
+      throw new RangeError(`prefill: ${b.seq} tokens exceed the cache capacity ${cache.capacity}`);
+    const ws = this.forwardHidden(b, null, false, undefined, cache);
+    const H = c.hiddenSize;
+    const last = new this.ctor(rows.length * H);
+    rows.forEach((row, r) => {
+      if (row.length === 0) throw new RangeError(`prefill: row ${r} is empty`);
+      const at = (r * b.seq + row.length - 1) * H;
+      last.set(ws.xf.subarray(at, at + H), r * H);
+      cache.lengths[r] = row.length;
+    });
+    const logits = new this.ctor(rows.length * c.vocabSize);
+    gemm(false, true, rows.length, c.vocabSize, H, last, this.lmHead ?? this.embed, logits, false);
+    return logits;
+  }
+
+  /**
+   * One decode step: token tokens[i] is appended to cache sequence seqs[i] (at position = its current
+   * length), runs through every layer attending over that sequence's cached keys, and the logits of the next
+   * token come back [count × vocab]. Equivalent to the full forward over the whole sequence, at the cost of
+   * one token.
+   */
+  decode(cache: KvCache, seqs: Int32Array, tokens: Int32Array): Buf {
+    const c = this.config;
+    const n = seqs.length;
+    const A = this.ctor;
+    const H = c.hiddenSize;
+    const I = c.intermediateSize;
+    const qd = c.numHeads * c.headDim;
+    const kd = c.numKvHeads * c.headDim;
+    const slots = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const t = tokens[i];
+      if (t < 0 || t >= c.vocabSize || !Number.isInteger(t))
+        throw new RangeError(`token id ${t} is outside the vocabulary (size ${c.vocabSize})`);
+      slots[i] = cache.lengths[seqs[i]];
+      if (slots[i] >= cache.capacity)
+        throw new RangeError(`decode: sequence ${seqs[i]} is full (capacity ${cache.capacity})`);
+    }
+    let maxPos = 0;
+    for (const p of slots) if (p > maxPos) maxPos = p;
+    this.ensureRope(maxPos);
+    const x = new A(n * H);
+    const xn = new A(n * H);
+    const x2 = new A(n * H);
+    const rstd = new A(n);
+    const q = new A(n * qd);
+    const k = new A(n * kd);
+    const v = new A(n * kd);
+    const att = new A(n * qd);
+    const g = new A(n * I);
+    const u = new A(n * I);
+    const sig = new A(n * I);
+    const h = new A(n * I);
+    const scores = new Float64Array(cache.capacity);
+    embeddingForward(x, this.embed, tokens, n, H);
+    for (let li = 0; li < this.layers.length; li++) {
+      const L = this.layers[li];
+      rmsnormForward(xn, rstd, x, L.inputNorm, n, H, c.rmsNormEps);
+      linearForward(L.linears.q_proj, q, xn, n, null, null);
+      linearForward(L.linears.k_proj, k, xn, n, null, null);
+      linearForward(L.linears.v_proj, v, xn, n, null, null);
+      applyRope(q, slots, n, c.numHeads, this.rope, false);
+      applyRope(k, slots, n, c.numKvHeads, this.rope, false);
+      cache.store(li, k, v, n, seqs, slots);
+      cache.attend(li, att, q, n, c.numHeads, seqs, slots, c.slidingWindow, scores);
+      linearForward(L.linears.o_proj, x2, att, n, null, null);
+      addInto(x2, x, n * H);
+      rmsnormForward(xn, rstd, x2, L.postNorm, n, H, c.rmsNormEps);
+      linearForward(L.linears.gate_proj, g, xn, n, null, null);
+      linearForward(L.linears.up_proj, u, xn, n, null, null);
+      swigluForward(h, sig, g, u, n * I);
+      linearForward(L.linears.down_proj, x, h, n, null, null);
+      addInto(x, x2, n * H);
+    }
+    rmsnormForward(xn, rstd, x, this.norm, n, H, c.rmsNormEps);
+    for (let i = 0; i < n; i++) cache.lengths[seqs[i]] = slots[i] + 1;
+    const logits = new A(n * c.vocabSize);
+    gemm(false, true, n, c.vocabSize, H, xn, this.lmHead ?? this.embed, logits, false);
+    return logits;
   }
 }

@@ -3,18 +3,17 @@
  * adapters, each merged into the weights with its scale (W += scale · s · B·A, s the adapter's own scaling).
  *
  * Requests are batched by length into padded causal batches (right padding cannot leak into earlier
- * positions of a causal model). Generation re-runs the forward over the whole sequence at each step (the
- * engine keeps no KV cache), which suits the short answers of evaluation tasks on small models.
+ * positions of a causal model). Generation is batched the same way: one prefill over the padded prompts,
+ * then one token per running sequence per step with a KV cache (engine/kv-cache.ts).
  */
 import { basename } from "node:path";
 import { MerglotError } from "../../errors.js";
 import { loadModel } from "../../engine/load.js";
 import { loadAdapter, mergeLora } from "../../engine/lora.js";
 import { causalBatch, type LlamaModel } from "../../engine/model.js";
-import { generate as engineGenerate, logProbRows } from "../../engine/score.js";
+import { generateBatch as engineGenerate, logProbRows } from "../../engine/score.js";
 import { loadTokenizer, type TextTokenizer } from "../../engine/tokenizer.js";
 import {
-  mapPool,
   TokenRunner,
   type ScoreResult,
   type TokenGenerateRequest,
@@ -162,14 +161,34 @@ export class EngineRunner extends TokenRunner {
 
   async generateTokens(requests: readonly TokenGenerateRequest[]): Promise<TokenGenerateResult[]> {
     this.checkOpen();
-    return mapPool(requests, 1, async (r) => {
+    const prompts = requests.map((r) => {
       if (r.prompt.length === 0)
         throw new MerglotError("eval.request", `a generation request has an empty prompt`);
-      const out = engineGenerate(this.model, [...r.prompt], r.maxTokens, { stopTokens: [...this.eos] });
-      if (out.length > 0 && this.eos.has(out[out.length - 1]!))
-        return { tokens: out.slice(0, -1), finishReason: "eos" };
-      return { tokens: out, finishReason: "length" };
+      return [...r.prompt];
     });
+    // Requests with the same token budget decode together, in groups of similar prompt length.
+    const byBudget = new Map<number, number[]>();
+    requests.forEach((r, i) => byBudget.set(r.maxTokens, [...(byBudget.get(r.maxTokens) ?? []), i]));
+    const results = new Array<TokenGenerateResult>(requests.length);
+    for (const [maxTokens, members] of byBudget) {
+      const rows = members.map((i) => prompts[i]!);
+      for (const group of lengthGroups(rows, this.batchTokens, GENERATE_ROWS)) {
+        const outs = engineGenerate(
+          this.model,
+          group.map((g) => rows[g]!),
+          maxTokens,
+          { stopTokens: [...this.eos] },
+        );
+        group.forEach((g, k) => {
+          const out = outs[k]!;
+          results[members[g]!] =
+            out.length > 0 && this.eos.has(out[out.length - 1]!)
+              ? { tokens: out.slice(0, -1), finishReason: "eos" }
+              : { tokens: out, finishReason: "length" };
+        });
+      }
+    }
+    return results;
   }
 
   async nextTokenLogProbs(tokens: readonly number[]): Promise<Float64Array[]> {
@@ -188,14 +207,20 @@ export class EngineRunner extends TokenRunner {
   }
 }
 
-/** Request indices grouped by similar length so that padding stays small and each group fits `budget`. */
-function lengthGroups(rows: readonly number[][], budget: number): number[][] {
+/** Sequences decoded together at most (bounds the KV cache of one batch). */
+const GENERATE_ROWS = 32;
+
+/**
+ * Request indices grouped by similar length so that padding stays small, each group fits `budget` tokens
+ * and holds at most `maxRows` rows.
+ */
+function lengthGroups(rows: readonly number[][], budget: number, maxRows = Infinity): number[][] {
   const order = rows.map((_, i) => i).sort((a, b) => rows[a]!.length - rows[b]!.length || a - b);
   const groups: number[][] = [];
   let cur: number[] = [];
   for (const i of order) {
     const longest = rows[i]!.length; // sorted ascending: the newest member is the longest
-    if (cur.length > 0 && (cur.length + 1) * longest > budget) {
+    if (cur.length > 0 && ((cur.length + 1) * longest > budget || cur.length >= maxRows)) {
       groups.push(cur);
       cur = [];
     }
