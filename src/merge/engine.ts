@@ -4,13 +4,17 @@
  * Memory is bounded by (threads + window) modules in flight, never by the adapters' size.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
 import { convertAdapterToGguf } from "../formats/convert.js";
-import { ensureWritable, tempPathFor } from "../fsutil.js";
+import { tempPathFor } from "../fsutil.js";
+import { unregisterDebris } from "../output/debris.js";
+import { checkFreeSpace } from "../output/guard.js";
+import { OWNERS } from "../output/owners.js";
+import { checkOutput, openOutput, writeOutputFile, type OutputSpec } from "../output/slot.js";
 import { releaseScratch } from "../tensor/workspace.js";
 import { VERSION } from "../version.js";
 import type { GlobalThresholds } from "./binder.js";
@@ -22,7 +26,10 @@ import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
 export interface MergeOptions {
   /** Output folder; overrides the recipe's `output.path`. */
   output?: string;
+  /** Replace an existing output that a merge wrote (it holds merge_manifest.json, or is a GGUF file). */
   force?: boolean;
+  /** Replace an existing output even when merglot did not write it (never an input, see src/output). */
+  replaceForeign?: boolean;
   /** Worker threads (default: available cores; 1 = in process). */
   threads?: number;
   allowBaseMismatch?: boolean;
@@ -173,10 +180,16 @@ export async function merge(
   if (!output)
     throw new MerglotError("merge.output", `${r.source}: no output path: pass -o OUT_DIR or set output.path`);
   const force = opts.force ?? false;
-  ensureWritable(output, force);
   const gguf = r.output.format === "gguf";
-  // A GGUF output is converted from a PEFT folder merged beside it, which is removed afterwards.
-  const peftDir = gguf ? tempPathFor(output) + "-peft" : output;
+  const outSpec: OutputSpec = {
+    path: output,
+    kind: gguf ? "file" : "dir",
+    inputs: [r.source, ...r.models.map((m) => m.path), ...(r.output.base ? [r.output.base] : [])],
+    owner: gguf ? OWNERS.mergeGguf : OWNERS.merge,
+    force,
+    replaceForeign: opts.replaceForeign,
+  };
+  checkOutput(outSpec); // before any work: a refused output costs nothing
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
   // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
   const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
@@ -204,8 +217,16 @@ export async function merge(
   const tGlobal = performance.now();
   // Each module's result is written by the thread that computed it, at its planned place in the file;
   // the main thread only records completion in module order (so finish() still proves every tensor landed).
-  const writer = new AdapterWriter(peftDir, plan.config, plan.specs, gguf || force);
+  // A GGUF output is converted from a PEFT folder merged into a temp path beside it, removed afterwards.
+  const peftDir = gguf ? tempPathFor(output) : null;
+  const writer = new AdapterWriter(peftDir ?? openOutput(outSpec), plan.config, plan.specs);
   const layout = writer.weightsLayout();
+  const last = layout.tensors[layout.tensors.length - 1];
+  try {
+    checkFreeSpace(output, (last ? last.position + last.bytes : 0) * (gguf ? 2 : 1));
+  } catch (e) {
+    throw writer.fail(e);
+  }
   const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
   const placements: Placement[] = plan.modules.map((m) => {
     const n = factorNames(m.name);
@@ -282,16 +303,22 @@ export async function merge(
     const manifestText = JSON.stringify(manifest, null, 2) + "\n";
     writer.addFile("merge_manifest.json", manifestText);
     writer.finish();
-    if (gguf) {
+    if (peftDir) {
       try {
         convertAdapterToGguf(peftDir, output, {
           base: r.output.base ?? undefined,
           dtype: r.output.dtype ? GGUF_DTYPES[r.output.dtype] : "F32",
           force,
+          replaceForeign: opts.replaceForeign,
+          inputs: outSpec.inputs,
         });
-        writeFileSync(`${output}.merge_manifest.json`, manifestText);
+        writeOutputFile(
+          { ...outSpec, path: `${output}.merge_manifest.json`, owner: OWNERS.mergeManifestFile },
+          manifestText,
+        );
       } finally {
         rmSync(peftDir, { recursive: true, force: true });
+        unregisterDebris(peftDir);
       }
     }
     return {
@@ -306,8 +333,7 @@ export async function merge(
       timings: { ...timings, total_ms: round(performance.now() - t0) },
     };
   } catch (e) {
-    writer.abort();
-    throw e;
+    throw writer.fail(e);
   }
 }
 
