@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { isMerglotError } from "../errors.js";
-import { enableSignalCleanup } from "../output/debris.js";
+import { enableSignalCleanup, interruptedBy } from "../output/debris.js";
 import { describeFsError } from "../output/fs-errors.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands.js";
@@ -24,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
+    // interrupted: the signal handler reports and exits once the run has stopped
+    if (interruptedBy() !== null) return new Promise<number>(() => undefined);
     if (e instanceof CommanderError) {
       // commander already printed its message (usage errors, --help, --version)
       return e.exitCode;

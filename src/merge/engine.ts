@@ -11,7 +11,7 @@ import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
 import { convertAdapterToGguf } from "../formats/convert.js";
 import { tempPathFor } from "../fsutil.js";
-import { unregisterDebris } from "../output/debris.js";
+import { onInterrupt, unregisterDebris } from "../output/debris.js";
 import { checkFreeSpace } from "../output/guard.js";
 import { OWNERS } from "../output/owners.js";
 import { checkOutput, openOutput, writeOutputFile, type OutputSpec } from "../output/slot.js";
@@ -98,11 +98,25 @@ async function runParallel(
   const window = threads * 2;
   let nextToSend = 0;
   let nextToWrite = 0;
+  let stopping = false;
+  // On SIGINT/SIGTERM/SIGHUP: let each worker finish its module and exit, instead of dying inside native code.
+  const unregister = onInterrupt(() => {
+    stopping = true;
+    return Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((res) => {
+            w.once("exit", () => res());
+            w.postMessage("close");
+          }),
+      ),
+    );
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
       const send = (w: Worker) => {
-        if (failed) return;
+        if (failed || stopping) return;
         if (nextToSend >= modules.length || nextToSend - nextToWrite >= window) {
           idle.push(w);
           return;
@@ -121,7 +135,12 @@ async function runParallel(
           (
             msg: {
               seq: number;
-              error?: { message: string; code: string | null; stack?: string };
+              error?: {
+                message: string;
+                code: string | null;
+                stack?: string;
+                fs?: { code?: string; path?: string; syscall?: string } | null;
+              };
             } & ModuleResult,
           ) => {
             if (failed) return;
@@ -129,7 +148,7 @@ async function runParallel(
               failed = true;
               const e = msg.error.code
                 ? new MerglotError(msg.error.code, msg.error.message)
-                : new Error(msg.error.message);
+                : Object.assign(new Error(msg.error.message), msg.error.fs ?? {});
               if (msg.error.stack) e.stack = msg.error.stack;
               reject(e);
               return;
@@ -160,6 +179,7 @@ async function runParallel(
       }
     });
   } finally {
+    unregister();
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }

@@ -131,15 +131,49 @@ export function enableSignalCleanup(onSignal?: (signal: string) => void): void {
 }
 
 let notify: ((signal: string) => void) | null = null;
+let interrupted: Sig | null = null;
+const stoppers = new Set<() => Promise<unknown>>();
+
+/** How long an interrupted run waits for its stoppers (worker threads finishing their module). */
+const STOP_WAIT_MS = 30_000;
+
+/**
+ * Register work to stop before an interrupted run exits (e.g. asking worker threads to finish their current
+ * module and exit: a worker killed inside native code can abort the whole process). Returns the unregister
+ * function. A second signal does not wait.
+ */
+export function onInterrupt(stop: () => Promise<unknown>): () => void {
+  stoppers.add(stop);
+  return () => stoppers.delete(stop);
+}
+
+/** The signal that interrupted this run, if one did (errors raised while stopping are then not reported). */
+export function interruptedBy(): string | null {
+  return interrupted;
+}
 
 function handler(signal: Sig): void {
-  cleanupLiveDebris();
-  notify?.(signal);
-  process.exit(128 + SIGNALS[signal]);
+  const exit = () => {
+    cleanupLiveDebris();
+    notify?.(signal);
+    process.exit(128 + SIGNALS[signal]);
+  };
+  if (interrupted !== null || stoppers.size === 0) {
+    exit();
+    return;
+  }
+  interrupted = signal;
+  const waits = [...stoppers].map((s) => s().catch(() => undefined));
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise((res) => (timer = setTimeout(res, STOP_WAIT_MS)));
+  void Promise.race([Promise.all(waits), limit]).then(() => {
+    clearTimeout(timer);
+    exit();
+  });
 }
 
 function syncListeners(): void {
-  const want = cleanupEnabled && live.size > 0;
+  const want = cleanupEnabled && (live.size > 0 || interrupted !== null);
   if (want === listening) return;
   listening = want;
   for (const s of Object.keys(SIGNALS) as Sig[]) {
