@@ -10,7 +10,7 @@
  * but started at another time (the PID was reused). A live process's paths are never touched.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmdirSync, unlinkSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /** Start time of process `pid` as a base-36 token, or null where it cannot be read (no /proc, no process). */
@@ -69,6 +69,26 @@ export function parseDebrisName(
   };
 }
 
+/**
+ * Delete a file or folder tree, reporting the first real error. (`rmSync(…, { recursive: true })` turns an
+ * EPERM on an immutable file into a misleading ENOTDIR.) A missing path is not an error.
+ */
+export function removeTree(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  if (st.isDirectory()) {
+    for (const name of readdirSync(path)) removeTree(join(path, name));
+    rmdirSync(path);
+  } else {
+    unlinkSync(path);
+  }
+}
+
 // ---- the registry of this process's live debris paths -------------------------------------------------
 
 interface Entry {
@@ -107,7 +127,7 @@ export function cleanupLiveDebris(): void {
   for (const [path, e] of [...live].reverse()) {
     try {
       if (e.kind === "trash" && !existsSync(e.target)) renameSync(path, e.target);
-      else rmSync(path, { recursive: true, force: true });
+      else removeTree(path);
     } catch {
       /* best effort: the next run's sweep finds what is left */
     }
@@ -208,7 +228,7 @@ export function sweepDebris(dir: string): string[] {
     try {
       const target = join(dir, p!.target);
       if (p!.kind === "trash" && !existsSync(target)) renameSync(path, target);
-      else rmSync(path, { recursive: true, force: true });
+      else removeTree(path);
       done.push(path);
     } catch {
       /* left for a later run */

@@ -37,6 +37,7 @@ export {
   liveDebris,
   parseDebrisName,
   registerDebris,
+  removeTree,
   sweepDebris,
   unregisterDebris,
 } from "./debris.js";

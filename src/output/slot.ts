@@ -12,10 +12,10 @@
  * instant, nothing); a failed second rename puts the old output back. If deleting the trash fails, the new
  * output stays and `warning` names the leftover trash path. A single file over a single file is one rename.
  */
-import { lstatSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, relative, resolve, sep } from "node:path";
 import { MerglotError } from "../errors.js";
-import { debrisPathFor, registerDebris, sweepDebris, unregisterDebris } from "./debris.js";
+import { debrisPathFor, registerDebris, removeTree, sweepDebris, unregisterDebris } from "./debris.js";
 import { describeFsError, fsErrorIn, outputWriteError } from "./fs-errors.js";
 import {
   checkFreeSpace,
@@ -142,7 +142,7 @@ export class OutputSlot {
     }
     unregisterDebris(this.temp);
     try {
-      rmSync(trash, { recursive: true, force: true });
+      removeTree(trash);
       unregisterDebris(trash);
     } catch (e) {
       // the new output is in place; what is left of the old one is named so the user can remove it
@@ -160,7 +160,7 @@ export class OutputSlot {
     if (this.state !== "open") return;
     this.state = "aborted";
     try {
-      rmSync(this.temp, { recursive: true, force: true });
+      removeTree(this.temp);
     } catch {
       /* the next run's sweep removes it */
     }

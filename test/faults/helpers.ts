@@ -75,10 +75,10 @@ export function treeHash(path: string): Record<string, string> {
 }
 
 /** Many mid-sized modules: a TIES merge of three of these takes long enough to be interrupted. */
-export const BIG_MODULES: ModuleShape[] = Array.from({ length: 40 }, (_, i) => ({
+export const BIG_MODULES: ModuleShape[] = Array.from({ length: 120 }, (_, i) => ({
   name: `model.layers.${i}.self_attn.q_proj`,
-  out: 256,
-  in: 256,
+  out: 128,
+  in: 128,
   rank: 8,
 }));
 
