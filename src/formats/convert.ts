@@ -61,9 +61,14 @@ export interface AdapterToGgufResult extends GgufLoraExportResult {
 }
 
 /** Resolve the base config path from an option or the adapter's `base_model_name_or_path`. */
-function findBaseConfig(
-  adapter: LoraAdapter,
+/**
+ * The base model's config for an adapter: `base` when given, else its base_model_name_or_path when that is a
+ * local folder (relative names resolve from the working folder, then from the adapter's folder).
+ */
+export function findBaseConfig(
+  adapter: { path: string; config: { baseModel: string | null } },
   base: string | undefined,
+  hint = "pass --base MODEL_DIR (or its config.json)",
 ): { config: LlamaModelConfig; from: string } {
   if (base !== undefined) return { config: readLlamaConfig(base), from: base };
   const named = adapter.config.baseModel;
@@ -80,7 +85,7 @@ function findBaseConfig(
       (named === null
         ? `the adapter names no base_model_name_or_path`
         : `base_model_name_or_path "${named}" is not a local folder with a config.json`) +
-      `; pass --base MODEL_DIR (or its config.json)`,
+      `; ${hint}`,
   );
 }
 

@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
-import { convertAdapterToGguf } from "../formats/convert.js";
+import { convertAdapterToGguf, findBaseConfig } from "../formats/convert.js";
 import { tempPathFor } from "../fsutil.js";
 import { onInterrupt, unregisterDebris } from "../output/debris.js";
 import { checkFreeSpace } from "../output/guard.js";
@@ -211,6 +211,15 @@ export async function merge(
   };
   checkOutput(outSpec); // before any work: a refused output costs nothing
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
+  // GGUF needs the base model's config: find it now, from the first input (not the temp folder merged
+  // later, from which a relative base_model_name_or_path would resolve elsewhere), before any work
+  const ggufBase = gguf
+    ? findBaseConfig(
+        { path: plan.adapters[0]!.path, config: { baseModel: plan.adapters[0]!.baseModel } },
+        r.output.base ?? undefined,
+        `set output.base in ${r.source} to the base model folder (or its config.json)`,
+      ).from
+    : undefined;
   // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
   const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
   const auto = work < SMALL_MERGE_ENTRIES ? 1 : availableParallelism();
@@ -326,7 +335,7 @@ export async function merge(
     if (peftDir) {
       try {
         convertAdapterToGguf(peftDir, output, {
-          base: r.output.base ?? undefined,
+          base: ggufBase,
           dtype: r.output.dtype ? GGUF_DTYPES[r.output.dtype] : "F32",
           force,
           replaceForeign: opts.replaceForeign,

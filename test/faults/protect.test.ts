@@ -4,7 +4,7 @@
  * Every case runs the real CLI and proves the inputs byte-identical afterwards.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { tempDir } from "../helpers/fixtures.js";
@@ -133,5 +133,24 @@ describe("--force replaces only merglot's own outputs", () => {
     const d = cli(dir, "demo", "-o", "photos", "--force");
     assert.equal(d.code, 1);
     assert.match(d.stderr, /not a merglot demo output \(no summary\.json\)/);
+  });
+});
+
+describe("output problems are found before the work", () => {
+  test("output.format gguf without a usable base config: one line naming the recipe, nothing written", () => {
+    writeFileSync(
+      join(dir, "g.yaml"),
+      "merge_method: ties\nmodels: [{model: a/en}, {model: a/de}]\noutput: {format: gguf}\n",
+    );
+    const r = cli(dir, "merge", "g.yaml", "-o", "g.gguf");
+    assert.equal(r.code, 1);
+    assert.equal(lines(r.stderr).length, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^merglot: .*a\/en: the base model's config is needed .*; set output\.base in .*g\.yaml to/,
+    );
+    assert.doesNotMatch(r.stderr, /\.tmp-/);
+    assert.deepEqual(debris(dir), []);
+    assert.equal(readdirSync(dir).includes("g.gguf"), false);
   });
 });
