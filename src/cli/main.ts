@@ -50,8 +50,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // SIGINT / SIGTERM / SIGHUP while an output is being written: remove it, say so, exit 128 + the signal number.
-enableSignalCleanup((signal) =>
-  process.stderr.write(`merglot: interrupted by ${signal}; the unfinished output was removed\n`),
+enableSignalCleanup((signal, removed) =>
+  process.stderr.write(
+    `merglot: interrupted by ${signal}${removed ? "; the unfinished output was removed" : ""}\n`,
+  ),
 );
 
 main(process.argv).then(

@@ -143,7 +143,7 @@ async function runParallel(
               };
             } & ModuleResult,
           ) => {
-            if (failed) return;
+            if (failed || stopping) return; // interrupted: nothing more is written or committed
             if (msg.error) {
               failed = true;
               const e = msg.error.code

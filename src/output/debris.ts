@@ -121,8 +121,12 @@ export function liveDebris(): string[] {
   return [...live.keys()];
 }
 
-/** Remove (or, for a trash path whose output is missing, restore) every live path of this run. */
-export function cleanupLiveDebris(): void {
+/**
+ * Remove (or, for a trash path whose output is missing, restore) every live path of this run; returns how
+ * many there were.
+ */
+export function cleanupLiveDebris(): number {
+  const n = live.size;
   // newest first: a temp created inside another temp goes before its folder
   for (const [path, e] of [...live].reverse()) {
     try {
@@ -134,6 +138,7 @@ export function cleanupLiveDebris(): void {
     live.delete(path);
   }
   syncListeners();
+  return n;
 }
 
 /**
@@ -144,13 +149,13 @@ export function cleanupLiveDebris(): void {
  * handler installed during a long synchronous computation (training) would delay Ctrl-C until its end;
  * outside the writing phases the default action (immediate exit) applies and there is nothing to clean.
  */
-export function enableSignalCleanup(onSignal?: (signal: string) => void): void {
+export function enableSignalCleanup(onSignal?: (signal: string, removed: boolean) => void): void {
   cleanupEnabled = true;
   notify = onSignal ?? null;
   syncListeners();
 }
 
-let notify: ((signal: string) => void) | null = null;
+let notify: ((signal: string, removed: boolean) => void) | null = null;
 let interrupted: Sig | null = null;
 const stoppers = new Set<() => Promise<unknown>>();
 
@@ -174,8 +179,8 @@ export function interruptedBy(): string | null {
 
 function handler(signal: Sig): void {
   const exit = () => {
-    cleanupLiveDebris();
-    notify?.(signal);
+    const removed = cleanupLiveDebris() > 0;
+    notify?.(signal, removed);
     process.exit(128 + SIGNALS[signal]);
   };
   if (interrupted !== null || stoppers.size === 0) {

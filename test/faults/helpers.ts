@@ -82,13 +82,21 @@ export const BIG_MODULES: ModuleShape[] = Array.from({ length: 120 }, (_, i) => 
   rank: 8,
 }));
 
-/** Adapters a/en, a/de, a/fr under `dir` and a TIES recipe r.yaml over them. */
-export function bigMergeSetup(dir: string): void {
+/**
+ * Adapters a/en, a/de, a/fr under `dir` and a recipe r.yaml over them: TIES (dense, slow enough to be caught
+ * mid-run) by default; `task_arithmetic` (exact low-rank, quick) when only the output's size matters.
+ */
+export function bigMergeSetup(
+  dir: string,
+  opts: { modules?: number; method?: "ties" | "task_arithmetic" } = {},
+): void {
   mkdirSync(join(dir, "a"), { recursive: true });
-  ["en", "de", "fr"].forEach((l, i) => makeAdapter(join(dir, "a", l), { seed: i + 1, modules: BIG_MODULES }));
+  const modules = BIG_MODULES.slice(0, opts.modules ?? BIG_MODULES.length);
+  ["en", "de", "fr"].forEach((l, i) => makeAdapter(join(dir, "a", l), { seed: i + 1, modules }));
   writeText(
     join(dir, "r.yaml"),
-    "merge_method: ties\nmodels: [{model: a/en}, {model: a/de}, {model: a/fr}]\nparameters: {density: 0.5}\n",
+    `merge_method: ${opts.method ?? "ties"}\nmodels: [{model: a/en}, {model: a/de}, {model: a/fr}]\n` +
+      (opts.method === "task_arithmetic" ? "" : "parameters: {density: 0.5}\n"),
   );
 }
 
