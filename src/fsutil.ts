@@ -1,10 +1,17 @@
+/**
+ * Low-level temp-file helpers for writers of single files (safetensors, GGUF). Temp paths are named and
+ * registered by src/output (so signals and later runs clean them up); policy for the user's outputs
+ * (protected paths, ownership, atomic replacement of folders) lives in src/output/slot.ts.
+ */
 import { closeSync, existsSync, fsyncSync, renameSync, rmSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import { MerglotError } from "./errors.js";
+import { debrisPathFor, registerDebris, unregisterDebris } from "./output/debris.js";
 
-/** A sibling temp path for `target`: same directory, so the final rename is atomic. */
+/** A registered sibling temp path for `target`: same directory, so the final rename is atomic. */
 export function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  const tmp = debrisPathFor(target, "tmp");
+  registerDebris(tmp, "tmp", target);
+  return tmp;
 }
 
 /** Refuse to clobber an existing output unless the user asked for it. */
@@ -20,6 +27,7 @@ export function commitTempFile(fd: number, tmp: string, target: string): void {
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, target);
+    unregisterDebris(tmp);
   } catch (e) {
     discardTempFile(-1, tmp);
     throw e;
@@ -35,17 +43,9 @@ export function discardTempFile(fd: number, tmp: string): void {
       /* removing the file is what matters */
     }
   }
-  rmSync(tmp, { force: true });
-}
-
-/** Move a finished temp file or folder into place, replacing what is there when `force`. */
-export function commitTemp(tmp: string, target: string, force: boolean): void {
-  if (existsSync(target)) {
-    if (!force) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw new MerglotError("output.exists", `${target}: output already exists (use --force to overwrite)`);
-    }
-    rmSync(target, { recursive: true, force: true });
+  try {
+    rmSync(tmp, { force: true });
+  } finally {
+    unregisterDebris(tmp);
   }
-  renameSync(tmp, target);
 }

@@ -21,6 +21,7 @@ interface ConvertFlags {
   base?: string;
   dtype?: ConvertDType;
   force?: boolean;
+  forceReplaceForeign?: boolean;
   json?: boolean;
 }
 
@@ -43,6 +44,10 @@ export function registerConvert(program: Command): void {
       parseDType,
     )
     .option("--force", "overwrite an existing output")
+    .option(
+      "--force-replace-foreign",
+      "replace an existing output even if merglot did not write it (never an input)",
+    )
     .option("--json", "print a JSON summary")
     .action((path: string, o: ConvertFlags) => {
       if (o.to.toLowerCase() !== "gguf") {
@@ -51,7 +56,12 @@ export function registerConvert(program: Command): void {
       const kind = detectConvertInput(path);
       const t0 = performance.now();
       if (kind === "adapter") {
-        const r = convertAdapterToGguf(path, o.output, { base: o.base, dtype: o.dtype, force: o.force });
+        const r = convertAdapterToGguf(path, o.output, {
+          base: o.base,
+          dtype: o.dtype,
+          force: o.force,
+          replaceForeign: o.forceReplaceForeign,
+        });
         const seconds = (performance.now() - t0) / 1000;
         if (o.json) {
           process.stdout.write(JSON.stringify({ kind, ...r, seconds }, null, 2) + "\n");
@@ -67,7 +77,11 @@ export function registerConvert(program: Command): void {
       if (o.base !== undefined) {
         throw new MerglotError("cli.flag", `--base applies to adapters; ${path} is a model folder`);
       }
-      const r = convertModelToGguf(path, o.output, { dtype: o.dtype, force: o.force });
+      const r = convertModelToGguf(path, o.output, {
+        dtype: o.dtype,
+        force: o.force,
+        replaceForeign: o.forceReplaceForeign,
+      });
       const seconds = (performance.now() - t0) / 1000;
       if (o.json) {
         process.stdout.write(JSON.stringify({ kind, ...r, seconds }, null, 2) + "\n");

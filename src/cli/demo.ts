@@ -8,8 +8,19 @@ export function registerDemo(program: Command): void {
     .description("merge the embedded demo language adapters with several methods and compare them")
     .option("-o, --output <dir>", "where to write the merged adapters", "merglot-demo")
     .option("--force", "replace an existing output folder")
+    .option(
+      "--force-replace-foreign",
+      "replace an existing output even if merglot did not write it (never an input)",
+    )
     .option("--threads <n>", "worker threads", parseThreads)
-    .action(async (o: { output: string; force?: boolean; threads?: number }) => {
-      await runDemo({ output: o.output, force: o.force, threads: o.threads });
-    });
+    .action(
+      async (o: { output: string; force?: boolean; forceReplaceForeign?: boolean; threads?: number }) => {
+        await runDemo({
+          output: o.output,
+          force: o.force,
+          replaceForeign: o.forceReplaceForeign,
+          threads: o.threads,
+        });
+      },
+    );
 }

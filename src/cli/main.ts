@@ -5,6 +5,8 @@
  */
 import { Command, CommanderError } from "commander";
 import { isMerglotError } from "../errors.js";
+import { enableSignalCleanup, interruptedBy } from "../output/debris.js";
+import { describeFsError } from "../output/fs-errors.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands.js";
 
@@ -22,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (e) {
+    // interrupted: the signal handler reports and exits once the run has stopped
+    if (interruptedBy() !== null) return new Promise<number>(() => undefined);
     if (e instanceof CommanderError) {
       // commander already printed its message (usage errors, --help, --version)
       return e.exitCode;
@@ -35,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as NodeJS.ErrnoException;
     if (err && typeof err.code === "string" && typeof err.path === "string") {
       // a file-system error: name the path and the problem, not the stack
-      process.stderr.write(`merglot: ${err.path}: ${describeErrno(err)}\n`);
+      process.stderr.write(`merglot: ${err.path}: ${describeFsError(err)}\n`);
       if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
       return 1;
     }
@@ -45,23 +49,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-function describeErrno(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case "ENOENT":
-      return "no such file or directory";
-    case "EACCES":
-    case "EPERM":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    case "ENOTDIR":
-      return "not a directory";
-    case "ENOSPC":
-      return "no space left on device";
-    default:
-      return `${err.code} ${err.message}`;
-  }
-}
+// SIGINT / SIGTERM / SIGHUP while an output is being written: remove it, say so, exit 128 + the signal number.
+enableSignalCleanup((signal, removed) =>
+  process.stderr.write(
+    `merglot: interrupted by ${signal}${removed ? "; the unfinished output was removed" : ""}\n`,
+  ),
+);
 
 main(process.argv).then(
   (code) => {

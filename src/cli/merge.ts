@@ -17,6 +17,10 @@ export function registerMerge(program: Command): void {
     .argument("<recipe>", "recipe YAML file")
     .option("-o, --output <dir>", "output adapter folder (overrides output.path)")
     .option("--force", "overwrite an existing output")
+    .option(
+      "--force-replace-foreign",
+      "replace an existing output even if merglot did not write it (never an input)",
+    )
     .option("--threads <n>", "worker threads (default: number of cores)", parseThreads)
     .option("--allow-base-mismatch", "merge adapters that name different base models")
     .option("--json", "print a JSON summary")
@@ -26,6 +30,7 @@ export function registerMerge(program: Command): void {
         o: {
           output?: string;
           force?: boolean;
+          forceReplaceForeign?: boolean;
           threads?: number;
           allowBaseMismatch?: boolean;
           json?: boolean;
@@ -37,6 +42,7 @@ export function registerMerge(program: Command): void {
           summary = await merge(recipe, {
             output: o.output,
             force: o.force,
+            replaceForeign: o.forceReplaceForeign,
             threads: o.threads,
             allowBaseMismatch: o.allowBaseMismatch,
             onProgress: (d, t, m) => bar.update(d, t, m),

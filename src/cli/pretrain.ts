@@ -44,6 +44,7 @@ export function registerPretrain(program: Command): void {
         train,
         run,
         force: f.force,
+        replaceForeign: f.forceReplaceForeign,
       });
       finish();
       printSummary(log, f.output, f.json);

@@ -40,6 +40,7 @@ export interface TrainingFlags {
   resume?: string | boolean;
   threads?: string;
   force?: boolean;
+  forceReplaceForeign?: boolean;
   json?: boolean;
 }
 
@@ -62,6 +63,10 @@ export function addTrainingOptions(cmd: Command, defaults: Partial<TrainConfig> 
     .option("--resume [dir]", "continue from the newest checkpoint (default folder: OUTPUT.checkpoints)")
     .option("--threads <n>", "threads for the matrix kernels (default: all cores)")
     .option("--force", "overwrite an existing output")
+    .option(
+      "--force-replace-foreign",
+      "replace an existing output even if merglot did not write it (never an input)",
+    )
     .option("--json", "print the training summary as JSON");
 }
 
@@ -252,6 +257,7 @@ export function registerTrain(program: Command): void {
         train,
         run,
         force: f.force,
+        replaceForeign: f.forceReplaceForeign,
       });
       finish();
       printSummary(log, f.output, f.json);

@@ -3,10 +3,11 @@
  * `model.safetensors.index.json`. Loading reads one tensor at a time into the model's arrays; saving writes
  * a single `model.safetensors` (float32 unless asked otherwise) next to `config.json`, atomically.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
-import { commitTemp, ensureWritable, tempPathFor } from "../fsutil.js";
+import { openOutput, type OutputSlot } from "../output/slot.js";
+import { OWNERS } from "../output/owners.js";
 import { SafetensorsReader, writeSafetensors } from "../formats/safetensors.js";
 import { parseModelConfig, toHfConfig, type ModelConfig } from "./config.js";
 import { LlamaModel, type DType } from "./model.js";
@@ -111,16 +112,21 @@ export function loadModel(dir: string, opts: { dtype?: DType } = {}): LlamaModel
   return model;
 }
 
-/** Write a model folder (config.json + model.safetensors), atomically; `extraFiles` are copied in as text. */
+/**
+ * Write a model folder (config.json + model.safetensors) atomically; `extraFiles` are copied in as text.
+ * `dir` may be an `OutputSlot` carrying a command's output policy; a plain path refuses an existing one
+ * unless `force`.
+ */
 export function saveModel(
   model: LlamaModel,
-  dir: string,
+  dir: string | OutputSlot,
   opts: { force?: boolean; dtype?: "F32" | "F16" | "BF16"; extraFiles?: Record<string, string> } = {},
 ): void {
-  const force = opts.force ?? false;
-  ensureWritable(dir, force);
-  const tmp = tempPathFor(dir);
-  mkdirSync(tmp, { recursive: true });
+  const slot =
+    typeof dir === "string"
+      ? openOutput({ path: dir, kind: "dir", inputs: [], owner: OWNERS.unchecked, force: opts.force })
+      : dir;
+  const tmp = slot.temp;
   try {
     writeFileSync(join(tmp, "config.json"), JSON.stringify(toHfConfig(model.config), null, 2) + "\n");
     writeSafetensors(
@@ -134,9 +140,8 @@ export function saveModel(
       { format: "pt" },
     );
     for (const [name, text] of Object.entries(opts.extraFiles ?? {})) writeFileSync(join(tmp, name), text);
-    commitTemp(tmp, dir, force);
+    slot.commit();
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw slot.fail(e);
   }
 }

@@ -6,7 +6,8 @@
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { MerglotError } from "../errors.js";
-import { ensureWritable } from "../fsutil.js";
+import { OWNERS } from "../output/owners.js";
+import { checkOutput, openOutput, type OutputSlot, type OutputSpec } from "../output/slot.js";
 import type { GgufWritableType } from "./gguf.js";
 import { writeLoraGguf, type GgufLoraExportResult } from "./gguf-lora.js";
 import {
@@ -41,7 +42,12 @@ export interface AdapterToGgufOptions {
   baseShape?: BaseShape;
   /** Tensor type in the file. Default F32 (as llama.cpp's convert_lora_to_gguf.py). */
   dtype?: ConvertDType;
+  /** Replace an existing GGUF file at the output path. */
   force?: boolean;
+  /** Replace whatever is at the output path (never an input). */
+  replaceForeign?: boolean;
+  /** More paths the output must not touch (the adapter and the base are always protected). */
+  inputs?: readonly string[];
   /** `general.name`. */
   name?: string;
 }
@@ -55,9 +61,14 @@ export interface AdapterToGgufResult extends GgufLoraExportResult {
 }
 
 /** Resolve the base config path from an option or the adapter's `base_model_name_or_path`. */
-function findBaseConfig(
-  adapter: LoraAdapter,
+/**
+ * The base model's config for an adapter: `base` when given, else its base_model_name_or_path when that is a
+ * local folder (relative names resolve from the working folder, then from the adapter's folder).
+ */
+export function findBaseConfig(
+  adapter: { path: string; config: { baseModel: string | null } },
   base: string | undefined,
+  hint = "pass --base MODEL_DIR (or its config.json)",
 ): { config: LlamaModelConfig; from: string } {
   if (base !== undefined) return { config: readLlamaConfig(base), from: base };
   const named = adapter.config.baseModel;
@@ -74,7 +85,7 @@ function findBaseConfig(
       (named === null
         ? `the adapter names no base_model_name_or_path`
         : `base_model_name_or_path "${named}" is not a local folder with a config.json`) +
-      `; pass --base MODEL_DIR (or its config.json)`,
+      `; ${hint}`,
   );
 }
 
@@ -135,8 +146,17 @@ export function convertAdapterToGguf(
   outPath: string,
   opts: AdapterToGgufOptions = {},
 ): AdapterToGgufResult {
-  ensureWritable(outPath, opts.force ?? false);
+  const outSpec: OutputSpec = {
+    path: outPath,
+    kind: "file",
+    inputs: [adapterDir, ...(opts.base ? [opts.base] : []), ...(opts.inputs ?? [])],
+    owner: OWNERS.convert,
+    force: opts.force,
+    replaceForeign: opts.replaceForeign,
+  };
+  checkOutput(outSpec);
   const adapter = LoraAdapter.open(adapterDir);
+  let slot: OutputSlot | null = null;
   try {
     let shape: BaseShape;
     let from: string;
@@ -161,7 +181,8 @@ export function convertAdapterToGguf(
         `${adapter.path}: fan_in_fan_out adapters (GPT-2 Conv1D layout) cannot be applied to llama-architecture models`,
       );
     }
-    const result = writeLoraGguf(outPath, {
+    slot = openOutput(outSpec);
+    const result = writeLoraGguf(slot, {
       architecture: shape.architecture,
       headCount: shape.headCount,
       headCountKv: shape.headCountKv,
@@ -186,6 +207,8 @@ export function convertAdapterToGguf(
       modules: adapter.modules.length,
       baseFrom: from,
     };
+  } catch (e) {
+    throw slot ? slot.fail(e) : e;
   } finally {
     adapter.close();
   }
@@ -195,6 +218,7 @@ export interface ModelToGgufOptions {
   /** Matrix type (1-D tensors stay F32). Default F16. */
   dtype?: ConvertDType;
   force?: boolean;
+  replaceForeign?: boolean;
   name?: string;
   /** llama.cpp pre-tokenizer name for byte-level BPE tokenizers whose split pattern is not recognised. */
   tokenizerPre?: string;

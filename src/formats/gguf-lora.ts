@@ -16,6 +16,7 @@
  * For llama-family architectures the rows of lora_B for q_proj/k_proj are permuted like the base weights
  * (see llama-names.ts). One module is in memory at a time.
  */
+import type { OutputSlot } from "../output/slot.js";
 import { MerglotError } from "../errors.js";
 import { GgufWriter, type GgufTensorSpec, type GgufValue, type GgufWritableType } from "./gguf.js";
 import { hfToGgufName, ropePermutationHeads, ropePermuteRows, type LlamaCppArch } from "./llama-names.js";
@@ -79,7 +80,11 @@ export function llamaCppLoraScale(alpha: number, rank: number): number {
 }
 
 /** Write `modules` as a llama.cpp LoRA GGUF at `path` (atomically: temp file, then rename). */
-export function writeLoraGguf(path: string, opts: GgufLoraExportOptions): GgufLoraExportResult {
+export function writeLoraGguf(
+  target: string | OutputSlot,
+  opts: GgufLoraExportOptions,
+): GgufLoraExportResult {
+  const path = typeof target === "string" ? target : target.path;
   const dtype = opts.dtype ?? "F32";
   if (opts.modules.length === 0) fail(path, "the adapter has no modules to export");
   const ggufNames = checkModules(path, opts);
@@ -103,7 +108,7 @@ export function writeLoraGguf(path: string, opts: GgufLoraExportOptions): GgufLo
     specs.push({ name: `${ggufNames[i]}.lora_b`, type: dtype, shape: [m.outFeatures, m.rank] });
   });
 
-  const writer = new GgufWriter(path, metadata, specs);
+  const writer = new GgufWriter(target, metadata, specs);
   let folded = 0;
   try {
     opts.modules.forEach((m, i) => {

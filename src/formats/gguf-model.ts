@@ -16,7 +16,8 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { MerglotError } from "../errors.js";
-import { ensureWritable } from "../fsutil.js";
+import { OWNERS } from "../output/owners.js";
+import { checkOutput, openOutput, type OutputSpec } from "../output/slot.js";
 import { encodeFromFloat32, decodeToFloat32, type FloatDType } from "../tensor/dtypes.js";
 import { GgufWriter, type GgufTensorSpec, type GgufValue, type GgufWritableType } from "./gguf.js";
 import { readGgufVocab, vocabMetadata, type GgufVocab } from "./gguf-vocab.js";
@@ -550,8 +551,10 @@ function readAt(fd: number, dst: Uint8Array, position: number, file: string, nam
 export interface ModelExportOptions {
   /** Matrix type in the file (1-D tensors are always F32). Default F16, as the reference converter. */
   dtype?: GgufWritableType;
-  /** Replace an existing output file. */
+  /** Replace an existing GGUF file at the output path. */
   force?: boolean;
+  /** Replace whatever is at the output path (never the model folder). */
+  replaceForeign?: boolean;
   /** `general.name`; default: the folder's name. */
   name?: string;
   /** llama.cpp pre-tokenizer name, for byte-level BPE tokenizers whose pattern is not recognised. */
@@ -579,7 +582,15 @@ export function writeModelGguf(
   }
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new MerglotError("model.missing", `${dir}: not a model folder`);
-  ensureWritable(outPath, opts.force ?? false);
+  const outSpec: OutputSpec = {
+    path: outPath,
+    kind: "file",
+    inputs: [dir],
+    owner: OWNERS.convert,
+    force: opts.force,
+    replaceForeign: opts.replaceForeign,
+  };
+  checkOutput(outSpec);
   const config = readLlamaConfig(dir);
   const vocab = readGgufVocab(dir, {
     vocabSize: config.vocabSize,
@@ -600,18 +611,20 @@ export function writeModelGguf(
     );
     const name = opts.name ?? basename(resolve(dir));
     const metadata = [...modelMetadata(config, name, dtype), ...vocabMetadata(vocab)];
-    const writer = new GgufWriter(
-      outPath,
-      metadata,
-      plan.map((p) => p.spec),
-    );
+    const slot = openOutput(outSpec);
+    let writer: GgufWriter | null = null;
     try {
+      writer = new GgufWriter(
+        slot,
+        metadata,
+        plan.map((p) => p.spec),
+      );
       for (const t of plan)
         writer.writeTensor(t.spec.name, encodeTensor(t, t.source ? fdOf.get(t.source.file)! : -1));
       writer.finish();
     } catch (e) {
-      writer.abort();
-      throw e;
+      writer?.abort();
+      throw slot.fail(e);
     }
     return {
       path: outPath,

@@ -14,9 +14,10 @@
  * PyTorch tensor of shape [rows, cols] has ne = [cols, rows]. This module exposes both: `ne` (as stored) and
  * `shape` (PyTorch order, ne reversed); the writer takes PyTorch-order shapes.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
 import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
+import type { OutputSlot } from "../output/slot.js";
 import { decodeToFloat32, encodeFromFloat32, f16BitsToF32 } from "../tensor/dtypes.js";
 
 export const GGUF_MAGIC = "GGUF";
@@ -1097,22 +1098,32 @@ export class GgufWriter {
   private readonly specs: readonly GgufTensorSpec[];
   private readonly sizes: number[];
   private readonly tmp: string;
+  private readonly slot: OutputSlot | null;
   private fd: number;
   private next = 0;
 
+  /** `target`: a path (written beside it, renamed in), or an `OutputSlot` carrying a command's output policy. */
   constructor(
-    path: string,
+    target: string | OutputSlot,
     metadata: MetadataInput,
     tensors: readonly GgufTensorSpec[],
     options: GgufWriterOptions = {},
   ) {
+    const path = typeof target === "string" ? target : target.path;
+    this.slot = typeof target === "string" ? null : target;
     this.path = path;
     this.specs = tensors;
     const { header, alignment, sizes } = encodeHeader(path, metadata, tensors, options);
     this.alignment = alignment;
     this.sizes = sizes;
-    this.tmp = tempPathFor(path);
-    this.fd = openSync(this.tmp, "w");
+    this.tmp = this.slot ? this.slot.temp : tempPathFor(path);
+    try {
+      this.fd = openSync(this.tmp, "w");
+    } catch (e) {
+      this.fd = -1;
+      this.abort();
+      throw this.slot ? this.slot.fail(e) : e;
+    }
     try {
       writeAll(this.fd, header);
     } catch (e) {
@@ -1171,13 +1182,25 @@ export class GgufWriter {
     }
     const fd = this.fd;
     this.fd = -1;
-    commitTempFile(fd, this.tmp, this.path);
+    if (!this.slot) {
+      commitTempFile(fd, this.tmp, this.path);
+      return;
+    }
+    try {
+      fsyncSync(fd);
+      closeSync(fd);
+    } catch (e) {
+      discardTempFile(-1, this.tmp);
+      throw this.slot.fail(e);
+    }
+    this.slot.commit();
   }
 
   /** Drop the partial file. Safe to call more than once. */
   abort(): void {
     discardTempFile(this.fd, this.tmp);
     this.fd = -1;
+    this.slot?.abort();
   }
 }
 

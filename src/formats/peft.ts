@@ -6,10 +6,11 @@
  * Writing is atomic: the folder is assembled under a temp name and renamed into place.
  * This module knows nothing about merging.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
-import { commitTemp, ensureWritable, tempPathFor } from "../fsutil.js";
+import { openOutput, type OutputSlot } from "../output/slot.js";
+import { OWNERS } from "../output/owners.js";
 import { SafetensorsReader, SafetensorsWriter, type StDType, type TensorSpec } from "./safetensors.js";
 
 export const CONFIG_FILE = "adapter_config.json";
@@ -369,29 +370,35 @@ export function factorNames(moduleName: string): { a: string; b: string } {
 
 /**
  * Streaming, atomic adapter-folder writer: declare every tensor up front, write them in order, then
- * `finish()` renames the whole folder into place. Nothing appears at `dir` unless finish() succeeds.
+ * `finish()` moves the whole folder into place (src/output). Nothing appears at the target unless finish()
+ * succeeds. Give it an `OutputSlot` to apply a command's output policy; a plain path gets the library
+ * default (refuse an existing path unless `force`).
  */
 export class AdapterWriter {
+  readonly dir: string;
+  private readonly slot: OutputSlot;
   private readonly tmpDir: string;
   private readonly weights: SafetensorsWriter;
   private done = false;
 
   constructor(
-    readonly dir: string,
+    target: string | OutputSlot,
     config: Record<string, unknown>,
     specs: TensorSpec[],
-    private readonly force = false,
+    force = false,
     metadata: Record<string, string> = { format: "pt" },
   ) {
-    ensureWritable(dir, force);
-    this.tmpDir = tempPathFor(dir);
-    mkdirSync(this.tmpDir, { recursive: true });
+    this.slot =
+      typeof target === "string"
+        ? openOutput({ path: target, kind: "dir", inputs: [], owner: OWNERS.unchecked, force })
+        : target;
+    this.dir = this.slot.path;
+    this.tmpDir = this.slot.temp;
     try {
       writeFileSync(join(this.tmpDir, CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
       this.weights = new SafetensorsWriter(join(this.tmpDir, WEIGHTS_FILE), specs, metadata);
     } catch (e) {
-      rmSync(this.tmpDir, { recursive: true, force: true });
-      throw e;
+      throw this.slot.fail(e);
     }
   }
 
@@ -416,7 +423,7 @@ export class AdapterWriter {
 
   finish(): void {
     this.weights.finish();
-    commitTemp(this.tmpDir, this.dir, this.force);
+    this.slot.commit();
     this.done = true;
   }
 
@@ -427,13 +434,19 @@ export class AdapterWriter {
     } catch {
       /* the folder is removed below anyway */
     }
-    rmSync(this.tmpDir, { recursive: true, force: true });
+    this.slot.abort();
+  }
+
+  /** Abort, and turn `e` into the error to report (file-system errors name the target, not a temp path). */
+  fail(e: unknown): Error {
+    this.abort();
+    return this.slot.fail(e);
   }
 }
 
 /** Write a whole adapter folder from in-memory tensors (small adapters: tests, training outputs). */
 export function writeAdapter(
-  dir: string,
+  dir: string | OutputSlot,
   a: {
     config: AdapterConfigInput;
     tensors: { name: string; shape: number[]; data: Float32Array }[];
@@ -454,8 +467,7 @@ export function writeAdapter(
     for (const [name, text] of Object.entries(a.extraFiles ?? {})) w.addFile(name, text);
     w.finish();
   } catch (e) {
-    w.abort();
-    throw e;
+    throw w.fail(e);
   }
 }
 

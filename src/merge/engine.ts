@@ -4,13 +4,17 @@
  * Memory is bounded by (threads + window) modules in flight, never by the adapters' size.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
-import { convertAdapterToGguf } from "../formats/convert.js";
-import { ensureWritable, tempPathFor } from "../fsutil.js";
+import { convertAdapterToGguf, findBaseConfig } from "../formats/convert.js";
+import { tempPathFor } from "../fsutil.js";
+import { onInterrupt, unregisterDebris } from "../output/debris.js";
+import { checkFreeSpace } from "../output/guard.js";
+import { OWNERS } from "../output/owners.js";
+import { checkOutput, openOutput, writeOutputFile, type OutputSpec } from "../output/slot.js";
 import { releaseScratch } from "../tensor/workspace.js";
 import { VERSION } from "../version.js";
 import type { GlobalThresholds } from "./binder.js";
@@ -22,7 +26,10 @@ import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
 export interface MergeOptions {
   /** Output folder; overrides the recipe's `output.path`. */
   output?: string;
+  /** Replace an existing output that a merge wrote (it holds merge_manifest.json, or is a GGUF file). */
   force?: boolean;
+  /** Replace an existing output even when merglot did not write it (never an input, see src/output). */
+  replaceForeign?: boolean;
   /** Worker threads (default: available cores; 1 = in process). */
   threads?: number;
   allowBaseMismatch?: boolean;
@@ -91,11 +98,25 @@ async function runParallel(
   const window = threads * 2;
   let nextToSend = 0;
   let nextToWrite = 0;
+  let stopping = false;
+  // On SIGINT/SIGTERM/SIGHUP: let each worker finish its module and exit, instead of dying inside native code.
+  const unregister = onInterrupt(() => {
+    stopping = true;
+    return Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((res) => {
+            w.once("exit", () => res());
+            w.postMessage("close");
+          }),
+      ),
+    );
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
       const send = (w: Worker) => {
-        if (failed) return;
+        if (failed || stopping) return;
         if (nextToSend >= modules.length || nextToSend - nextToWrite >= window) {
           idle.push(w);
           return;
@@ -114,15 +135,20 @@ async function runParallel(
           (
             msg: {
               seq: number;
-              error?: { message: string; code: string | null; stack?: string };
+              error?: {
+                message: string;
+                code: string | null;
+                stack?: string;
+                fs?: { code?: string; path?: string; syscall?: string } | null;
+              };
             } & ModuleResult,
           ) => {
-            if (failed) return;
+            if (failed || stopping) return; // interrupted: nothing more is written or committed
             if (msg.error) {
               failed = true;
               const e = msg.error.code
                 ? new MerglotError(msg.error.code, msg.error.message)
-                : new Error(msg.error.message);
+                : Object.assign(new Error(msg.error.message), msg.error.fs ?? {});
               if (msg.error.stack) e.stack = msg.error.stack;
               reject(e);
               return;
@@ -153,6 +179,7 @@ async function runParallel(
       }
     });
   } finally {
+    unregister();
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
@@ -173,11 +200,26 @@ export async function merge(
   if (!output)
     throw new MerglotError("merge.output", `${r.source}: no output path: pass -o OUT_DIR or set output.path`);
   const force = opts.force ?? false;
-  ensureWritable(output, force);
   const gguf = r.output.format === "gguf";
-  // A GGUF output is converted from a PEFT folder merged beside it, which is removed afterwards.
-  const peftDir = gguf ? tempPathFor(output) + "-peft" : output;
+  const outSpec: OutputSpec = {
+    path: output,
+    kind: gguf ? "file" : "dir",
+    inputs: [r.source, ...r.models.map((m) => m.path), ...(r.output.base ? [r.output.base] : [])],
+    owner: gguf ? OWNERS.mergeGguf : OWNERS.merge,
+    force,
+    replaceForeign: opts.replaceForeign,
+  };
+  checkOutput(outSpec); // before any work: a refused output costs nothing
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
+  // GGUF needs the base model's config: find it now, from the first input (not the temp folder merged
+  // later, from which a relative base_model_name_or_path would resolve elsewhere), before any work
+  const ggufBase = gguf
+    ? findBaseConfig(
+        { path: plan.adapters[0]!.path, config: { baseModel: plan.adapters[0]!.baseModel } },
+        r.output.base ?? undefined,
+        `set output.base in ${r.source} to the base model folder (or its config.json)`,
+      ).from
+    : undefined;
   // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
   const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
   const auto = work < SMALL_MERGE_ENTRIES ? 1 : availableParallelism();
@@ -204,8 +246,16 @@ export async function merge(
   const tGlobal = performance.now();
   // Each module's result is written by the thread that computed it, at its planned place in the file;
   // the main thread only records completion in module order (so finish() still proves every tensor landed).
-  const writer = new AdapterWriter(peftDir, plan.config, plan.specs, gguf || force);
+  // A GGUF output is converted from a PEFT folder merged into a temp path beside it, removed afterwards.
+  const peftDir = gguf ? tempPathFor(output) : null;
+  const writer = new AdapterWriter(peftDir ?? openOutput(outSpec), plan.config, plan.specs);
   const layout = writer.weightsLayout();
+  const last = layout.tensors[layout.tensors.length - 1];
+  try {
+    checkFreeSpace(output, (last ? last.position + last.bytes : 0) * (gguf ? 2 : 1));
+  } catch (e) {
+    throw writer.fail(e);
+  }
   const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
   const placements: Placement[] = plan.modules.map((m) => {
     const n = factorNames(m.name);
@@ -282,16 +332,22 @@ export async function merge(
     const manifestText = JSON.stringify(manifest, null, 2) + "\n";
     writer.addFile("merge_manifest.json", manifestText);
     writer.finish();
-    if (gguf) {
+    if (peftDir) {
       try {
         convertAdapterToGguf(peftDir, output, {
-          base: r.output.base ?? undefined,
+          base: ggufBase,
           dtype: r.output.dtype ? GGUF_DTYPES[r.output.dtype] : "F32",
           force,
+          replaceForeign: opts.replaceForeign,
+          inputs: outSpec.inputs,
         });
-        writeFileSync(`${output}.merge_manifest.json`, manifestText);
+        writeOutputFile(
+          { ...outSpec, path: `${output}.merge_manifest.json`, owner: OWNERS.mergeManifestFile },
+          manifestText,
+        );
       } finally {
         rmSync(peftDir, { recursive: true, force: true });
+        unregisterDebris(peftDir);
       }
     }
     return {
@@ -306,8 +362,7 @@ export async function merge(
       timings: { ...timings, total_ms: round(performance.now() - t0) },
     };
   } catch (e) {
-    writer.abort();
-    throw e;
+    throw writer.fail(e);
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { isMerglotError } from "../errors.js";
+import { isFsError } from "../output/fs-errors.js";
 import { ModuleMerger, type ComputeSettings, type Placement } from "./compute.js";
 import type { PlannedModule } from "./plan.js";
 
@@ -13,7 +14,8 @@ parentPort!.on("message", (msg: { seq: number; module: PlannedModule; at: Placem
   if (msg === "close") {
     merger.close();
     parentPort!.close();
-    return;
+    // between modules, so no native call is in flight; native thread pools would keep the thread alive
+    process.exit(0);
   }
   try {
     parentPort!.postMessage({ seq: msg.seq, ...merger.run(msg.module, msg.at) });
@@ -21,7 +23,13 @@ parentPort!.on("message", (msg: { seq: number; module: PlannedModule; at: Placem
     const err = e as Error;
     parentPort!.postMessage({
       seq: msg.seq,
-      error: { message: err.message, code: isMerglotError(e) ? e.code : null, stack: err.stack },
+      error: {
+        message: err.message,
+        code: isMerglotError(e) ? e.code : null,
+        stack: err.stack,
+        // a file-system error (disk full, read-only) keeps its errno fields, so the CLI can name the output
+        fs: isFsError(e) ? { code: e.code, path: e.path, syscall: e.syscall } : null,
+      },
     });
   }
 });

@@ -4,7 +4,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { MerglotError } from "../errors.js";
-import { ensureWritable } from "../fsutil.js";
+import type { Ownership } from "../output/guard.js";
+import { OWNERS } from "../output/owners.js";
+import { checkOutput, openOutput, type OutputSpec } from "../output/slot.js";
 import { writeAdapter } from "../formats/peft.js";
 import { parseModelConfig } from "../engine/config.js";
 import { loadModel, saveModel } from "../engine/load.js";
@@ -32,7 +34,10 @@ export interface TrainAdapterOptions {
   lora: LoraSpec;
   train: TrainConfig;
   run?: RunOptions;
+  /** Replace an existing training output (a folder with training_log.json). */
   force?: boolean;
+  /** Replace whatever is at the output path (never an input or the checkpoint folder). */
+  replaceForeign?: boolean;
   /** Tokenizer folder or tokenizer.json (default: the base model folder). */
   tokenizer?: string;
 }
@@ -46,7 +51,8 @@ function withGrads(list: { name: string; data: Param["data"]; grad: Param["grad"
 
 /** Train a LoRA adapter on prompt/completion JSONL and write it as a PEFT folder with training_log.json. */
 export function trainAdapter(o: TrainAdapterOptions): { log: TrainingLog; model: LlamaModel } {
-  if (!o.force) ensureWritable(o.outDir, false);
+  const out = outputSpec(o, OWNERS.train, [o.baseDir, o.dataPath, o.tokenizer]);
+  checkOutput(out); // before loading and training: a refused output costs nothing
   const model = loadModel(o.baseDir);
   const tok = loadTokenizer(o.tokenizer ?? o.baseDir);
   const eos = tok.eosTokenId ?? model.config.eosTokenIds[0] ?? null;
@@ -54,10 +60,9 @@ export function trainAdapter(o: TrainAdapterOptions): { log: TrainingLog; model:
   checkVocabulary(examples, model.config.vocabSize, o.dataPath);
   attachLora(model, o.lora, new Rng(o.train.seed, 0x10a4));
   const log = runTraining(model, withGrads(loraParameters(model)), examples, o.train, o.run);
-  writeAdapter(o.outDir, {
+  writeAdapter(openOutput(out), {
     config: loraAdapterConfig(o.lora, o.baseDir),
     tensors: loraTensors(model),
-    force: o.force,
     extraFiles: { "training_log.json": JSON.stringify(log, null, 1) + "\n" },
   });
   return { log, model };
@@ -72,11 +77,13 @@ export interface PretrainOptions {
   train: TrainConfig;
   run?: RunOptions;
   force?: boolean;
+  replaceForeign?: boolean;
 }
 
 /** Train a small model from scratch on text and write an HF model folder (config, weights, tokenizer, log). */
 export function pretrainModel(o: PretrainOptions): { log: TrainingLog; model: LlamaModel } {
-  if (!o.force) ensureWritable(o.outDir, false);
+  const out = outputSpec(o, OWNERS.pretrain, [o.configPath, o.dataPath, o.tokenizer]);
+  checkOutput(out);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(o.configPath, "utf8"));
@@ -99,8 +106,25 @@ export function pretrainModel(o: PretrainOptions): { log: TrainingLog; model: Ll
   };
   const tokConfig = join(dirname(tokFile), "tokenizer_config.json");
   if (existsSync(tokConfig)) extra["tokenizer_config.json"] = readFileSync(tokConfig, "utf8");
-  saveModel(model, o.outDir, { force: o.force, extraFiles: extra });
+  saveModel(model, openOutput(out), { extraFiles: extra });
   return { log, model };
+}
+
+/** The output policy of a training command: inputs, resume and checkpoint folders are protected. */
+function outputSpec(
+  o: { outDir: string; force?: boolean; replaceForeign?: boolean; run?: RunOptions },
+  owner: Ownership,
+  inputs: (string | undefined)[],
+): OutputSpec {
+  const more = [o.run?.resumeFrom ?? undefined, o.run?.checkpointDir ?? undefined];
+  return {
+    path: o.outDir,
+    kind: "dir",
+    inputs: [...inputs, ...more].filter((p): p is string => typeof p === "string"),
+    owner,
+    force: o.force,
+    replaceForeign: o.replaceForeign,
+  };
 }
 
 function checkVocabulary(examples: { ids: number[] }[], vocabSize: number, path: string): void {

@@ -7,10 +7,11 @@
  * checkpoint only needs the step, the parameters and the optimiser moments to continue bit for bit.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
-import { commitTemp, tempPathFor } from "../fsutil.js";
+import { folderWithMarker } from "../output/guard.js";
+import { openOutput } from "../output/slot.js";
 import { SafetensorsReader, writeSafetensors } from "../formats/safetensors.js";
 import type { LlamaModel } from "../engine/model.js";
 import { Rng } from "../engine/rng.js";
@@ -210,6 +211,7 @@ export function runTraining(
 
 const STATE_FILE = "trainer_state.json";
 const TENSORS_FILE = "trainer_tensors.safetensors";
+const CHECKPOINT_OWNER = folderWithMarker("train", STATE_FILE);
 
 /** Write checkpoint-step-N atomically and remove older checkpoints in the same folder. */
 function saveCheckpoint(
@@ -220,10 +222,10 @@ function saveCheckpoint(
   log: TrainingLog,
   fp: string,
 ): void {
-  mkdirSync(dir, { recursive: true });
   const target = join(dir, `checkpoint-step-${step}`);
-  const tmp = tempPathFor(target);
-  mkdirSync(tmp);
+  // a checkpoint of this step from an earlier run is replaced; inputs: none (the trainer holds its state)
+  const slot = openOutput({ path: target, kind: "dir", inputs: [], owner: CHECKPOINT_OWNER, force: true });
+  const tmp = slot.temp;
   try {
     const tensors = params.flatMap((p, k) => [
       {
@@ -240,10 +242,9 @@ function saveCheckpoint(
       join(tmp, STATE_FILE),
       JSON.stringify({ format: "merglot-trainer-1", fingerprint: fp, adamT: opt.t, log }, null, 1),
     );
-    commitTemp(tmp, target, true);
+    slot.commit();
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw slot.fail(e);
   }
   for (const name of readdirSync(dir)) {
     const m = /^checkpoint-step-(\d+)$/.exec(name);

@@ -2,13 +2,15 @@
  * The demo: merge the embedded language adapters (data/demo) with several methods and show how much of each
  * language's vector every merged adapter keeps. Everything it prints is computed, nothing is canned.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { languageVectorSimilarity } from "../analysis/similarity.js";
 import { MerglotError } from "../errors.js";
 import { merge, type MergeSummary } from "../merge/engine.js";
 import { loadRecipe, parseRecipe } from "../merge/recipe.js";
+import { OWNERS } from "../output/owners.js";
+import { openOutput } from "../output/slot.js";
 
 /** data/demo inside the installed package (three levels above dist/src/workflow). */
 export const DEMO_DIR = fileURLToPath(new URL("../../../data/demo/", import.meta.url));
@@ -30,7 +32,10 @@ export interface DemoResult {
 
 export async function runDemo(opts: {
   output: string;
+  /** Replace an existing demo output (a folder with summary.json). */
   force?: boolean;
+  /** Replace whatever is at the output path. */
+  replaceForeign?: boolean;
   threads?: number;
   log?: (s: string) => void;
 }): Promise<DemoResult> {
@@ -38,15 +43,30 @@ export async function runDemo(opts: {
   const recipePath = join(DEMO_DIR, "recipe.yaml");
   if (!existsSync(recipePath))
     throw new MerglotError("demo.data", `${recipePath}: the demo data is missing from this installation`);
-  if (existsSync(opts.output)) {
-    if (!opts.force)
-      throw new MerglotError(
-        "output.exists",
-        `${opts.output}: output already exists (use --force to overwrite)`,
-      );
-    rmSync(opts.output, { recursive: true, force: true });
+  // Everything is written into one temp folder, moved into place at the end (src/output).
+  const out = openOutput({
+    path: opts.output,
+    kind: "dir",
+    inputs: [DEMO_DIR],
+    owner: OWNERS.demo,
+    force: opts.force,
+    replaceForeign: opts.replaceForeign,
+  });
+  try {
+    return await demoInto(out.temp, opts.output, recipePath, opts.threads, log, () => out.commit());
+  } catch (e) {
+    throw out.fail(e);
   }
-  mkdirSync(opts.output, { recursive: true });
+}
+
+async function demoInto(
+  tmp: string,
+  output: string,
+  recipePath: string,
+  threads: number | undefined,
+  log: (s: string) => void,
+  commit: () => void,
+): Promise<DemoResult> {
   const base = loadRecipe(recipePath);
   const paths = base.models.map((m) => m.path);
   const langs = paths.map((p) => basename(p));
@@ -64,7 +84,8 @@ export async function runDemo(opts: {
   log("method".padEnd(26) + langs.map((l) => l.padStart(15)).join("") + "   rank   time");
   for (const m of METHODS) {
     const label = m.space ? `${m.method} (${m.space})` : m.method;
-    const dir = join(opts.output, label.replace(/[^a-z_]+/g, "-").replace(/-$/, ""));
+    const sub = label.replace(/[^a-z_]+/g, "-").replace(/-$/, "");
+    const dir = join(tmp, sub);
     const recipe = parseRecipe(
       {
         merge_method: m.method,
@@ -77,7 +98,7 @@ export async function runDemo(opts: {
       recipePath,
       DEMO_DIR,
     );
-    const summary = await merge(recipe, { output: dir, force: true, threads: opts.threads });
+    const summary = { ...(await merge(recipe, { output: dir, threads })), output: join(output, sub) };
     const withMerged = languageVectorSimilarity([...paths, dir]);
     const k = n + 1;
     const cosine = paths.map((_, i) => withMerged.cosine[i * k + n]!);
@@ -95,7 +116,8 @@ export async function runDemo(opts: {
     similarity: langs.map((_, i) => Array.from(sim.cosine.slice(i * n, i * n + n))),
     merges,
   };
-  writeFileSync(join(opts.output, "summary.json"), JSON.stringify(result, null, 2) + "\n");
-  log(`\nmerged adapters and summary.json written to ${resolve(opts.output)}`);
+  writeFileSync(join(tmp, "summary.json"), JSON.stringify(result, null, 2) + "\n");
+  commit();
+  log(`\nmerged adapters and summary.json written to ${resolve(output)}`);
   return result;
 }

@@ -119,13 +119,21 @@ describe("convertAdapterToGguf", () => {
     );
   });
 
-  test("an existing output is refused unless forced", () => {
+  test("an existing output is refused unless forced; force replaces only a GGUF file", () => {
     const out = fresh("lora") + ".gguf";
     writeFileSync(out, "old");
     expectMerglotError(
+      () => convertAdapterToGguf(adapter(), out, { base, force: true }),
+      "output.foreign",
+      /already exists and is not a merglot convert output \(not a GGUF file\); pass --force-replace-foreign/,
+    );
+    assert.equal(readFileSync(out, "utf8"), "old");
+    convertAdapterToGguf(adapter(), out, { base, replaceForeign: true });
+    assert.equal(readFileSync(out).subarray(0, 4).toString(), "GGUF");
+    expectMerglotError(
       () => convertAdapterToGguf(adapter(), out, { base }),
       "output.exists",
-      /already exists/,
+      /already exists \(use --force to overwrite\)/,
     );
     convertAdapterToGguf(adapter(), out, { base, force: true });
     assert.equal(readFileSync(out).subarray(0, 4).toString(), "GGUF");

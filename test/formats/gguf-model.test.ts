@@ -449,11 +449,17 @@ describe("base-model GGUF export errors", () => {
     const out = join(root, `exists-${n++}.gguf`);
     writeFileSync(out, "old");
     expectMerglotError(
+      () => writeModelGguf(dir, out, { force: true }),
+      "output.foreign",
+      /already exists and is not a merglot convert output/,
+    );
+    assert.equal(readFileSync(out, "utf8"), "old");
+    writeModelGguf(dir, out, { replaceForeign: true });
+    expectMerglotError(
       () => writeModelGguf(dir, out),
       "output.exists",
       /already exists \(use --force to overwrite\)/,
     );
-    assert.equal(readFileSync(out, "utf8"), "old");
     writeModelGguf(dir, out, { force: true });
     assert.equal(readFileSync(out).subarray(0, 4).toString(), "GGUF");
     assert.equal(readdirSync(root).filter((f) => f.includes(".tmp-")).length, 0);

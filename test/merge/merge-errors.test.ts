@@ -133,13 +133,18 @@ describe("bad input", () => {
     ));
   test("YAML syntax errors name the line", () =>
     expectError("merge_method: ties\nmodels:\n  - model: [a0\n", /line \d+/));
-  test("an output path that exists (and --force)", async () => {
+  test("an output path that exists (--force replaces a merge output, --force-replace-foreign anything)", async () => {
     const out = join(tmp.dir, "exists");
     mkdirSync(out);
     writeFileSync(join(out, "keep.txt"), "x");
-    await expectError("merge_method: ties\nmodels:\n  - model: a0\n", /exists.*--force/, { output: out });
+    await expectError("merge_method: ties\nmodels:\n  - model: a0\n", /exists.*--force-replace-foreign/, {
+      output: out,
+    });
     assert.ok(existsSync(join(out, "keep.txt")));
     const p = writeRecipe(tmp.dir, "force.yaml", "merge_method: ties\nmodels:\n  - model: a0\n");
+    await assert.rejects(merge(p, { output: out, force: true, threads: 1 }), /no merge_manifest\.json/);
+    assert.ok(existsSync(join(out, "keep.txt")));
+    await merge(p, { output: out, replaceForeign: true, threads: 1 });
     await merge(p, { output: out, force: true, threads: 1 });
     assert.ok(existsSync(join(out, "adapter_model.safetensors")));
     assert.equal(existsSync(join(out, "keep.txt")), false);
