@@ -16,6 +16,7 @@ interface DataFlags {
   sizes?: string;
   seed: string;
   force?: boolean;
+  forceReplaceForeign?: boolean;
   json?: boolean;
 }
 
@@ -46,6 +47,10 @@ export function registerData(
     .option("--sizes <t,v,e>", "examples per split: train,validation,test (default: the study's)")
     .option("--seed <n>", "selection seed", "0")
     .option("--force", "replace an existing output folder")
+    .option(
+      "--force-replace-foreign",
+      "replace an existing output folder even if merglot did not write it (never an input)",
+    )
     .option("--json", "print a JSON summary")
     .action(async (o: DataFlags) => {
       const seed = Number(o.seed);
@@ -59,7 +64,7 @@ export function registerData(
         seed,
         sizes: o.sizes ? parseSizes(o.sizes) : undefined,
       });
-      writePreparedData(o.output, data, o.data, o.force ?? false);
+      writePreparedData(o.output, data, o.data, o.force ?? false, o.forceReplaceForeign ?? false);
       const counts = Object.fromEntries(Object.entries(data.splits).map(([s, p]) => [s, p.examples.length]));
       if (o.json) {
         print(

@@ -35,6 +35,7 @@ interface EvalFlags {
   output?: string;
   json?: boolean;
   force?: boolean;
+  forceReplaceForeign?: boolean;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -111,6 +112,10 @@ export function registerEval(program: Command): void {
     .option("-o, --output <dir>", "write metrics.json and samples.jsonl here")
     .option("--json", "print metrics.json")
     .option("--force", "overwrite an output folder that holds other results")
+    .option(
+      "--force-replace-foreign",
+      "replace an existing output folder even if merglot did not write it (never an input)",
+    )
     .action(async (f: EvalFlags) => {
       if (f.runner !== undefined && f.runner !== "engine" && f.runner !== "llamacpp")
         throw new MerglotError("cli.flag", `--runner: expected engine or llamacpp, got "${f.runner}"`);
@@ -166,6 +171,7 @@ export function registerEval(program: Command): void {
           bertscore,
           outDir: f.output,
           force: f.force,
+          replaceForeign: f.forceReplaceForeign,
           onProgress: (done, total) => {
             const s = (performance.now() - t0) / 1000;
             bar?.update(done, total, `examples | ${(s > 0 ? done / s : 0).toFixed(2)} examples/s`);

@@ -7,10 +7,10 @@
  * sections of one wiki_lingua article are keyed together and never split across two of the sets (a
  * later set skips the sections of an article an earlier one took, so it may come out a little short).
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { MerglotError } from "../errors.js";
-import { commitTemp, ensureWritable, tempPathFor } from "../fsutil.js";
+import { OWNERS, openOutput } from "../output/index.js";
 import { SPLITS, type Example, type Split } from "./example.js";
 import { exampleLine, examplesSha256 } from "./jsonl-out.js";
 import { chooseConfig, loadExamples, streamExamples, type LoadOptions } from "./load.js";
@@ -120,11 +120,15 @@ export async function prepareSplits(opts: PrepareOptions): Promise<PreparedData>
  * Writes `<out>/{train,validation,test}.jsonl` and `<out>/data_manifest.json` into a temp folder next to
  * `out`, then moves it into place (refusing to replace an existing `out` unless `force`).
  */
-export function writePreparedData(out: string, data: PreparedData, source: string, force: boolean): void {
-  ensureWritable(out, force);
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = tempPathFor(out);
-  mkdirSync(tmp);
+export function writePreparedData(
+  out: string,
+  data: PreparedData,
+  source: string,
+  force: boolean,
+  replaceForeign = false,
+): void {
+  const slot = openOutput({ path: out, kind: "dir", inputs: [source], owner: OWNERS.data, force, replaceForeign });
+  const tmp = slot.temp;
   try {
     for (const s of SPLITS) writeFileSync(join(tmp, `${s}.jsonl`), data.splits[s].examples.map(exampleLine).join(""));
     const manifest = {
@@ -140,9 +144,8 @@ export function writePreparedData(out: string, data: PreparedData, source: strin
       ),
     };
     writeFileSync(join(tmp, "data_manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-    commitTemp(tmp, out, force);
+    slot.commit();
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
+    throw slot.fail(e);
   }
 }

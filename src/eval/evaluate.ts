@@ -13,11 +13,11 @@
  * any other existing folder is refused unless `force`.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
-import { commitTemp, ensureWritable, tempPathFor } from "../fsutil.js";
+import { checkOutput, OWNERS, openOutput, type OutputSpec } from "../output/index.js";
 import { parseChoice, splitItems } from "../tasks/answers.js";
 import { chatFormatOf } from "../tasks/chat.js";
 import { loadTask, type Task } from "../tasks/load.js";
@@ -63,6 +63,8 @@ export interface EvaluateOptions {
   outDir?: string;
   /** Replace an existing outDir whose results are not for these inputs. */
   force?: boolean;
+  /** Replace an existing outDir that is not an evaluation's output (never an input). */
+  replaceForeign?: boolean;
   /** Cache folder for converted LoRA GGUFs. */
   cacheDir?: string;
   onProgress?: (done: number, total: number) => void;
@@ -186,7 +188,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     key = cacheKey(o, task, runnerId, mode, chat !== null);
     const hit = readCached(o.outDir, key);
     if (hit) return hit;
-    ensureWritable(o.outDir, o.force ?? false);
+    checkOutput(outputSpec(o, o.outDir));
   }
   const started = performance.now();
   const runner =
@@ -235,26 +237,31 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
     seconds: Math.round((performance.now() - started) / 10) / 100,
     tokens: out.tokens,
   };
-  if (o.outDir) writeOutputs(o.outDir, report, out.samples, key, o.force ?? false);
+  if (o.outDir) writeOutputs(outputSpec(o, o.outDir), report, out.samples, key);
   return { ...report, samples: out.samples, cached: false };
 }
 
-function writeOutputs(
-  outDir: string,
-  report: MetricsReport,
-  samples: Sample[],
-  key: string,
-  force: boolean,
-): void {
-  const tmp = tempPathFor(outDir);
-  mkdirSync(tmp, { recursive: true });
+/** The policy for an evaluation's output folder: its own results may be replaced with `force`. */
+function outputSpec(o: EvaluateOptions, outDir: string): OutputSpec {
+  return {
+    path: outDir,
+    kind: "dir",
+    inputs: [o.model, ...(o.adapters ?? [])],
+    owner: OWNERS.eval,
+    force: o.force ?? false,
+    replaceForeign: o.replaceForeign ?? false,
+  };
+}
+
+function writeOutputs(spec: OutputSpec, report: MetricsReport, samples: Sample[], key: string): void {
+  const slot = openOutput(spec);
   try {
-    writeFileSync(join(tmp, "metrics.json"), JSON.stringify(report, null, 2) + "\n");
-    writeFileSync(join(tmp, "samples.jsonl"), samples.map((s) => JSON.stringify(s)).join("\n") + "\n");
-    writeFileSync(join(tmp, KEY_FILE), key + "\n");
-    commitTemp(tmp, outDir, force);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    writeFileSync(join(slot.temp, "metrics.json"), JSON.stringify(report, null, 2) + "\n");
+    writeFileSync(join(slot.temp, "samples.jsonl"), samples.map((s) => JSON.stringify(s)).join("\n") + "\n");
+    writeFileSync(join(slot.temp, KEY_FILE), key + "\n");
+    slot.commit();
+  } catch (e) {
+    throw slot.fail(e);
   }
 }
 

@@ -15,6 +15,10 @@ export const OWNERS = {
   /** train and pretrain: the training log both write. */
   train: folderWithMarker("train", "training_log.json"),
   pretrain: folderWithMarker("pretrain", "training_log.json"),
+  /** data: the manifest `merglot data` writes with the splits. */
+  data: folderWithMarker("data", "data_manifest.json"),
+  /** eval: the metrics every evaluation writes. */
+  eval: folderWithMarker("eval", "metrics.json"),
   /** demo: its summary. */
   demo: folderWithMarker("demo", "summary.json"),
   /** Library writers called with a plain path (tests, scripts): any existing path counts, as `force` says. */

@@ -77,10 +77,10 @@ describe("merglot report files", () => {
       writeFileSync(join(dir, "report.html"), "my own notes");
       await assert.rejects(
         writeReport({ input: dir, formats: ["html"] }),
-        /report\.html: exists and was not written/,
+        /report\.html: already exists and is not a merglot report output.*--force-replace-foreign/,
       );
       assert.equal(readFileSync(join(dir, "report.html"), "utf8"), "my own notes");
-      await writeReport({ input: dir, formats: ["html"], force: true });
+      await writeReport({ input: dir, formats: ["html"], replaceForeign: true });
       assert.ok(readFileSync(join(dir, "report.html"), "utf8").startsWith("<!doctype html>"));
       const broken = sampleResults() as unknown as { results: { metrics: unknown }[] };
       broken.results[2]!.metrics = { macro_f1: "high" };
