@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { fileError } from "../errno.js";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
 import { convertAdapterToGguf } from "../formats/convert.js";
@@ -15,6 +16,14 @@ import { releaseScratch } from "../tensor/workspace.js";
 import { VERSION } from "../version.js";
 import type { GlobalThresholds } from "./binder.js";
 import { AdapterCache, ModuleMerger, type ComputeSettings, type Placement } from "./compute.js";
+import {
+  closeWeights,
+  ggufBaseFor,
+  openWeights,
+  sameContentWarnings,
+  samePathWarnings,
+} from "./preflight.js";
+import type { WorkerData } from "./worker.js";
 import { globalThresholds } from "./global-density.js";
 import { planMerge, type MergePlan, type PlannedModule } from "./plan.js";
 import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
@@ -71,29 +80,67 @@ function settingsOf(
   };
 }
 
-async function sha256(path: string): Promise<string> {
+/** The file's sha256; stops reading (and rejects) as soon as `signal` aborts, e.g. when the merge failed. */
+async function sha256(path: string, signal: AbortSignal): Promise<string> {
   const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22, signal }))
+      h.update(chunk as Buffer);
+  } catch (e) {
+    throw fileError(e, path, "computing its sha256");
+  }
   return h.digest("hex");
 }
 
-/** Runs modules on worker threads; results are handed back in module order through `consume`. */
+type WorkerReply = {
+  seq: number;
+  cancelled?: true;
+  error?: { message: string; code: string | null; stack?: string };
+} & ModuleResult;
+
+function replyError(error: NonNullable<WorkerReply["error"]>): Error {
+  const e = error.code ? new MerglotError(error.code, error.message) : new Error(error.message);
+  if (error.stack) e.stack = error.stack;
+  return e;
+}
+
+/**
+ * Runs modules on worker threads; results are handed back in module order through `consume`.
+ *
+ * On the first failure (a module's error, a worker's crash, or `consume` throwing) nothing more is sent,
+ * the shared stop flag is raised so that running modules give up at their next step, and every worker is
+ * asked to close and awaited until it has exited on its own; only then is the first error rethrown.
+ * Workers are never terminated: `Worker.terminate()` while a worker is inside onnxruntime's synchronous
+ * run makes the addon throw a C++ `Napi::Error` that nothing catches, which aborts the whole process
+ * (exit 134), losing the real message and leaving the temp output behind.
+ */
 async function runParallel(
   modules: PlannedModule[],
   placements: Placement[],
   settings: ComputeSettings,
   threads: number,
   consume: (i: number, r: ModuleResult) => void,
+  stop: Int32Array,
 ): Promise<void> {
   const workerUrl = new URL("./worker.js", import.meta.url);
-  const workers = Array.from({ length: threads }, () => new Worker(workerUrl, { workerData: settings }));
+  const data: WorkerData = { settings, stop };
+  const workers = Array.from({ length: threads }, () => new Worker(workerUrl, { workerData: data }));
+  const exited = workers.map((w) => new Promise<void>((resolve) => w.once("exit", () => resolve())));
   const pending = new Map<number, ModuleResult>();
   const window = threads * 2;
   let nextToSend = 0;
   let nextToWrite = 0;
+  let closing = false;
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        Atomics.store(stop, 0, 1);
+        reject(e);
+      };
+      const idle: Worker[] = [];
       const send = (w: Worker) => {
         if (failed) return;
         if (nextToSend >= modules.length || nextToSend - nextToWrite >= window) {
@@ -103,57 +150,41 @@ async function runParallel(
         const seq = nextToSend++;
         w.postMessage({ seq, module: modules[seq], at: placements[seq] });
       };
-      const idle: Worker[] = [];
       for (const w of workers) {
-        w.on("error", (e) => {
-          failed = true;
-          reject(e);
+        w.on("error", fail);
+        w.once("exit", (code) => {
+          if (!closing) fail(new Error(`a merge worker stopped unexpectedly (exit code ${code})`));
         });
-        w.on(
-          "message",
-          (
-            msg: {
-              seq: number;
-              error?: { message: string; code: string | null; stack?: string };
-            } & ModuleResult,
-          ) => {
-            if (failed) return;
-            if (msg.error) {
-              failed = true;
-              const e = msg.error.code
-                ? new MerglotError(msg.error.code, msg.error.message)
-                : new Error(msg.error.message);
-              if (msg.error.stack) e.stack = msg.error.stack;
-              reject(e);
-              return;
+        w.on("message", (msg: WorkerReply) => {
+          if (failed || msg.cancelled) return;
+          if (msg.error) return fail(replyError(msg.error));
+          pending.set(msg.seq, msg);
+          try {
+            while (pending.has(nextToWrite)) {
+              const r = pending.get(nextToWrite)!;
+              pending.delete(nextToWrite);
+              consume(nextToWrite, r);
+              nextToWrite++;
             }
-            pending.set(msg.seq, msg);
-            try {
-              while (pending.has(nextToWrite)) {
-                const r = pending.get(nextToWrite)!;
-                pending.delete(nextToWrite);
-                consume(nextToWrite, r);
-                nextToWrite++;
-              }
-            } catch (e) {
-              failed = true;
-              reject(e);
-              return;
-            }
-            if (nextToWrite === modules.length) {
-              resolve();
-              return;
-            }
-            send(w);
-            while (idle.length && nextToSend < modules.length && nextToSend - nextToWrite < window)
-              send(idle.shift()!);
-          },
-        );
+          } catch (e) {
+            return fail(e);
+          }
+          if (nextToWrite === modules.length) {
+            resolve();
+            return;
+          }
+          send(w);
+          while (idle.length && nextToSend < modules.length && nextToSend - nextToWrite < window)
+            send(idle.shift()!);
+        });
         send(w);
       }
     });
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    // Queued after any module a worker still holds: each one finishes (or abandons) it, then exits.
+    closing = true;
+    for (const w of workers) w.postMessage("close");
+    await Promise.all(exited);
   }
 }
 
@@ -177,55 +208,65 @@ export async function merge(
   const gguf = r.output.format === "gguf";
   // A GGUF output is converted from a PEFT folder merged beside it, which is removed afterwards.
   const peftDir = gguf ? tempPathFor(output) + "-peft" : output;
+  // Every input's header, shapes and sizes are validated here, before any tensor data is read or hashed.
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
+  const ggufBase = gguf ? ggufBaseFor(r, plan) : undefined;
   // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
   const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
   const auto = work < SMALL_MERGE_ENTRIES ? 1 : availableParallelism();
   const threads = Math.max(1, Math.min(opts.threads ?? auto, plan.modules.length));
-  const hashes = Promise.all(plan.adapters.map((a) => sha256(a.weightsPath)));
+  // One shared handle per input for every thread (and one per worker would multiply them).
+  const fds = openWeights(plan);
+  const stopHashing = new AbortController();
+  const hashes = Promise.all(plan.adapters.map((a) => sha256(a.weightsPath, stopHashing.signal)));
   hashes.catch(() => undefined); // awaited below; a failed merge must not leave an unhandled rejection
   const tPlan = performance.now();
-
-  let global: GlobalThresholds | undefined;
-  const baseSettings = settingsOf(r);
-  if (
-    r.densityScope === "global" &&
-    r.method.usesDensity &&
-    r.method.name !== "dare_linear" &&
-    r.method.name !== "dare_ties"
-  ) {
-    const cache = new AdapterCache(r.models.map((m) => m.path));
-    try {
-      global = globalThresholds(plan.modules, baseSettings, cache);
-    } finally {
-      cache.close();
-    }
-  }
-  const tGlobal = performance.now();
-  // Each module's result is written by the thread that computed it, at its planned place in the file;
-  // the main thread only records completion in module order (so finish() still proves every tensor landed).
-  const writer = new AdapterWriter(peftDir, plan.config, plan.specs, gguf || force);
-  const layout = writer.weightsLayout();
-  const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
-  const placements: Placement[] = plan.modules.map((m) => {
-    const n = factorNames(m.name);
-    return { aPos: position.get(n.a)!, bPos: position.get(n.b)! };
-  });
-  const settings = settingsOf(r, global, { path: layout.path, dtype: plan.dtype });
-  let readMs = 0;
-  let computeMs = 0;
-  let writeMs = 0;
-  const consume = (i: number, res: ModuleResult) => {
-    const m = plan.modules[i]!;
-    const names = factorNames(m.name);
-    writer.markWritten(names.a);
-    writer.markWritten(names.b);
-    readMs += res.readMs;
-    computeMs += res.computeMs;
-    writeMs += res.writeMs;
-    opts.onProgress?.(i + 1, plan.modules.length, m.name);
-  };
+  let writer: AdapterWriter | undefined;
   try {
+    let global: GlobalThresholds | undefined;
+    const baseSettings = settingsOf(r);
+    if (
+      r.densityScope === "global" &&
+      r.method.usesDensity &&
+      r.method.name !== "dare_linear" &&
+      r.method.name !== "dare_ties"
+    ) {
+      const cache = new AdapterCache(
+        r.models.map((m) => m.path),
+        fds,
+      );
+      try {
+        global = globalThresholds(plan.modules, baseSettings, cache);
+      } finally {
+        cache.close();
+      }
+    }
+    const tGlobal = performance.now();
+    // Each module's result is written by the thread that computed it, at its planned place in the file;
+    // the main thread only records completion in module order (so finish() still proves every tensor landed).
+    writer = new AdapterWriter(peftDir, plan.config, plan.specs, gguf || force);
+    const w = writer;
+    const layout = writer.weightsLayout();
+    const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
+    const placements: Placement[] = plan.modules.map((m) => {
+      const n = factorNames(m.name);
+      return { aPos: position.get(n.a)!, bPos: position.get(n.b)! };
+    });
+    const settings = settingsOf(r, global, { path: layout.path, dtype: plan.dtype, display: output });
+    settings.weightsFds = fds;
+    let readMs = 0;
+    let computeMs = 0;
+    let writeMs = 0;
+    const consume = (i: number, res: ModuleResult) => {
+      const m = plan.modules[i]!;
+      const names = factorNames(m.name);
+      w.markWritten(names.a);
+      w.markWritten(names.b);
+      readMs += res.readMs;
+      computeMs += res.computeMs;
+      writeMs += res.writeMs;
+      opts.onProgress?.(i + 1, plan.modules.length, m.name);
+    };
     if (threads === 1) {
       const merger = new ModuleMerger(settings);
       try {
@@ -235,7 +276,8 @@ export async function merge(
         releaseScratch(); // in process, scratch would otherwise outlive the merge
       }
     } else {
-      await runParallel(plan.modules, placements, settings, threads, consume);
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      await runParallel(plan.modules, placements, settings, threads, consume, stop);
     }
     const tMerge = performance.now();
     const inputHashes = await hashes;
@@ -272,10 +314,15 @@ export async function merge(
       output: {
         dtype: plan.dtype,
         modules: plan.modules.length,
-        rank_min: Math.min(...ranks),
-        rank_max: Math.max(...ranks),
+        rank_min: ranks.reduce((x, y) => Math.min(x, y)),
+        rank_max: ranks.reduce((x, y) => Math.max(x, y)),
       },
-      warnings: [...plan.warnings, ...r.unused.map((u) => `parameter "${u}" is not used by ${r.methodName}`)],
+      warnings: [
+        ...plan.warnings,
+        ...samePathWarnings(plan),
+        ...sameContentWarnings(plan, inputHashes),
+        ...r.unused.map((u) => `parameter "${u}" is not used by ${r.methodName}`),
+      ],
       threads,
       timings,
     };
@@ -285,7 +332,7 @@ export async function merge(
     if (gguf) {
       try {
         convertAdapterToGguf(peftDir, output, {
-          base: r.output.base ?? undefined,
+          base: ggufBase,
           dtype: r.output.dtype ? GGUF_DTYPES[r.output.dtype] : "F32",
           force,
         });
@@ -300,14 +347,17 @@ export async function merge(
       space: r.space,
       modules: plan.modules.length,
       adapters: plan.adapters.length,
-      rank: { min: Math.min(...ranks), max: Math.max(...ranks) },
+      rank: { min: manifest.output.rank_min, max: manifest.output.rank_max },
       dtype: plan.dtype,
       warnings: manifest.warnings,
       timings: { ...timings, total_ms: round(performance.now() - t0) },
     };
   } catch (e) {
-    writer.abort();
+    stopHashing.abort();
+    writer?.abort();
     throw e;
+  } finally {
+    closeWeights(fds);
   }
 }
 
