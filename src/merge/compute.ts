@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync } from "node:fs";
 import { fileError } from "../errno.js";
-import { MerglotError } from "../errors.js";
+import { isMerglotError, MerglotError } from "../errors.js";
 import { LoraAdapter } from "../formats/peft.js";
 import { writeEncodedAt } from "../formats/safetensors.js";
 import type { FloatDType } from "../tensor/dtypes.js";
@@ -128,12 +128,12 @@ export function checkResult(x: Float32Array, module: string, factor: string, dty
     const v = x[i]!;
     if (Number.isFinite(v) && Math.abs(v) < limit) continue;
     const what = Number.isFinite(v)
-      ? `${v} at index ${i}, which is out of range for the output dtype ${dtype}`
-      : `${v} at index ${i}`;
+      ? `${v} at index ${i}, which is out of range for the output dtype ${dtype}; check the recipe's ` +
+        `weights and lambda (or choose output.dtype: float32)`
+      : `${v} at index ${i}; check the recipe's weights and lambda`;
     throw new MerglotError(
       "merge.nonfinite_result",
-      `module "${module}": the merged ${factor} contains ${what}; check the recipe's weights and lambda ` +
-        `(or choose output.dtype: float32)`,
+      `module "${module}": the merged ${factor} contains ${what}`,
     );
   }
 }
@@ -184,6 +184,25 @@ export function computeJob(
   }
 }
 
+/**
+ * computeJob, with linear-algebra failures named by module: a non-finite intermediate (weights or lambda
+ * so large that the dense merge overflows before its SVD) is the same user error as a non-finite result.
+ */
+function computeModule(job: ModuleJob, settings: ComputeSettings, global?: GlobalThresholds): SpaceResult {
+  try {
+    return computeJob(job, settings, global);
+  } catch (e) {
+    if (!isMerglotError(e) || !e.code.startsWith("linalg.")) throw e;
+    const nonfinite = e.code === "linalg.nonfinite";
+    throw new MerglotError(
+      nonfinite ? "merge.nonfinite_result" : e.code,
+      `module "${job.name}": ${nonfinite ? "the merge overflowed (" : ""}${e.message.replace(/\.$/, "")}` +
+        (nonfinite ? "); check the recipe's weights and lambda" : ""),
+      { cause: e },
+    );
+  }
+}
+
 /** Reads, merges and writes modules one at a time into the output file (one per thread). */
 export class ModuleMerger {
   private readonly cache: AdapterCache;
@@ -219,7 +238,7 @@ export class ModuleMerger {
     const job = loadJob(m, this.settings, this.cache);
     if (stopped()) throw new MergeCancelled();
     const t1 = performance.now();
-    const r = computeJob(job, this.settings, this.global);
+    const r = computeModule(job, this.settings, this.global);
     checkResult(r.a, m.name, "lora_A", out.dtype);
     checkResult(r.b, m.name, "lora_B", out.dtype);
     if (stopped()) throw new MergeCancelled();

@@ -84,12 +84,22 @@ function settingsOf(
 async function sha256(path: string, signal: AbortSignal): Promise<string> {
   const h = createHash("sha256");
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22, signal }))
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) {
+      // checked per 4 MB chunk; leaving the loop closes the stream
+      if (signal.aborted) throw new Error("hashing stopped: the merge failed");
       h.update(chunk as Buffer);
+    }
   } catch (e) {
     throw fileError(e, path, "computing its sha256");
   }
   return h.digest("hex");
+}
+
+/** The inputs' hashes, one file at a time (one extra open file, however many inputs), beside the merge. */
+async function hashAll(paths: readonly string[], signal: AbortSignal): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) out.push(await sha256(p, signal));
+  return out;
 }
 
 type WorkerReply = {
@@ -218,7 +228,10 @@ export async function merge(
   // One shared handle per input for every thread (and one per worker would multiply them).
   const fds = openWeights(plan);
   const stopHashing = new AbortController();
-  const hashes = Promise.all(plan.adapters.map((a) => sha256(a.weightsPath, stopHashing.signal)));
+  const hashes = hashAll(
+    plan.adapters.map((a) => a.weightsPath),
+    stopHashing.signal,
+  );
   hashes.catch(() => undefined); // awaited below; a failed merge must not leave an unhandled rejection
   const tPlan = performance.now();
   let writer: AdapterWriter | undefined;
