@@ -3,11 +3,9 @@
  * threads), writes the output adapter in module order and commits it atomically with its manifest.
  * Memory is bounded by (threads + window) modules in flight, never by the adapters' size.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { fileError } from "../errno.js";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
 import { convertAdapterToGguf } from "../formats/convert.js";
@@ -25,6 +23,7 @@ import {
 } from "./preflight.js";
 import type { WorkerData } from "./worker.js";
 import { globalThresholds } from "./global-density.js";
+import { hashAll } from "./hashing.js";
 import { planMerge, type MergePlan, type PlannedModule } from "./plan.js";
 import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
 
@@ -78,28 +77,6 @@ function settingsOf(
     global: global ? [...global] : undefined,
     output,
   };
-}
-
-/** The file's sha256; stops reading (and rejects) as soon as `signal` aborts, e.g. when the merge failed. */
-async function sha256(path: string, signal: AbortSignal): Promise<string> {
-  const h = createHash("sha256");
-  try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) {
-      // checked per 4 MB chunk; leaving the loop closes the stream
-      if (signal.aborted) throw new Error("hashing stopped: the merge failed");
-      h.update(chunk as Buffer);
-    }
-  } catch (e) {
-    throw fileError(e, path, "computing its sha256");
-  }
-  return h.digest("hex");
-}
-
-/** The inputs' hashes, one file at a time (one extra open file, however many inputs), beside the merge. */
-async function hashAll(paths: readonly string[], signal: AbortSignal): Promise<string[]> {
-  const out: string[] = [];
-  for (const p of paths) out.push(await sha256(p, signal));
-  return out;
 }
 
 type WorkerReply = {
