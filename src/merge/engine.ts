@@ -36,6 +36,13 @@ export interface MergeOptions {
   allowBaseMismatch?: boolean;
   /** Called after each module is written. */
   onProgress?: (done: number, total: number, module: string) => void;
+  /**
+   * Stops the merge when aborted (e.g. from a SIGINT handler): workers finish their current step and exit
+   * on their own, the temp output is removed, and the merge rejects with a MerglotError "merge.interrupted".
+   * A caller must use this instead of exiting the process, which would terminate workers inside
+   * onnxruntime (see runParallel). Merges on one thread see it between modules.
+   */
+  signal?: AbortSignal;
 }
 
 export interface MergeSummary {
@@ -79,6 +86,10 @@ function settingsOf(
   };
 }
 
+function interrupted(): MerglotError {
+  return new MerglotError("merge.interrupted", "merge interrupted: nothing was written");
+}
+
 type WorkerReply = {
   seq: number;
   cancelled?: true;
@@ -108,6 +119,7 @@ async function runParallel(
   threads: number,
   consume: (i: number, r: ModuleResult) => void,
   stop: Int32Array,
+  signal?: AbortSignal,
 ): Promise<void> {
   const workerUrl = new URL("./worker.js", import.meta.url);
   const data: WorkerData = { settings, stop };
@@ -118,6 +130,7 @@ async function runParallel(
   let nextToSend = 0;
   let nextToWrite = 0;
   let closing = false;
+  const cleanups: (() => void)[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
@@ -127,6 +140,10 @@ async function runParallel(
         Atomics.store(stop, 0, 1);
         reject(e);
       };
+      const onAbort = () => fail(interrupted());
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      cleanups.push(() => signal?.removeEventListener("abort", onAbort));
       const idle: Worker[] = [];
       const send = (w: Worker) => {
         if (failed) return;
@@ -170,6 +187,7 @@ async function runParallel(
   } finally {
     // Queued after any module a worker still holds: each one finishes (or abandons) it, then exits.
     closing = true;
+    for (const c of cleanups) c();
     for (const w of workers) w.postMessage("close");
     await Promise.all(exited);
   }
@@ -260,14 +278,17 @@ export async function merge(
     if (threads === 1) {
       const merger = new ModuleMerger(settings);
       try {
-        plan.modules.forEach((m, i) => consume(i, merger.run(m, placements[i]!)));
+        plan.modules.forEach((m, i) => {
+          if (opts.signal?.aborted) throw interrupted();
+          consume(i, merger.run(m, placements[i]!));
+        });
       } finally {
         merger.close();
         releaseScratch(); // in process, scratch would otherwise outlive the merge
       }
     } else {
       const stop = new Int32Array(new SharedArrayBuffer(4));
-      await runParallel(plan.modules, placements, settings, threads, consume, stop);
+      await runParallel(plan.modules, placements, settings, threads, consume, stop, opts.signal);
     }
     const tMerge = performance.now();
     const inputHashes = await hashes;

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { merge } from "../../src/merge/engine.js";
+import { MerglotError } from "../../src/errors.js";
 import { makeAdapter, tempDir, writeRecipe } from "../helpers/fixtures.js";
 import {
   assertOneLineError,
@@ -55,7 +57,7 @@ test("a NaN in a middle layer, 2 worker threads: 20 runs, each exit 1 with the a
   assert.deepEqual(readFileSync(join(tmp.dir, "a2", "adapter_model.safetensors")), inputBefore);
 });
 
-test("disk full while 2 workers write: 8 runs, each exit 1 naming the output, nothing left on the disk", (t) => {
+test("disk full while 2 workers write: 6 runs, each exit 1 naming the output, nothing left on the disk", (t) => {
   const mnt = join(tmp.dir, "small-disk");
   mkdirSync(mnt);
   // 64 KiB: the header fits, the 12 modules' factors (147 KB in float32) do not.
@@ -70,7 +72,7 @@ test("disk full while 2 workers write: 8 runs, each exit 1 naming the output, no
       "ok.yaml",
       `merge_method: ties\nparameters: {density: 0.5}\nmodels:\n${models(5, 2)}`,
     );
-    for (let run = 0; run < 8; run++) {
+    for (let run = 0; run < 6; run++) {
       const out = join(mnt, "merged");
       const r = runCli(["merge", recipe, "-o", out, "--threads", "2"], { cwd: tmp.dir });
       assert.notEqual(r.status, 134, `run ${run}: native abort\n${r.stderr}`);
@@ -79,5 +81,36 @@ test("disk full while 2 workers write: 8 runs, each exit 1 naming the output, no
     }
   } finally {
     spawnSync("umount", [mnt]);
+  }
+});
+
+test("an abort signal (what a SIGINT handler raises) stops a 2-thread merge cleanly, 6 times in process", async () => {
+  const recipe = writeRecipe(
+    tmp.dir,
+    "ok-abort.yaml",
+    `merge_method: ties\nparameters: {density: 0.5}\nmodels:\n${models(5, 2)}`,
+  );
+  for (let run = 0; run < 6; run++) {
+    const out = join(tmp.dir, "aborted");
+    const stop = new AbortController();
+    let progressed = 0;
+    await assert.rejects(
+      merge(recipe, {
+        output: out,
+        threads: 2,
+        signal: stop.signal,
+        onProgress: () => {
+          if (++progressed === 1) stop.abort();
+        },
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof MerglotError, String(e));
+        assert.equal(e.code, "merge.interrupted");
+        return true;
+      },
+    );
+    assert.ok(progressed < MODULES.length, "stopped before the end");
+    assert.equal(existsSync(out), false, `run ${run}: nothing at the output path`);
+    assert.deepEqual(tempsIn(tmp.dir), [], `run ${run}: no temp left`);
   }
 });
