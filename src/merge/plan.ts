@@ -155,6 +155,13 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
     }
     warnings.push(`adapters name different base models: ${list}`);
   }
+  adapters.forEach((a, i) => {
+    const why = targetMismatch(a, configs[i]!);
+    if (why !== null)
+      warnings.push(
+        `${a.path}: target_modules disagrees with the weights (${why}); the output's target_modules lists the merged modules`,
+      );
+  });
   const fif = new Set(configs.map((c) => c.fanInFanOut));
   if (fif.size > 1)
     throw new MerglotError("merge.config", "adapters disagree on fan_in_fan_out; they cannot be merged");
@@ -247,6 +254,32 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
   };
 }
 
+/** PEFT's match of a `target_modules` list entry: the module's full name or its last dotted components. */
+function listed(entry: string, module: string): boolean {
+  return module === entry || module.endsWith(`.${entry}`);
+}
+
+/**
+ * How an adapter's `target_modules` list disagrees with its weights (modules it has that the list does not
+ * name, entries that name none of its modules), or null when it agrees or is not a list.
+ */
+export function targetMismatch(a: PlannedAdapter, config: LoraAdapter["config"]): string | null {
+  const list = config.targetModules;
+  if (!Array.isArray(list)) return null;
+  const names = [...a.modules.keys()];
+  const unlisted = [
+    ...new Set(
+      names.filter((n) => !list.some((e) => listed(e, n))).map((n) => n.slice(n.lastIndexOf(".") + 1)),
+    ),
+  ];
+  const unused = list.filter((e) => !names.some((n) => listed(e, n)));
+  if (unlisted.length === 0 && unused.length === 0) return null;
+  const parts: string[] = [];
+  if (unlisted.length) parts.push(`its weights have ${unlisted.join(", ")}, which the list does not name`);
+  if (unused.length) parts.push(`the list names ${unused.join(", ")}, which its weights do not have`);
+  return parts.join("; ");
+}
+
 /**
  * Written with scaling exactly 1 for every module: lora_alpha = r, and modules whose declared rank differs
  * from the most common one listed in rank_pattern / alpha_pattern with the same value.
@@ -262,9 +295,13 @@ function outputConfig(
   const rankPattern: Record<string, number> = {};
   for (const m of modules) if (m.targetRank !== r) rankPattern[m.name] = m.targetRank;
   const lists = configs.map((c) => c.targetModules);
-  const targets = lists.every((t) => Array.isArray(t))
-    ? [...new Set(lists.flatMap((t) => t as string[]))]
-    : [...new Set(modules.map((m) => m.kind))];
+  // Copying the inputs' lists is right only when each list describes its adapter's weights; otherwise the
+  // output names what it really holds (planMerge warns about the disagreement).
+  const consistent = adapters.every((a, i) => targetMismatch(a, configs[i]!) === null);
+  const targets =
+    consistent && lists.every((t) => Array.isArray(t))
+      ? [...new Set(lists.flatMap((t) => t as string[]))]
+      : [...new Set(modules.map((m) => m.kind))];
   return adapterConfigJson({
     r,
     lora_alpha: r,

@@ -24,6 +24,8 @@ makeAdapter(join(tmp.dir, "a2"), { seed: 3 });
 makeAdapter(join(tmp.dir, "partial"), { seed: 4, modules: SMALL_MODULES.slice(0, 2) });
 makeAdapter(join(tmp.dir, "h0"), { seed: 5, dtype: "F16" });
 makeAdapter(join(tmp.dir, "h1"), { seed: 6, dtype: "F16" });
+// weights of q_proj, v_proj and down_proj, but a config that lists q_proj and k_proj
+makeAdapter(join(tmp.dir, "mislisted"), { seed: 7, extraConfig: { target_modules: ["q_proj", "k_proj"] } });
 
 let n = 0;
 async function rejects(yaml: string, code: string, pattern: RegExp, threads = 1): Promise<void> {
@@ -297,4 +299,37 @@ describe("output.format gguf", () => {
       "model.missing",
       /^.*\.yaml: output\.base: .*no-such-model: no such model folder or config file$/,
     ));
+});
+
+describe("target_modules that disagree with the weights", () => {
+  test("are warned about, and the output lists the modules it really holds", async () => {
+    const out = join(tmp.dir, "tm-out");
+    const s = await merge(
+      writeRecipe(tmp.dir, "tm.yaml", "merge_method: ties\nmodels:\n  - model: a0\n  - model: mislisted\n"),
+      { output: out, threads: 1 },
+    );
+    const w = s.warnings.filter((x) => x.includes("target_modules"));
+    assert.equal(w.length, 1, s.warnings.join("\n"));
+    assert.match(
+      w[0]!,
+      /\/mislisted: target_modules disagrees with the weights \(its weights have v_proj, down_proj, which the list does not name; the list names k_proj, which its weights do not have\); the output's target_modules lists the merged modules$/,
+    );
+    const cfg = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8")) as {
+      target_modules: string[];
+    };
+    assert.deepEqual(cfg.target_modules, ["down_proj", "q_proj", "v_proj"]);
+  });
+
+  test("lists that agree are copied as before (union), with no warning", async () => {
+    const out = join(tmp.dir, "tm-ok");
+    const s = await merge(
+      writeRecipe(tmp.dir, "tm-ok.yaml", "merge_method: ties\nmodels:\n  - model: a0\n  - model: partial\n"),
+      { output: out, threads: 1 },
+    );
+    assert.equal(s.warnings.filter((x) => x.includes("target_modules")).length, 0);
+    const cfg = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8")) as {
+      target_modules: string[];
+    };
+    assert.deepEqual(cfg.target_modules, ["down_proj", "q_proj", "v_proj"]);
+  });
 });
