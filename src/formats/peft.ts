@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileError } from "../output/fs-errors.js";
 import { MerglotError } from "../errors.js";
 import { openOutput, type OutputSlot } from "../output/slot.js";
 import { OWNERS } from "../output/owners.js";
@@ -158,8 +159,11 @@ export class LoraAdapter {
     this.byName = new Map(modules.map((m) => [m.name, m]));
   }
 
-  /** Open an adapter folder (or its `adapter_model.safetensors` path). */
-  static open(path: string): LoraAdapter {
+  /**
+   * Open an adapter folder (or its `adapter_model.safetensors` path). `weightsFd`: an already-open
+   * descriptor of the weights file to read through (shared with other readers, not closed by `close()`).
+   */
+  static open(path: string, opts: { weightsFd?: number } = {}): LoraAdapter {
     let dir = path;
     if (existsSync(path) && statSync(path).isFile()) {
       dir = join(path, "..");
@@ -181,14 +185,21 @@ export class LoraAdapter {
     }
     if (!existsSync(configPath))
       throw new MerglotError("peft.missing", `${dir}: no ${CONFIG_FILE} in the adapter folder`);
+    let configText: string;
+    try {
+      configText = readFileSync(configPath, "utf8");
+    } catch (e) {
+      // e.g. too many open files: a failed read must not be reported as a malformed config
+      throw fileError(e, configPath, "reading the adapter config");
+    }
     let rawConfig: unknown;
     try {
-      rawConfig = JSON.parse(readFileSync(configPath, "utf8"));
+      rawConfig = JSON.parse(configText);
     } catch (e) {
       throw new MerglotError("peft.config", `${configPath}: invalid JSON (${(e as Error).message})`);
     }
     const config = parsePeftConfig(rawConfig, configPath);
-    const file = SafetensorsReader.open(weights);
+    const file = SafetensorsReader.open(weights, { fd: opts.weightsFd });
     try {
       return new LoraAdapter(dir, config, file, groupModules(file, config, weights));
     } catch (e) {

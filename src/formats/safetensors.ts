@@ -337,6 +337,7 @@ export class SafetensorsReader {
     fileSize: number,
     dataStart: number,
     header: ValidatedHeader,
+    private readonly ownsFd = true,
   ) {
     this.path = path;
     this.fd = fd;
@@ -347,16 +348,24 @@ export class SafetensorsReader {
     this.byName = new Map(header.tensors.map((t) => [t.name, t]));
   }
 
-  /** Open `path`, read and validate its header. Tensor data is not read. */
-  static open(path: string): SafetensorsReader {
+  /**
+   * Open `path`, read and validate its header. Tensor data is not read. `fd`: an already-open descriptor
+   * of `path` to read through instead of opening it again; the reader then does not own (close) it.
+   */
+  static open(path: string, opts: { fd?: number } = {}): SafetensorsReader {
     let fd: number;
+    const owned = opts.fd === undefined;
     try {
-      fd = openSync(path, "r");
+      fd = opts.fd ?? openSync(path, "r");
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "error";
-      throw new MerglotError("safetensors.open", `${path}: cannot open safetensors file (${code})`, {
-        cause: e,
-      });
+      throw new MerglotError(
+        "safetensors.open",
+        code === "EMFILE" || code === "ENFILE"
+          ? `${path}: cannot open safetensors file: too many open files (raise the limit with \`ulimit -n\`)`
+          : `${path}: cannot open safetensors file (${code})`,
+        { cause: e },
+      );
     }
     try {
       const fileSize = fstatSync(fd).size;
@@ -391,9 +400,9 @@ export class SafetensorsReader {
         fail("header_json", path, "header is not valid UTF-8");
       }
       const header = validateHeader(parseHeaderText(text, path), fileSize - 8 - n, path);
-      return new SafetensorsReader(path, fd, fileSize, 8 + n, header);
+      return new SafetensorsReader(path, fd, fileSize, 8 + n, header, owned);
     } catch (e) {
-      closeSync(fd);
+      if (owned) closeSync(fd);
       throw e;
     }
   }
@@ -512,7 +521,7 @@ export class SafetensorsReader {
   /** Release the file descriptor. Safe to call twice. */
   close(): void {
     if (this.fd >= 0) {
-      closeSync(this.fd);
+      if (this.ownsFd) closeSync(this.fd);
       this.fd = -1;
     }
     this.scratchBuffer = undefined;

@@ -6,7 +6,8 @@
  * than the arithmetic.
  */
 import { closeSync, openSync } from "node:fs";
-import { MerglotError } from "../errors.js";
+import { fileError } from "../output/fs-errors.js";
+import { isMerglotError, MerglotError } from "../errors.js";
 import { LoraAdapter } from "../formats/peft.js";
 import { writeEncodedAt } from "../formats/safetensors.js";
 import type { FloatDType } from "../tensor/dtypes.js";
@@ -31,8 +32,21 @@ export interface ComputeSettings {
   signMethod: SignMethod;
   models: { path: string; weight: number; density: number }[];
   global?: [string, { bits: number; ties: number }][];
-  /** The output weights temp file and its dtype. */
-  output?: { path: string; dtype: FloatDType };
+  /** The output weights temp file, its dtype, and the user's output path (named in messages). */
+  output?: { path: string; dtype: FloatDType; display: string };
+  /**
+   * Already-open descriptors of the adapters' weights files, one per model: every thread reads through
+   * these (positional reads are thread-safe) instead of opening each adapter again, so a merge holds one
+   * handle per adapter whatever the thread count.
+   */
+  weightsFds?: number[];
+}
+
+/** Thrown by a module run that saw the merge's stop flag: not an error of its own. */
+export class MergeCancelled extends Error {
+  constructor() {
+    super("merge cancelled");
+  }
 }
 
 /** Where a module's two tensors go in the output file. */
@@ -52,14 +66,25 @@ const outputBuffers: OutputBuffers = {
   b: (n) => scratchF32("merge.out.b", n),
 };
 
-/** Opens adapters on first use and keeps them open for the life of the worker / merge. */
+/**
+ * Opens adapters on first use and keeps them open for the life of the worker / merge; with `weightsFds`
+ * the weights are read through those shared descriptors (not owned, never closed here).
+ */
 export class AdapterCache {
   private readonly open = new Map<number, LoraAdapter>();
-  constructor(private readonly paths: readonly string[]) {}
+  constructor(
+    private readonly paths: readonly string[],
+    private readonly weightsFds?: readonly number[],
+  ) {}
   get(i: number): LoraAdapter {
     let a = this.open.get(i);
     if (!a) {
-      a = LoraAdapter.open(this.paths[i]!);
+      const path = this.paths[i]!;
+      try {
+        a = LoraAdapter.open(path, { weightsFd: this.weightsFds?.[i] });
+      } catch (e) {
+        throw fileError(e, path, "opening the adapter");
+      }
       this.open.set(i, a);
     }
     return a;
@@ -81,6 +106,38 @@ function checkFinite(x: Float32Array, adapter: string, tensor: string): void {
   }
 }
 
+/**
+ * The largest magnitude each output dtype holds without turning into ±Infinity when rounded to it
+ * (the halfway point above its largest finite value; float32 results are checked for finiteness alone).
+ */
+const DTYPE_OVERFLOW: Record<FloatDType, number> = {
+  F64: Infinity,
+  F32: Infinity,
+  F16: 65520, // largest finite float16 is 65504; 65520 rounds up to Infinity
+  BF16: 3.3961775292304e38, // largest finite bfloat16 is 3.3895313892515e38
+};
+
+/**
+ * A merged factor must hold finite values that the output dtype can represent: huge weights or lambda
+ * (e.g. 1e308) overflow float32 arithmetic, and a value above 65504 becomes Infinity in float16. Refused
+ * before anything is written, naming the module.
+ */
+export function checkResult(x: Float32Array, module: string, factor: string, dtype: FloatDType): void {
+  const limit = DTYPE_OVERFLOW[dtype];
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (Number.isFinite(v) && Math.abs(v) < limit) continue;
+    const what = Number.isFinite(v)
+      ? `${v} at index ${i}, which is out of range for the output dtype ${dtype}; check the recipe's ` +
+        `weights and lambda (or choose output.dtype: float32)`
+      : `${v} at index ${i}; check the recipe's weights and lambda`;
+    throw new MerglotError(
+      "merge.nonfinite_result",
+      `module "${module}": the merged ${factor} contains ${what}`,
+    );
+  }
+}
+
 /** Read one module's inputs into a job (factors land in `buf`, reused across modules). */
 export function loadJob(
   m: PlannedModule,
@@ -91,8 +148,14 @@ export function loadJob(
   const inputs = m.participants.map((i, p) => {
     const adapter = cache.get(i);
     const lm = adapter.get(m.name)!;
-    const a = adapter.readA(lm, buf.f32(`in.a.${p}`, lm.rank * lm.inFeatures));
-    const b = adapter.readB(lm, buf.f32(`in.b.${p}`, lm.outFeatures * lm.rank));
+    let a: Float32Array;
+    let b: Float32Array;
+    try {
+      a = adapter.readA(lm, buf.f32(`in.a.${p}`, lm.rank * lm.inFeatures));
+      b = adapter.readB(lm, buf.f32(`in.b.${p}`, lm.outFeatures * lm.rank));
+    } catch (e) {
+      throw fileError(e, adapter.weightsPath, `reading module "${m.name}"`);
+    }
     checkFinite(a, adapter.path, lm.aName);
     checkFinite(b, adapter.path, lm.bName);
     const cfg = settings.models[i]!;
@@ -121,6 +184,25 @@ export function computeJob(
   }
 }
 
+/**
+ * computeJob, with linear-algebra failures named by module: a non-finite intermediate (weights or lambda
+ * so large that the dense merge overflows before its SVD) is the same user error as a non-finite result.
+ */
+function computeModule(job: ModuleJob, settings: ComputeSettings, global?: GlobalThresholds): SpaceResult {
+  try {
+    return computeJob(job, settings, global);
+  } catch (e) {
+    if (!isMerglotError(e) || !e.code.startsWith("linalg.")) throw e;
+    const nonfinite = e.code === "linalg.nonfinite";
+    throw new MerglotError(
+      nonfinite ? "merge.nonfinite_result" : e.code,
+      `module "${job.name}": ${nonfinite ? "the merge overflowed (" : ""}${e.message.replace(/\.$/, "")}` +
+        (nonfinite ? "); check the recipe's weights and lambda" : ""),
+      { cause: e },
+    );
+  }
+}
+
 /** Reads, merges and writes modules one at a time into the output file (one per thread). */
 export class ModuleMerger {
   private readonly cache: AdapterCache;
@@ -129,20 +211,44 @@ export class ModuleMerger {
   private readonly bytes = new Uint8Array(1 << 20);
 
   constructor(private readonly settings: ComputeSettings) {
-    this.cache = new AdapterCache(settings.models.map((m) => m.path));
+    this.cache = new AdapterCache(
+      settings.models.map((m) => m.path),
+      settings.weightsFds,
+    );
     this.global = settings.global ? new Map(settings.global) : undefined;
   }
 
-  run(m: PlannedModule, at: Placement): { readMs: number; computeMs: number; writeMs: number } {
+  /**
+   * `stopped` is polled between the read, compute and write steps: when it says so the run throws
+   * MergeCancelled, so that a failed parallel merge winds down within one step per thread.
+   */
+  run(
+    m: PlannedModule,
+    at: Placement,
+    stopped: () => boolean = () => false,
+  ): { readMs: number; computeMs: number; writeMs: number } {
     const out = this.settings.output!;
-    if (this.fd < 0) this.fd = openSync(out.path, "r+");
+    try {
+      if (this.fd < 0) this.fd = openSync(out.path, "r+");
+    } catch (e) {
+      throw fileError(e, out.display, "opening the output for writing");
+    }
+    if (stopped()) throw new MergeCancelled();
     const t0 = performance.now();
     const job = loadJob(m, this.settings, this.cache);
+    if (stopped()) throw new MergeCancelled();
     const t1 = performance.now();
-    const r = computeJob(job, this.settings, this.global);
+    const r = computeModule(job, this.settings, this.global);
+    checkResult(r.a, m.name, "lora_A", out.dtype);
+    checkResult(r.b, m.name, "lora_B", out.dtype);
+    if (stopped()) throw new MergeCancelled();
     const t2 = performance.now();
-    writeEncodedAt(this.fd, at.aPos, r.a, out.dtype, this.bytes);
-    writeEncodedAt(this.fd, at.bPos, r.b, out.dtype, this.bytes);
+    try {
+      writeEncodedAt(this.fd, at.aPos, r.a, out.dtype, this.bytes);
+      writeEncodedAt(this.fd, at.bPos, r.b, out.dtype, this.bytes);
+    } catch (e) {
+      throw fileError(e, out.display, `writing module "${m.name}"`);
+    }
     return { readMs: t1 - t0, computeMs: t2 - t1, writeMs: performance.now() - t2 };
   }
 

@@ -3,13 +3,12 @@
  * threads), writes the output adapter in module order and commits it atomically with its manifest.
  * Memory is bounded by (threads + window) modules in flight, never by the adapters' size.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { MerglotError } from "../errors.js";
 import { AdapterWriter, factorNames } from "../formats/peft.js";
-import { convertAdapterToGguf, findBaseConfig } from "../formats/convert.js";
+import { convertAdapterToGguf } from "../formats/convert.js";
 import { tempPathFor } from "../fsutil.js";
 import { onInterrupt, unregisterDebris } from "../output/debris.js";
 import { checkFreeSpace } from "../output/guard.js";
@@ -19,7 +18,16 @@ import { releaseScratch } from "../tensor/workspace.js";
 import { VERSION } from "../version.js";
 import type { GlobalThresholds } from "./binder.js";
 import { AdapterCache, ModuleMerger, type ComputeSettings, type Placement } from "./compute.js";
+import {
+  closeWeights,
+  ggufBaseFor,
+  openWeights,
+  sameContentWarnings,
+  samePathWarnings,
+} from "./preflight.js";
+import type { WorkerData } from "./worker.js";
 import { globalThresholds } from "./global-density.js";
+import { hashAll } from "./hashing.js";
 import { planMerge, type MergePlan, type PlannedModule } from "./plan.js";
 import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
 
@@ -35,6 +43,13 @@ export interface MergeOptions {
   allowBaseMismatch?: boolean;
   /** Called after each module is written. */
   onProgress?: (done: number, total: number, module: string) => void;
+  /**
+   * Stops the merge when aborted (e.g. from a SIGINT handler): workers finish their current step and exit
+   * on their own, the temp output is removed, and the merge rejects with a MerglotError "merge.interrupted".
+   * A caller must use this instead of exiting the process, which would terminate workers inside
+   * onnxruntime (see runParallel). Merges on one thread see it between modules.
+   */
+  signal?: AbortSignal;
 }
 
 export interface MergeSummary {
@@ -78,45 +93,75 @@ function settingsOf(
   };
 }
 
-async function sha256(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
-  return h.digest("hex");
+function interrupted(): MerglotError {
+  return new MerglotError("merge.interrupted", "merge interrupted: nothing was written");
 }
 
-/** Runs modules on worker threads; results are handed back in module order through `consume`. */
+type WorkerReply = {
+  seq: number;
+  cancelled?: true;
+  error?: {
+    message: string;
+    code: string | null;
+    stack?: string;
+    /** A file-system error's errno fields, so the output slot can name the user's path. */
+    fs?: { code?: string; path?: string; syscall?: string } | null;
+  };
+} & ModuleResult;
+
+function replyError(error: NonNullable<WorkerReply["error"]>): Error {
+  const e = error.code
+    ? new MerglotError(error.code, error.message)
+    : Object.assign(new Error(error.message), error.fs ?? {});
+  if (error.stack) e.stack = error.stack;
+  return e;
+}
+
+/**
+ * Runs modules on worker threads; results are handed back in module order through `consume`.
+ *
+ * On the first failure (a module's error, a worker's crash, or `consume` throwing) nothing more is sent,
+ * the shared stop flag is raised so that running modules give up at their next step, and every worker is
+ * asked to close and awaited until it has exited on its own; only then is the first error rethrown.
+ * Workers are never terminated: `Worker.terminate()` while a worker is inside onnxruntime's synchronous
+ * run makes the addon throw a C++ `Napi::Error` that nothing catches, which aborts the whole process
+ * (exit 134), losing the real message and leaving the temp output behind.
+ */
 async function runParallel(
   modules: PlannedModule[],
   placements: Placement[],
   settings: ComputeSettings,
   threads: number,
   consume: (i: number, r: ModuleResult) => void,
+  stop: Int32Array,
+  signal?: AbortSignal,
 ): Promise<void> {
   const workerUrl = new URL("./worker.js", import.meta.url);
-  const workers = Array.from({ length: threads }, () => new Worker(workerUrl, { workerData: settings }));
+  const data: WorkerData = { settings, stop };
+  const workers = Array.from({ length: threads }, () => new Worker(workerUrl, { workerData: data }));
+  const exited = workers.map((w) => new Promise<void>((resolve) => w.once("exit", () => resolve())));
   const pending = new Map<number, ModuleResult>();
   const window = threads * 2;
   let nextToSend = 0;
   let nextToWrite = 0;
-  let stopping = false;
-  // On SIGINT/SIGTERM/SIGHUP: let each worker finish its module and exit, instead of dying inside native code.
-  const unregister = onInterrupt(() => {
-    stopping = true;
-    return Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((res) => {
-            w.once("exit", () => res());
-            w.postMessage("close");
-          }),
-      ),
-    );
-  });
+  let closing = false;
+  const cleanups: (() => void)[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        Atomics.store(stop, 0, 1);
+        reject(e);
+      };
+      const onAbort = () => fail(interrupted());
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      cleanups.push(() => signal?.removeEventListener("abort", onAbort));
+      const idle: Worker[] = [];
       const send = (w: Worker) => {
-        if (failed || stopping) return;
+        if (failed) return;
         if (nextToSend >= modules.length || nextToSend - nextToWrite >= window) {
           idle.push(w);
           return;
@@ -124,63 +169,42 @@ async function runParallel(
         const seq = nextToSend++;
         w.postMessage({ seq, module: modules[seq], at: placements[seq] });
       };
-      const idle: Worker[] = [];
       for (const w of workers) {
-        w.on("error", (e) => {
-          failed = true;
-          reject(e);
+        w.on("error", fail);
+        w.once("exit", (code) => {
+          if (!closing) fail(new Error(`a merge worker stopped unexpectedly (exit code ${code})`));
         });
-        w.on(
-          "message",
-          (
-            msg: {
-              seq: number;
-              error?: {
-                message: string;
-                code: string | null;
-                stack?: string;
-                fs?: { code?: string; path?: string; syscall?: string } | null;
-              };
-            } & ModuleResult,
-          ) => {
-            if (failed || stopping) return; // interrupted: nothing more is written or committed
-            if (msg.error) {
-              failed = true;
-              const e = msg.error.code
-                ? new MerglotError(msg.error.code, msg.error.message)
-                : Object.assign(new Error(msg.error.message), msg.error.fs ?? {});
-              if (msg.error.stack) e.stack = msg.error.stack;
-              reject(e);
-              return;
+        w.on("message", (msg: WorkerReply) => {
+          if (failed || msg.cancelled) return;
+          if (msg.error) return fail(replyError(msg.error));
+          pending.set(msg.seq, msg);
+          try {
+            while (pending.has(nextToWrite)) {
+              const r = pending.get(nextToWrite)!;
+              pending.delete(nextToWrite);
+              consume(nextToWrite, r);
+              nextToWrite++;
             }
-            pending.set(msg.seq, msg);
-            try {
-              while (pending.has(nextToWrite)) {
-                const r = pending.get(nextToWrite)!;
-                pending.delete(nextToWrite);
-                consume(nextToWrite, r);
-                nextToWrite++;
-              }
-            } catch (e) {
-              failed = true;
-              reject(e);
-              return;
-            }
-            if (nextToWrite === modules.length) {
-              resolve();
-              return;
-            }
-            send(w);
-            while (idle.length && nextToSend < modules.length && nextToSend - nextToWrite < window)
-              send(idle.shift()!);
-          },
-        );
+          } catch (e) {
+            return fail(e);
+          }
+          if (nextToWrite === modules.length) {
+            resolve();
+            return;
+          }
+          send(w);
+          while (idle.length && nextToSend < modules.length && nextToSend - nextToWrite < window)
+            send(idle.shift()!);
+        });
         send(w);
       }
     });
   } finally {
-    unregister();
-    await Promise.all(workers.map((w) => w.terminate()));
+    // Queued after any module a worker still holds: each one finishes (or abandons) it, then exits.
+    closing = true;
+    for (const c of cleanups) c();
+    for (const w of workers) w.postMessage("close");
+    await Promise.all(exited);
   }
 }
 
@@ -210,82 +234,99 @@ export async function merge(
     replaceForeign: opts.replaceForeign,
   };
   checkOutput(outSpec); // before any work: a refused output costs nothing
+  // Every input's header, shapes and sizes are validated here, before any tensor data is read or hashed.
   const plan: MergePlan = planMerge(r, { allowBaseMismatch: opts.allowBaseMismatch });
-  // GGUF needs the base model's config: find it now, from the first input (not the temp folder merged
-  // later, from which a relative base_model_name_or_path would resolve elsewhere), before any work
-  const ggufBase = gguf
-    ? findBaseConfig(
-        { path: plan.adapters[0]!.path, config: { baseModel: plan.adapters[0]!.baseModel } },
-        r.output.base ?? undefined,
-        `set output.base in ${r.source} to the base model folder (or its config.json)`,
-      ).from
-    : undefined;
+  const ggufBase = gguf ? ggufBaseFor(r, plan) : undefined;
   // Small merges run in process by default: starting workers (and their native GEMM) costs more than they save.
   const work = plan.modules.reduce((s, m) => s + m.out * m.in * m.participants.length, 0);
   const auto = work < SMALL_MERGE_ENTRIES ? 1 : availableParallelism();
   const threads = Math.max(1, Math.min(opts.threads ?? auto, plan.modules.length));
-  const hashes = Promise.all(plan.adapters.map((a) => sha256(a.weightsPath)));
+  // One shared handle per input for every thread (and one per worker would multiply them).
+  const fds = openWeights(plan);
+  const stopHashing = new AbortController();
+  const hashes = hashAll(
+    plan.adapters.map((a) => a.weightsPath),
+    stopHashing.signal,
+  );
   hashes.catch(() => undefined); // awaited below; a failed merge must not leave an unhandled rejection
   const tPlan = performance.now();
-
-  let global: GlobalThresholds | undefined;
-  const baseSettings = settingsOf(r);
-  if (
-    r.densityScope === "global" &&
-    r.method.usesDensity &&
-    r.method.name !== "dare_linear" &&
-    r.method.name !== "dare_ties"
-  ) {
-    const cache = new AdapterCache(r.models.map((m) => m.path));
-    try {
-      global = globalThresholds(plan.modules, baseSettings, cache);
-    } finally {
-      cache.close();
-    }
-  }
-  const tGlobal = performance.now();
-  // Each module's result is written by the thread that computed it, at its planned place in the file;
-  // the main thread only records completion in module order (so finish() still proves every tensor landed).
-  // A GGUF output is converted from a PEFT folder merged into a temp path beside it, removed afterwards.
-  const peftDir = gguf ? tempPathFor(output) : null;
-  const writer = new AdapterWriter(peftDir ?? openOutput(outSpec), plan.config, plan.specs);
-  const layout = writer.weightsLayout();
-  const last = layout.tensors[layout.tensors.length - 1];
-  try {
-    checkFreeSpace(output, (last ? last.position + last.bytes : 0) * (gguf ? 2 : 1));
-  } catch (e) {
-    throw writer.fail(e);
-  }
-  const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
-  const placements: Placement[] = plan.modules.map((m) => {
-    const n = factorNames(m.name);
-    return { aPos: position.get(n.a)!, bPos: position.get(n.b)! };
+  // SIGINT/SIGTERM/SIGHUP (through src/output) and the caller's signal stop the merge the same way: workers
+  // finish their step and exit on their own; the process exits only once the merge has wound down.
+  const stopMerge = new AbortController();
+  const onCallerAbort = () => stopMerge.abort();
+  if (opts.signal?.aborted) stopMerge.abort();
+  opts.signal?.addEventListener("abort", onCallerAbort, { once: true });
+  let wound: () => void = () => undefined;
+  const woundDown = new Promise<void>((res) => (wound = res));
+  const unregisterInterrupt = onInterrupt(() => {
+    stopMerge.abort();
+    return woundDown;
   });
-  const settings = settingsOf(r, global, { path: layout.path, dtype: plan.dtype });
-  let readMs = 0;
-  let computeMs = 0;
-  let writeMs = 0;
-  const consume = (i: number, res: ModuleResult) => {
-    const m = plan.modules[i]!;
-    const names = factorNames(m.name);
-    writer.markWritten(names.a);
-    writer.markWritten(names.b);
-    readMs += res.readMs;
-    computeMs += res.computeMs;
-    writeMs += res.writeMs;
-    opts.onProgress?.(i + 1, plan.modules.length, m.name);
-  };
+  let writer: AdapterWriter | undefined;
+  // A GGUF output is converted from a PEFT folder merged into a temp path beside it, removed afterwards.
+  let peftDir: string | null = null;
   try {
+    let global: GlobalThresholds | undefined;
+    const baseSettings = settingsOf(r);
+    if (
+      r.densityScope === "global" &&
+      r.method.usesDensity &&
+      r.method.name !== "dare_linear" &&
+      r.method.name !== "dare_ties"
+    ) {
+      const cache = new AdapterCache(
+        r.models.map((m) => m.path),
+        fds,
+      );
+      try {
+        global = globalThresholds(plan.modules, baseSettings, cache);
+      } finally {
+        cache.close();
+      }
+    }
+    const tGlobal = performance.now();
+    // Each module's result is written by the thread that computed it, at its planned place in the file;
+    // the main thread only records completion in module order (so finish() still proves every tensor landed).
+    peftDir = gguf ? tempPathFor(output) : null;
+    writer = new AdapterWriter(peftDir ?? openOutput(outSpec), plan.config, plan.specs);
+    const w = writer;
+    const layout = writer.weightsLayout();
+    const last = layout.tensors[layout.tensors.length - 1];
+    checkFreeSpace(output, (last ? last.position + last.bytes : 0) * (gguf ? 2 : 1));
+    const position = new Map(layout.tensors.map((t) => [t.name, t.position]));
+    const placements: Placement[] = plan.modules.map((m) => {
+      const n = factorNames(m.name);
+      return { aPos: position.get(n.a)!, bPos: position.get(n.b)! };
+    });
+    const settings = settingsOf(r, global, { path: layout.path, dtype: plan.dtype, display: output });
+    settings.weightsFds = fds;
+    let readMs = 0;
+    let computeMs = 0;
+    let writeMs = 0;
+    const consume = (i: number, res: ModuleResult) => {
+      const m = plan.modules[i]!;
+      const names = factorNames(m.name);
+      w.markWritten(names.a);
+      w.markWritten(names.b);
+      readMs += res.readMs;
+      computeMs += res.computeMs;
+      writeMs += res.writeMs;
+      opts.onProgress?.(i + 1, plan.modules.length, m.name);
+    };
     if (threads === 1) {
       const merger = new ModuleMerger(settings);
       try {
-        plan.modules.forEach((m, i) => consume(i, merger.run(m, placements[i]!)));
+        plan.modules.forEach((m, i) => {
+          if (stopMerge.signal.aborted) throw interrupted();
+          consume(i, merger.run(m, placements[i]!));
+        });
       } finally {
         merger.close();
         releaseScratch(); // in process, scratch would otherwise outlive the merge
       }
     } else {
-      await runParallel(plan.modules, placements, settings, threads, consume);
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      await runParallel(plan.modules, placements, settings, threads, consume, stop, stopMerge.signal);
     }
     const tMerge = performance.now();
     const inputHashes = await hashes;
@@ -322,10 +363,15 @@ export async function merge(
       output: {
         dtype: plan.dtype,
         modules: plan.modules.length,
-        rank_min: Math.min(...ranks),
-        rank_max: Math.max(...ranks),
+        rank_min: ranks.reduce((x, y) => Math.min(x, y)),
+        rank_max: ranks.reduce((x, y) => Math.max(x, y)),
       },
-      warnings: [...plan.warnings, ...r.unused.map((u) => `parameter "${u}" is not used by ${r.methodName}`)],
+      warnings: [
+        ...plan.warnings,
+        ...samePathWarnings(plan),
+        ...sameContentWarnings(plan, inputHashes),
+        ...r.unused.map((u) => `parameter "${u}" is not used by ${r.methodName}`),
+      ],
       threads,
       timings,
     };
@@ -356,13 +402,20 @@ export async function merge(
       space: r.space,
       modules: plan.modules.length,
       adapters: plan.adapters.length,
-      rank: { min: Math.min(...ranks), max: Math.max(...ranks) },
+      rank: { min: manifest.output.rank_min, max: manifest.output.rank_max },
       dtype: plan.dtype,
       warnings: manifest.warnings,
       timings: { ...timings, total_ms: round(performance.now() - t0) },
     };
   } catch (e) {
-    throw writer.fail(e);
+    stopHashing.abort();
+    if (peftDir) rmSync(peftDir, { recursive: true, force: true });
+    throw writer ? writer.fail(e) : e;
+  } finally {
+    closeWeights(fds);
+    opts.signal?.removeEventListener("abort", onCallerAbort);
+    unregisterInterrupt();
+    wound();
   }
 }
 

@@ -2,6 +2,7 @@
  * Planning a merge: open every adapter's header, check that they can be merged, and decide each output
  * module's declared rank, the output config and the tensor layout — before any tensor data is read.
  */
+import { totalmem } from "node:os";
 import { MerglotError } from "../errors.js";
 import {
   adapterConfigJson,
@@ -12,7 +13,7 @@ import {
   type LoraModule,
 } from "../formats/peft.js";
 import type { TensorSpec } from "../formats/safetensors.js";
-import type { Recipe } from "./recipe.js";
+import { weightsCancel, type Recipe } from "./recipe.js";
 
 export interface PlannedModule {
   name: string;
@@ -50,13 +51,78 @@ export function targetRank(recipe: Recipe, ranks: number[], out: number, inF: nu
   const sum = ranks.reduce((s, r) => s + r, 0);
   const full = Math.min(out, inF);
   const rank = recipe.output.rank;
-  if (typeof rank === "number") return rank;
+  // Rank beyond min(out, in) adds only zero padding (full rank is already lossless): capped, and warned.
+  if (typeof rank === "number") return Math.min(rank, full);
   if (rank === "full") return full;
   const lowRankExact = recipe.space === "knots" || (recipe.space === "delta" && recipe.method.linear);
   if (recipe.space === "factors") return ranks[0]!;
   if (lowRankExact) return sum;
   // a dense delta-space result: lossless at full rank, PEFT's default (largest input rank) otherwise
-  return rank === "exact" ? full : Math.max(...ranks);
+  // reduce, not Math.max(...ranks): a spread of a very long list overflows the stack
+  return rank === "exact" ? full : ranks.reduce((x, y) => Math.max(x, y));
+}
+
+/** The most elements one typed array can hold here (V8's limit); a larger tensor cannot even be read. */
+const MAX_ARRAY_ELEMENTS = 2 ** 32;
+
+/**
+ * A rough upper bound of the memory one module's merge needs: every participant's factors (float32, plus
+ * float64 working copies), the dense deltas of a non-linear delta-space method, and KnOTS' stacked bases.
+ */
+export function moduleWorkingBytes(
+  recipe: Recipe,
+  out: number,
+  inF: number,
+  ranks: readonly number[],
+): number {
+  const R = ranks.reduce((s, r) => s + r, 0);
+  const factors = 12 * R * (inF + out);
+  const dense = recipe.space === "delta" && !recipe.method.linear ? 12 * out * inF : 0;
+  const knots = recipe.space === "knots" ? 24 * (out + inF) * R : 0;
+  return factors + dense + knots;
+}
+
+/**
+ * Refuse, before any tensor data is read, a module whose sizes cannot be merged on this machine: a tensor
+ * beyond what one array can hold, or a working set beyond the machine's memory (e.g. a sparse file whose
+ * header declares a 128 GB tensor). Without this the merge would fail only when allocating, after the
+ * inputs had started to be read and hashed.
+ */
+function checkModuleFits(
+  recipe: Recipe,
+  name: string,
+  where: string,
+  out: number,
+  inF: number,
+  ranks: number[],
+): void {
+  const rMax = ranks.reduce((x, y) => Math.max(x, y), 0);
+  const arrays: [string, number][] = [
+    [`lora_A (${rMax} × ${inF})`, rMax * inF],
+    [`lora_B (${out} × ${rMax})`, out * rMax],
+  ];
+  if (recipe.space === "delta" && !recipe.method.linear)
+    arrays.push([`its delta (${out} × ${inF})`, out * inF]);
+  for (const [what, n] of arrays) {
+    if (n > MAX_ARRAY_ELEMENTS)
+      throw new MerglotError(
+        "merge.too_large",
+        `module "${name}" (${where}): ${what} has ${n} entries, more than one array can hold (${MAX_ARRAY_ELEMENTS})`,
+      );
+  }
+  const need = moduleWorkingBytes(recipe, out, inF, ranks);
+  const have = totalmem();
+  if (need > have) {
+    throw new MerglotError(
+      "merge.too_large",
+      `module "${name}" (${where}): merging its ${out} × ${inF} tensors needs about ${gib(need)} of memory, ` +
+        `more than this machine's ${gib(have)}`,
+    );
+  }
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }
 
 export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } = {}): MergePlan {
@@ -89,6 +155,13 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
     }
     warnings.push(`adapters name different base models: ${list}`);
   }
+  adapters.forEach((a, i) => {
+    const why = targetMismatch(a, configs[i]!);
+    if (why !== null)
+      warnings.push(
+        `${a.path}: target_modules disagrees with the weights (${why}); the output's target_modules lists the merged modules`,
+      );
+  });
   const fif = new Set(configs.map((c) => c.fanInFanOut));
   if (fif.size > 1)
     throw new MerglotError("merge.config", "adapters disagree on fan_in_fan_out; they cannot be merged");
@@ -121,13 +194,10 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
           `${ranks.join(", ")}; use space: delta or a knots_* method`,
       );
     }
-    if (
-      recipe.method.name === "linear" &&
-      participants.reduce((t, i) => t + recipe.models[i]!.weight, 0) === 0
-    ) {
+    if (recipe.method.name === "linear" && weightsCancel(participants.map((i) => recipe.models[i]!.weight))) {
       throw new MerglotError(
         "merge.weights",
-        `module "${first.name}": the weights of the adapters that have it sum to 0, so "linear" cannot normalise them`,
+        `module "${first.name}": the weights of the adapters that have it sum to 0 (up to rounding), so "linear" cannot normalise them`,
       );
     }
     if (participants.length < adapters.length) {
@@ -137,6 +207,7 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
       );
     }
     const s = shapeOf!;
+    checkModuleFits(recipe, first.name, s.path, s.out, s.in, ranks);
     modules.push({
       name: first.name,
       layer: first.layer,
@@ -149,6 +220,17 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
   }
   if (modules.length === 0)
     throw new MerglotError("merge.empty", "the adapters contain no LoRA modules to merge");
+  const asked = recipe.output.rank;
+  if (typeof asked === "number") {
+    const capped = modules.filter((m) => Math.min(m.out, m.in) < asked);
+    if (capped.length > 0) {
+      const m = capped[0]!;
+      warnings.push(
+        `output.rank ${asked} is above min(out, in) of ${capped.length} of ${modules.length} modules ` +
+          `(e.g. "${m.name}", ${m.out} × ${m.in}); those are written at rank min(out, in), which is already lossless`,
+      );
+    }
+  }
 
   const dtype = recipe.output.dtype
     ? DTYPES[recipe.output.dtype]!
@@ -172,6 +254,32 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
   };
 }
 
+/** PEFT's match of a `target_modules` list entry: the module's full name or its last dotted components. */
+function listed(entry: string, module: string): boolean {
+  return module === entry || module.endsWith(`.${entry}`);
+}
+
+/**
+ * How an adapter's `target_modules` list disagrees with its weights (modules it has that the list does not
+ * name, entries that name none of its modules), or null when it agrees or is not a list.
+ */
+export function targetMismatch(a: PlannedAdapter, config: LoraAdapter["config"]): string | null {
+  const list = config.targetModules;
+  if (!Array.isArray(list)) return null;
+  const names = [...a.modules.keys()];
+  const unlisted = [
+    ...new Set(
+      names.filter((n) => !list.some((e) => listed(e, n))).map((n) => n.slice(n.lastIndexOf(".") + 1)),
+    ),
+  ];
+  const unused = list.filter((e) => !names.some((n) => listed(e, n)));
+  if (unlisted.length === 0 && unused.length === 0) return null;
+  const parts: string[] = [];
+  if (unlisted.length) parts.push(`its weights have ${unlisted.join(", ")}, which the list does not name`);
+  if (unused.length) parts.push(`the list names ${unused.join(", ")}, which its weights do not have`);
+  return parts.join("; ");
+}
+
 /**
  * Written with scaling exactly 1 for every module: lora_alpha = r, and modules whose declared rank differs
  * from the most common one listed in rank_pattern / alpha_pattern with the same value.
@@ -187,9 +295,13 @@ function outputConfig(
   const rankPattern: Record<string, number> = {};
   for (const m of modules) if (m.targetRank !== r) rankPattern[m.name] = m.targetRank;
   const lists = configs.map((c) => c.targetModules);
-  const targets = lists.every((t) => Array.isArray(t))
-    ? [...new Set(lists.flatMap((t) => t as string[]))]
-    : [...new Set(modules.map((m) => m.kind))];
+  // Copying the inputs' lists is right only when each list describes its adapter's weights; otherwise the
+  // output names what it really holds (planMerge warns about the disagreement).
+  const consistent = adapters.every((a, i) => targetMismatch(a, configs[i]!) === null);
+  const targets =
+    consistent && lists.every((t) => Array.isArray(t))
+      ? [...new Set(lists.flatMap((t) => t as string[]))]
+      : [...new Set(modules.map((m) => m.kind))];
   return adapterConfigJson({
     r,
     lora_alpha: r,

@@ -14,6 +14,35 @@ import type { SignMethod } from "./operators.js";
 const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
 const weight = z.number().refine(Number.isFinite, { message: "weight must be a finite number" });
 
+/**
+ * The most adapters one recipe may list. Every input stays open for the whole merge (one handle each) and
+ * takes part in every module, so lists far beyond this are a mistake or an attack, not a merge.
+ */
+export const MAX_MODELS = 10_000;
+
+/**
+ * `yaml`'s guard against alias bombs (a few lines that expand to billions of nodes): resolving more than
+ * this many aliases in one document is refused. Set explicitly so that a change of default cannot lift it.
+ */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * Whether weights sum to (numerically) zero, so that `linear`'s normalisation Σ w_i x_i / Σ w_i would
+ * blow the result up: |Σw| within a relative tolerance of Σ|w|, not exactly 0 (0.1 + 0.2 − 0.3 is 5.6e-17
+ * in floating point, and would scale the merge by ~1e16).
+ */
+export function weightsCancel(weights: readonly number[]): boolean {
+  let sum = 0;
+  let abs = 0;
+  for (const w of weights) {
+    sum += w;
+    abs += Math.abs(w);
+  }
+  return Math.abs(sum) <= LINEAR_SUM_TOLERANCE * abs;
+}
+/** Relative tolerance of `weightsCancel`: a normalisation that amplifies by more than 1e9 is refused. */
+export const LINEAR_SUM_TOLERANCE = 1e-9;
+
 const modelParams = z.strictObject({ weight: weight.optional(), density: density.optional() });
 
 const globalParams = z.strictObject({
@@ -41,7 +70,10 @@ const recipeSchema = z.strictObject({
   space: z.enum(["delta", "factors"]).optional(),
   models: z
     .array(z.strictObject({ model: z.string().min(1), parameters: modelParams.optional() }))
-    .min(1, { message: "the models list is empty: give at least one adapter" }),
+    .min(1, { message: "the models list is empty: give at least one adapter" })
+    .max(MAX_MODELS, {
+      message: `more than ${MAX_MODELS} adapters listed; merge at most ${MAX_MODELS} at once`,
+    }),
   parameters: globalParams.optional(),
   seed: z.number().int().nonnegative().optional(),
   output: outputSchema.optional(),
@@ -104,10 +136,12 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     weight: m.parameters?.weight ?? p.weight ?? 1,
     density: m.parameters?.density ?? p.density ?? 1,
   }));
-  if (method.name === "linear" && models.reduce((s, m) => s + m.weight, 0) === 0) {
+  if (method.name === "linear" && weightsCancel(models.map((m) => m.weight))) {
+    const sum = models.reduce((s, m) => s + m.weight, 0);
     throw new MerglotError(
       "recipe.field",
-      `${source}: models[*].parameters.weight: the weights sum to 0, so "linear" cannot normalise them`,
+      `${source}: models[*].parameters.weight: the weights sum to ${sum === 0 ? "0" : `${sum} (0 up to rounding)`}, ` +
+        `so "linear" cannot normalise them`,
     );
   }
   const unused: string[] = [];
@@ -151,7 +185,18 @@ export function parseRecipeYaml(text: string, source: string, baseDir: string): 
     const what = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
     throw new MerglotError("recipe.yaml", `${source}: ${where}${what}`);
   }
-  const obj: unknown = doc.toJS();
+  let obj: unknown;
+  try {
+    obj = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    if (e instanceof ReferenceError && /alias/i.test(e.message)) {
+      throw new MerglotError(
+        "recipe.yaml",
+        `${source}: too many YAML aliases (more than ${MAX_ALIAS_COUNT}): refused as a possible alias bomb`,
+      );
+    }
+    throw e;
+  }
   if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
     throw new MerglotError(
       "recipe.yaml",

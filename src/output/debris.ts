@@ -178,8 +178,10 @@ export function interruptedBy(): string | null {
 }
 
 function handler(signal: Sig): void {
+  // temp paths live when the signal came: the stoppers may remove them themselves while winding down
+  const hadDebris = live.size > 0;
   const exit = () => {
-    const removed = cleanupLiveDebris() > 0;
+    const removed = cleanupLiveDebris() > 0 || hadDebris;
     notify?.(signal, removed);
     process.exit(128 + SIGNALS[signal]);
   };

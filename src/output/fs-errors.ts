@@ -12,14 +12,15 @@ const CAUSES: Record<string, string> = {
   EROFS: "read-only file system",
   ENOSPC: "no space left on device",
   EDQUOT: "disk quota exceeded",
-  EFBIG: "file too large",
+  EFBIG: "file too large for the file system",
   EISDIR: "is a directory",
   ENOTDIR: "not a directory",
   ENOTEMPTY: "directory not empty",
   EEXIST: "already exists",
   EBUSY: "resource busy",
-  EMFILE: "too many open files",
-  ENFILE: "too many open files in the system",
+  EMFILE: "too many open files (raise the limit with `ulimit -n`, or merge fewer adapters at once)",
+  ENFILE: "too many open files in the system (close other programs or raise the system limit)",
+  ENOMEM: "out of memory",
   EIO: "input/output error",
   EXDEV: "cannot move across file systems",
   ENAMETOOLONG: "name too long",
@@ -57,4 +58,18 @@ export function outputWriteError(path: string, err: NodeJS.ErrnoException): Merg
   return new MerglotError("output.write", `${path}: cannot write the output: ${describeFsError(err)}`, {
     cause: err,
   });
+}
+
+/**
+ * `e` as a MerglotError "<path>: <cause> (<doing>)" when it is a system error, for a library step that knows
+ * which of the user's files it was working on (an input adapter); anything else (a MerglotError already, or a
+ * bug) is returned unchanged for the caller to rethrow.
+ */
+export function fileError(e: unknown, path: string, doing?: string): unknown {
+  if (!isFsError(e)) return e;
+  return new MerglotError(
+    `fs.${e.code!.toLowerCase()}`,
+    `${path}: ${describeFsError(e)}${doing ? ` (${doing})` : ""}`,
+    { cause: e },
+  );
 }

@@ -147,7 +147,7 @@ describe("output problems are found before the work", () => {
     assert.equal(lines(r.stderr).length, 1, r.stderr);
     assert.match(
       r.stderr,
-      /^merglot: .*a\/en: the base model's config is needed .*; set output\.base in .*g\.yaml to/,
+      /^merglot: .*g\.yaml: output\.base: output\.format gguf needs the base model's config\.json .*set output\.base to the base model folder/,
     );
     assert.doesNotMatch(r.stderr, /\.tmp-/);
     assert.deepEqual(debris(dir), []);
