@@ -30,3 +30,4 @@ export * as metrics from "./eval/metrics/index.js";
 export { loadModel, saveModel } from "./engine/load.js";
 export { trainAdapter, pretrainModel } from "./train/api.js";
 export { languageVectorSimilarity } from "./analysis/similarity.js";
+export * as study from "./study/index.js";

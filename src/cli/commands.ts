@@ -5,6 +5,7 @@ import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
 import { registerPretrain } from "./pretrain.js";
 import { registerScore } from "./score.js";
+import { registerStudy } from "./study.js";
 import { registerTrain } from "./train.js";
 
 /** Every subcommand, one module each. */
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerTrain(program);
   registerPretrain(program);
   registerScore(program);
+  registerStudy(program);
   registerDemo(program);
 }
