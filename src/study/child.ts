@@ -1,8 +1,9 @@
 /**
- * One study step in its own process (`--jobs N > 1`): CPU-bound training blocks its event loop, so parallel
- * steps need processes. The parent sends the step; the child runs the local executor into the step's temp
- * folder and answers with its report (or the error); the parent renames and records. When the parent dies
- * (kill -9), the IPC channel closes and the child stops at its next progress point instead of running on.
+ * A worker process for study steps (`--jobs N > 1`): CPU-bound training blocks its event loop, so parallel
+ * steps need processes. The parent sends one step at a time; the worker runs the local executor into the
+ * step's temp folder and answers with its report (or the error); the parent renames and records. Workers
+ * live for the whole run (starting Node and the kernels once, not per step). When the parent dies
+ * (kill -9), the IPC channel closes and the worker stops at its next progress point instead of running on.
  */
 import { isMerglotError } from "../errors.js";
 import { LOCAL_EXECUTORS, type StepContext } from "./executors.js";
@@ -23,7 +24,8 @@ function send(m: ChildMessage): void {
   process.send!(m);
 }
 
-process.once("message", (job: ChildJob) => {
+process.on("disconnect", () => process.exit(0));
+process.on("message", (job: ChildJob) => {
   const cpu0 = process.cpuUsage();
   let lastSent = 0;
   const ctx: StepContext = {
@@ -40,7 +42,6 @@ process.once("message", (job: ChildJob) => {
     (report) => {
       const c = process.cpuUsage(cpu0);
       send({ type: "done", report, cpuS: (c.user + c.system) / 1e6 });
-      process.disconnect();
     },
     (e: unknown) => {
       const err = e as Error;
@@ -50,7 +51,6 @@ process.once("message", (job: ChildJob) => {
         merglot: isMerglotError(e),
         code: isMerglotError(e) ? e.code : "internal",
       });
-      process.disconnect();
     },
   );
 });

@@ -6,7 +6,7 @@
  * the machine's cores divided among them, since training is CPU-bound and synchronous. Outputs are the
  * same either way: every step is deterministic given its inputs.
  */
-import { fork } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -131,39 +131,56 @@ function recordInto(entry: LockStep, r: StepRecord, outDir: string, cached: bool
   delete entry.error;
 }
 
-/** Run one step in a child process; resolves with its report and CPU seconds. */
-function runInChild(
-  step: PlannedStep,
-  ctx: StepContext,
-  threads: number,
-): Promise<{ report: StepReport; cpuS: number }> {
-  return new Promise((resolve, reject) => {
+/** Long-lived worker processes (child.ts), one step at a time each. */
+class WorkerPool {
+  private idle: ChildProcess[] = [];
+  private all: ChildProcess[] = [];
+  constructor(private readonly threads: number) {}
+
+  private spawn(): ChildProcess {
     const child = fork(fileURLToPath(new URL("./child.js", import.meta.url)), [], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
-      env: { ...process.env, MERGLOT_THREADS: String(threads) },
+      env: { ...process.env, MERGLOT_THREADS: String(this.threads) },
     });
-    let settled = false;
-    child.on("message", (m: ChildMessage) => {
-      if (m.type === "progress") ctx.onProgress?.(m.done, m.total, m.what);
-      else if (m.type === "done") {
-        settled = true;
-        resolve({ report: m.report, cpuS: m.cpuS });
-      } else {
-        settled = true;
-        reject(m.merglot ? new MerglotError(m.code, m.message) : new Error(m.message));
-      }
+    this.all.push(child);
+    return child;
+  }
+
+  /** Run one step on an idle worker (started when none is idle); resolves with its report and CPU seconds. */
+  run(step: PlannedStep, ctx: StepContext): Promise<{ report: StepReport; cpuS: number }> {
+    const child = this.idle.pop() ?? this.spawn();
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        child.off("message", onMessage);
+        child.off("exit", onExit);
+      };
+      const onMessage = (m: ChildMessage) => {
+        if (m.type === "progress") {
+          ctx.onProgress?.(m.done, m.total, m.what);
+          return;
+        }
+        cleanup();
+        this.idle.push(child);
+        if (m.type === "done") resolve({ report: m.report, cpuS: m.cpuS });
+        else reject(m.merglot ? new MerglotError(m.code, m.message) : new Error(m.message));
+      };
+      const onExit = (code: number | null, signal: string | null) => {
+        cleanup();
+        this.all = this.all.filter((c) => c !== child);
+        reject(new Error(`step ${step.id}: worker process ended (${signal ?? `exit ${code}`})`));
+      };
+      child.on("message", onMessage);
+      child.on("exit", onExit);
+      const job: ChildJob = { step, ctx: { outDir: ctx.outDir, inputs: ctx.inputs } };
+      child.send(job);
     });
-    child.on("error", (e) => {
-      if (!settled) reject(e);
-      settled = true;
-    });
-    child.on("exit", (code, signal) => {
-      if (!settled) reject(new Error(`step ${step.id}: worker process ended (${signal ?? `exit ${code}`})`));
-      settled = true;
-    });
-    const job: ChildJob = { step, ctx: { outDir: ctx.outDir, inputs: ctx.inputs } };
-    child.send(job);
-  });
+  }
+
+  close(): void {
+    for (const c of this.all) if (c.connected) c.disconnect();
+    this.all = [];
+    this.idle = [];
+  }
 }
 
 export async function runStudy(study: Study, opts: RunOptions): Promise<RunSummary> {
@@ -215,6 +232,7 @@ export async function runStudy(study: Study, opts: RunOptions): Promise<RunSumma
 
     const executors = executorsFor(study.executor);
     const threads = study.executor.threads ?? Math.max(1, Math.floor(availableParallelism() / jobs));
+    const pool = jobs > 1 ? new WorkerPool(threads) : null;
     const done = new Set(cached);
     const running = new Map<string, Promise<void>>();
     const ran: string[] = [];
@@ -255,7 +273,7 @@ export async function runStudy(study: Study, opts: RunOptions): Promise<RunSumma
               const c = process.cpuUsage(cpu0);
               return { report, cpuS: (c.user + c.system) / 1e6 };
             })
-          : runInChild(s, ctx, threads);
+          : pool!.run(s, ctx);
       const p = work.then(
         ({ report, cpuS }) => {
           const wallS = (performance.now() - w0) / 1000;
@@ -293,16 +311,20 @@ export async function runStudy(study: Study, opts: RunOptions): Promise<RunSumma
       running.set(s.id, p);
     };
 
-    for (;;) {
-      if (failure === null) {
-        for (const s of todo) {
-          if (running.size >= jobs) break;
-          if (done.has(s.id) || running.has(s.id)) continue;
-          if (Object.values(s.deps).every((d) => done.has(d))) start(s);
+    try {
+      for (;;) {
+        if (failure === null) {
+          for (const s of todo) {
+            if (running.size >= jobs) break;
+            if (done.has(s.id) || running.has(s.id)) continue;
+            if (Object.values(s.deps).every((d) => done.has(d))) start(s);
+          }
         }
+        if (running.size === 0) break;
+        await Promise.race(running.values());
       }
-      if (running.size === 0) break;
-      await Promise.race(running.values());
+    } finally {
+      pool?.close();
     }
     if (failure !== null) throw failure;
     const results = buildResults(study, all, opts.outDir);
