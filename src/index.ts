@@ -30,4 +30,16 @@ export * as metrics from "./eval/metrics/index.js";
 export { loadModel, saveModel } from "./engine/load.js";
 export { trainAdapter, pretrainModel } from "./train/api.js";
 export { languageVectorSimilarity } from "./analysis/similarity.js";
+export * as data from "./data/index.js";
+export {
+  loadExamples,
+  describeDataset,
+  splitReads,
+  clearSplitReads,
+  type LoadOptions,
+  type LoadedExamples,
+  type SplitRead,
+  type Example,
+  type Split,
+} from "./data/index.js";
 export * as study from "./study/index.js";

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerConvert } from "./convert.js";
 import { registerDemo } from "./demo.js";
+import { registerEval } from "./eval.js";
 import { registerInspect } from "./inspect.js";
 import { registerMerge } from "./merge.js";
 import { registerPretrain } from "./pretrain.js";
@@ -16,6 +17,7 @@ export function registerCommands(program: Command): void {
   registerTrain(program);
   registerPretrain(program);
   registerScore(program);
+  registerEval(program);
   registerStudy(program);
   registerDemo(program);
 }

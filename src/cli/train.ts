@@ -16,6 +16,11 @@ import {
   type TrainConfig,
   type TrainingLog,
 } from "../train/trainer.js";
+import { loadExamples } from "../data/load.js";
+import { chatFormatFromModelDir } from "../tasks/chat.js";
+import { loadTask, loaderColumns } from "../tasks/load.js";
+import type { PromptCompletion } from "../train/data.js";
+import { taskTrainingPairs } from "../train/task-data.js";
 import { progressBar } from "./progress.js";
 
 export interface TrainingFlags {
@@ -158,6 +163,10 @@ export function printSummary(log: TrainingLog, output: string, json: boolean | u
 interface TrainFlags extends TrainingFlags {
   base: string;
   data: string;
+  task?: string;
+  lang?: string;
+  split: string;
+  chatTemplate: boolean;
   output: string;
   tokenizer?: string;
   r: string;
@@ -165,6 +174,20 @@ interface TrainFlags extends TrainingFlags {
   targets: string;
   dropout: string;
   rslora?: boolean;
+}
+
+/** Canonical task data → prompt/completion pairs, rendered as evaluation renders them. */
+async function taskPairs(f: TrainFlags): Promise<PromptCompletion[]> {
+  const task = loadTask(f.task!);
+  const loaded = await loadExamples({
+    path: f.data,
+    task: task.definition.task,
+    lang: f.lang,
+    split: f.split,
+    columns: loaderColumns(task),
+  });
+  const chat = f.chatTemplate === false ? null : chatFormatFromModelDir(f.base);
+  return taskTrainingPairs(task, loaded.examples, { lang: f.lang, chat, where: f.data });
 }
 
 export function registerTrain(program: Command): void {
@@ -176,7 +199,20 @@ export function registerTrain(program: Command): void {
     .requiredOption("--base <dir>", "base model folder (config.json, *.safetensors, tokenizer.json)")
     .requiredOption(
       "--data <file>",
-      'JSONL with {"prompt", "completion"} per line (loss on the completion only)',
+      'JSONL with {"prompt", "completion"} per line (loss on the completion only), or with --task the task\'s data',
+    )
+    .option(
+      "--task <name|file>",
+      "format the data with this task's prompts, exactly as merglot eval renders them (canonical examples in)",
+    )
+    .option(
+      "--lang <code>",
+      "with --task: only this language's examples (default: all, each in its own language)",
+    )
+    .option("--split <name>", "with --task: the split to read from a dataset folder", "train")
+    .option(
+      "--no-chat-template",
+      "with --task: plain task prompts even when the base model has a chat template",
     )
     .requiredOption("-o, --output <dir>", "adapter folder to write (PEFT layout + training_log.json)")
     .option("--tokenizer <path>", "tokenizer.json or its folder (default: the base model folder)")
@@ -190,7 +226,7 @@ export function registerTrain(program: Command): void {
     .option("--dropout <p>", "LoRA dropout", "0")
     .option("--rslora", "rank-stabilised scaling α/√r")
     .option("--packing", "pack several examples per row instead of padding each to the batch's longest");
-  addTrainingOptions(cmd).action((f: TrainFlags) => {
+  addTrainingOptions(cmd).action(async (f: TrainFlags) => {
     const r = int("r", f.r);
     const spec = {
       r,
@@ -203,11 +239,13 @@ export function registerTrain(program: Command): void {
       dropout: num("dropout", f.dropout),
     };
     const train = trainConfigFrom(f, f.packing ? "packing" : "padding");
+    const pairs = f.task === undefined ? undefined : await taskPairs(f);
     const { run, finish } = runOptionsFrom(f, f.output);
     try {
       const { log } = trainAdapter({
         baseDir: f.base,
         dataPath: f.data,
+        pairs,
         outDir: f.output,
         tokenizer: f.tokenizer,
         lora: spec,

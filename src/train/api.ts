@@ -12,13 +12,22 @@ import { attachLora, loraAdapterConfig, loraParameters, loraTensors, type LoraSp
 import { LlamaModel } from "../engine/model.js";
 import { Rng } from "../engine/rng.js";
 import { loadTokenizer } from "../engine/tokenizer.js";
-import { readPromptCompletionJsonl, readTextDocuments, tokenizeDocuments, tokenizePairs } from "./data.js";
+import {
+  readPromptCompletionJsonl,
+  readTextDocuments,
+  tokenizeDocuments,
+  tokenizePairs,
+  type PromptCompletion,
+} from "./data.js";
 import type { Param } from "./optim.js";
 import { runTraining, type RunOptions, type TrainConfig, type TrainingLog } from "./trainer.js";
 
 export interface TrainAdapterOptions {
   baseDir: string;
+  /** Prompt/completion JSONL (ignored when `pairs` is given). */
   dataPath: string;
+  /** Prompt/completion pairs given directly (e.g. from `taskTrainingPairs`). */
+  pairs?: PromptCompletion[];
   outDir: string;
   lora: LoraSpec;
   train: TrainConfig;
@@ -41,7 +50,7 @@ export function trainAdapter(o: TrainAdapterOptions): { log: TrainingLog; model:
   const model = loadModel(o.baseDir);
   const tok = loadTokenizer(o.tokenizer ?? o.baseDir);
   const eos = tok.eosTokenId ?? model.config.eosTokenIds[0] ?? null;
-  const examples = tokenizePairs(readPromptCompletionJsonl(o.dataPath), tok, eos);
+  const examples = tokenizePairs(o.pairs ?? readPromptCompletionJsonl(o.dataPath), tok, eos);
   checkVocabulary(examples, model.config.vocabSize, o.dataPath);
   attachLora(model, o.lora, new Rng(o.train.seed, 0x10a4));
   const log = runTraining(model, withGrads(loraParameters(model)), examples, o.train, o.run);

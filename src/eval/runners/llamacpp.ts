@@ -207,12 +207,15 @@ export class LlamaCppRunner extends TokenRunner {
 
   tokenize(text: string): number[] {
     this.checkOpen();
-    return this.model.tokenize(text, false) as number[];
+    // Special-token text (a chat template's <|im_start|>, …) becomes those tokens, as HF tokenizers (and so the
+    // engine runner) do; no BOS is added here.
+    return this.model.tokenize(text, true) as number[];
   }
 
   detokenize(tokens: readonly number[]): string {
     this.checkOpen();
-    return this.model.detokenize(toks(tokens), false);
+    // Special tokens as their text, as the engine runner (tokenizers.js decode) writes them.
+    return this.model.detokenize(toks(tokens), true);
   }
 
   isEndOfGeneration(token: number): boolean {

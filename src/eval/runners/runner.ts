@@ -64,7 +64,7 @@ export interface Runner {
   readonly vocabSize: number;
   /** The BOS token to put before a prompt, or null when the model wants none. */
   readonly bos: number | null;
-  /** Token ids of `text` without special tokens (no BOS/EOS added; special-token text is not parsed). */
+  /** Token ids of `text`: no BOS/EOS added; special-token text (e.g. a chat template's markers) becomes those tokens. */
   tokenize(text: string): number[];
   detokenize(tokens: readonly number[]): string;
   isEndOfGeneration(token: number): boolean;
