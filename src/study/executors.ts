@@ -10,10 +10,10 @@
  * and keep the rest.
  *
  * Step output layout (inside the step's folder):
- *   prepare   train.jsonl ({"prompt","completion"} per line), test.jsonl (canonical examples)
+ *   prepare   train.jsonl, test.jsonl (the selected canonical examples)
  *   train     adapter/ (PEFT folder + training_log.json)
  *   merge     adapter/ (PEFT folder + merge_manifest.json)
- *   evaluate  metrics.json ({"metrics","ci","n"}), samples.jsonl (one line per test example)
+ *   evaluate  metrics.json (evaluate()'s report, timing left out), samples.jsonl (one line per example)
  *   analyse   similarity.json ({"languages","modules": {"all"|kind: n × n cosine}})
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,14 +24,15 @@ import { MerglotError } from "../errors.js";
 import { LoraAdapter } from "../formats/peft.js";
 import { merge } from "../merge/engine.js";
 import { parseRecipe } from "../merge/recipe.js";
-import { bootstrapMean, bootstrapStatistic } from "../eval/metrics/bootstrap.js";
-import { classificationReport } from "../eval/metrics/classification.js";
-import { rouge } from "../eval/metrics/rouge/rouge.js";
-import { EngineRunner } from "../eval/runners/engine.js";
+import { loadExamples } from "../data/load.js";
+import { evaluate, type MetricsReport } from "../eval/evaluate.js";
+import { chatFormatOf } from "../tasks/chat.js";
+import { loaderColumns, parseTask, type Task } from "../tasks/load.js";
+import { renderExample } from "../tasks/render.js";
 import { trainAdapter } from "../train/api.js";
+import { taskTrainingPairs } from "../train/task-data.js";
 import { TRAIN_DEFAULTS, type TrainConfig } from "../train/trainer.js";
 import type { PlannedStep, StepKind } from "./plan.js";
-import { renderExample, type TaskDef } from "./tasks.js";
 
 export interface StepContext {
   /** Empty folder for the step's outputs (a temp folder the scheduler renames when the step returns). */
@@ -71,64 +72,64 @@ export function executorsFor(settings: ExecutorSettings): Executors {
 
 // ---------------------------------------------------------------------------------------------- prepare
 
-/**
- * Canonical example JSONL (src/data/example.ts): one object per line with an id. Interim reader until the
- * dataset loaders (src/data) land; errors name the file and line.
- */
-export function readExamples(path: string, lang: string): Example[] {
-  const out: Example[] = [];
-  readFileSync(path, "utf8")
-    .split("\n")
-    .forEach((line, i) => {
-      if (line.trim() === "") return;
-      let o: unknown;
-      try {
-        o = JSON.parse(line);
-      } catch {
-        throw new MerglotError("study.data", `${path}:${i + 1}: invalid JSON`);
-      }
-      if (o === null || typeof o !== "object" || Array.isArray(o))
-        throw new MerglotError("study.data", `${path}:${i + 1}: expected a JSON object`);
-      const ex = o as Record<string, unknown>;
-      if (ex.lang !== undefined && ex.lang !== lang)
-        throw new MerglotError(
-          "study.data",
-          `${path}:${i + 1}: example of language ${JSON.stringify(ex.lang)} in the data of "${lang}"`,
-        );
-      const id = typeof ex.id === "string" || typeof ex.id === "number" ? String(ex.id) : `${lang}-${i}`;
-      out.push({ ...ex, id, lang });
-    });
-  if (out.length === 0) throw new MerglotError("study.data", `${path}: no examples`);
-  return out;
-}
-
-function take(examples: Example[], n: number | null, path: string, field: string): Example[] {
-  if (n === null) return examples;
-  if (examples.length < n)
-    throw new MerglotError(
-      "study.data",
-      `${path}: ${examples.length} examples, but sizes.${field} asks for ${n}`,
-    );
-  return examples.slice(0, n);
-}
-
 function writeJsonl(path: string, rows: unknown[]): void {
   writeFileSync(path, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
 }
 
+function readJsonl<T>(path: string): T[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as T);
+}
+
+function taskOf(step: PlannedStep): Task {
+  return parseTask(step.params.task as string, step.context?.taskSource ?? step.id);
+}
+
+/** Canonical examples of one split, through the dataset loaders (the task's columns, seeded selection). */
+async function load(
+  task: Task,
+  path: string,
+  lang: string,
+  split: string,
+  limit: number | null,
+  seed: number,
+) {
+  const loaded = await loadExamples({
+    path,
+    task: task.definition.task,
+    lang,
+    split,
+    columns: loaderColumns(task),
+    ...(limit !== null ? { limit } : {}),
+    seed,
+  });
+  if (limit !== null && loaded.examples.length < limit)
+    throw new MerglotError(
+      "study.data",
+      `${path}: ${loaded.examples.length} ${split} examples, but sizes.${split} asks for ${limit}`,
+    );
+  return loaded.examples;
+}
+
+/** The examples each language trains and is tested on, as canonical JSONL (train.jsonl, test.jsonl). */
 const prepare: StepExecutor = {
   async run(step, ctx) {
-    const task = step.params.task as TaskDef;
+    const task = taskOf(step);
     const lang = step.params.lang as string;
+    const seed = step.params.seed as number;
     const sizes = step.params.sizes as { train: number | null; test: number | null };
-    const train = take(readExamples(step.files.train!, lang), sizes.train, step.files.train!, "train");
-    if (step.files.extra) train.push(...readExamples(step.files.extra, lang));
-    const test = take(readExamples(step.files.test!, lang), sizes.test, step.files.test!, "test");
-    writeJsonl(
-      join(ctx.outDir, "train.jsonl"),
-      train.map((ex) => renderExample(task, ex, step.files.train!)),
-    );
-    for (const ex of test) renderExample(task, ex, step.files.test!); // refuse bad gold answers now
+    const train = await load(task, step.files.train!, lang, "train", sizes.train, seed);
+    if (step.files.extra) train.push(...(await load(task, step.files.extra, lang, "train", null, seed)));
+    const test = await load(task, step.files.test!, lang, "test", sizes.test, seed);
+    // Refuse bad rows now (missing fields, a gold answer that is no label), not in the middle of training.
+    for (const [rows, where] of [
+      [train, step.files.train!],
+      [test, step.files.test!],
+    ] as const)
+      for (const ex of rows) renderExample(task, ex, { lang, chat: null, where });
+    writeJsonl(join(ctx.outDir, "train.jsonl"), train);
     writeJsonl(join(ctx.outDir, "test.jsonl"), test);
     return { info: { train: train.length, test: test.length } };
   },
@@ -136,37 +137,38 @@ const prepare: StepExecutor = {
 
 // ------------------------------------------------------------------------------------------------ train
 
+/** A LoRA adapter on the prepared examples of its inputs (several languages for `combined`). */
 const trainStep: StepExecutor = {
   async run(step, ctx) {
     const { lora, train } = step.params as {
       lora: { r: number; alpha: number; targets: string[] };
       train: Partial<TrainConfig>;
     };
-    // Training data: the prepared prompt/completion files of the step's inputs, in the plan's order.
+    const task = taskOf(step);
     const names = Object.keys(ctx.inputs)
       .filter((n) => n.startsWith("data"))
       .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
-    const dataPath = join(ctx.outDir, "train.jsonl");
-    writeFileSync(
-      dataPath,
-      names.map((n) => readFileSync(join(ctx.inputs[n]!, "train.jsonl"), "utf8")).join(""),
-    );
-    try {
-      const { log } = trainAdapter({
-        baseDir: step.files.base!,
-        dataPath,
-        outDir: join(ctx.outDir, "adapter"),
-        lora,
-        train: { ...TRAIN_DEFAULTS, ...train },
-        run: { onStep: (s, total) => ctx.onProgress?.(s.step, total, `loss ${s.loss.toFixed(4)}`) },
-      });
-      return {
-        tokens: log.tokens,
-        info: { steps: log.totalSteps, finalLoss: log.finalLoss, trainWallS: log.wallTimeS },
-      };
-    } finally {
-      rmSync(dataPath, { force: true });
-    }
+    const examples = names.flatMap((n) => readJsonl<Example>(join(ctx.inputs[n]!, "train.jsonl")));
+    // Each example in its own language's prompt, through the base model's chat template (as evaluation).
+    const pairs = taskTrainingPairs(task, examples, { chat: chatFormatOf(step.files.base!), where: step.id });
+    const { log } = trainAdapter({
+      baseDir: step.files.base!,
+      dataPath: step.id,
+      pairs,
+      outDir: join(ctx.outDir, "adapter"),
+      lora,
+      train: { ...TRAIN_DEFAULTS, ...train },
+      run: { onStep: (s, total) => ctx.onProgress?.(s.step, total, `loss ${s.loss.toFixed(4)}`) },
+    });
+    return {
+      tokens: log.tokens,
+      info: {
+        examples: examples.length,
+        steps: log.totalSteps,
+        finalLoss: log.finalLoss,
+        trainWallS: log.wallTimeS,
+      },
+    };
   },
 };
 
@@ -214,128 +216,30 @@ const mergeStep: StepExecutor = {
 
 // --------------------------------------------------------------------------------------------- evaluate
 
-export interface EvalMetrics {
-  n: number;
-  metrics: Record<string, number>;
-  ci: Record<string, { low: number; high: number; confidence: number }>;
-}
-
-async function evaluateChoice(
-  runner: EngineRunner,
-  task: TaskDef,
-  test: Example[],
-  where: string,
-  opts: { samples: number; seed: number; confidence: number },
-  ctx: StepContext,
-): Promise<{ metrics: EvalMetrics; samples: unknown[] }> {
-  const choices = task.choices!;
-  const preds: string[] = [];
-  const golds: string[] = [];
-  const samples: unknown[] = [];
-  for (let i = 0; i < test.length; i++) {
-    const ex = test[i]!;
-    const { prompt, completion } = renderExample(task, ex, where);
-    const scores = await runner.logProbs(choices.map((c) => ({ prompt, continuation: c })));
-    let best = 0;
-    for (let c = 1; c < choices.length; c++) if (scores[c]!.logProb > scores[best]!.logProb) best = c;
-    preds.push(choices[best]!.trim());
-    golds.push(completion.trim());
-    samples.push({
-      id: ex.id,
-      prediction: choices[best]!.trim(),
-      gold: completion.trim(),
-      logprobs: scores.map((s) => s.logProb),
-    });
-    ctx.onProgress?.(i + 1, test.length, "examples");
-  }
-  const labels = choices.map((c) => c.trim());
-  const correct = preds.map((p, i) => (p === golds[i] ? 1 : 0));
-  const bopts = { samples: opts.samples, seed: opts.seed, confidence: opts.confidence };
-  const acc = bootstrapMean(correct, bopts);
-  const f1 = bootstrapStatistic(
-    test.length,
-    (idx) => {
-      const p = Array.from(idx, (k) => preds[k]!);
-      const g = Array.from(idx, (k) => golds[k]!);
-      return classificationReport(p, g, { labels }).macro.f;
-    },
-    bopts,
-  );
-  return {
-    metrics: {
-      n: test.length,
-      metrics: { accuracy: acc.value, macro_f1: f1.value },
-      ci: {
-        accuracy: { low: acc.low, high: acc.high, confidence: acc.confidence },
-        macro_f1: { low: f1.low, high: f1.high, confidence: f1.confidence },
-      },
-    },
-    samples,
-  };
-}
-
-async function evaluateGenerate(
-  runner: EngineRunner,
-  task: TaskDef,
-  test: Example[],
-  lang: string,
-  where: string,
-  opts: { samples: number; seed: number; confidence: number },
-  ctx: StepContext,
-): Promise<{ metrics: EvalMetrics; samples: unknown[] }> {
-  const rendered = test.map((ex) => renderExample(task, ex, where));
-  const outs: string[] = [];
-  for (let i = 0; i < rendered.length; i++) {
-    const [g] = await runner.generate([
-      { prompt: rendered[i]!.prompt, maxTokens: task.max_tokens ?? 64, stop: ["\n"] },
-    ]);
-    outs.push(g!.text.trim());
-    ctx.onProgress?.(i + 1, test.length, "examples");
-  }
-  const golds = rendered.map((r) => r.completion.trim());
-  const r = await rouge(outs, golds, { lang, types: ["rougeL"], bootstrap: opts });
-  const f = r.scores.rougeL!.fmeasure;
-  return {
-    metrics: {
-      n: test.length,
-      metrics: { rougeL: f.value },
-      ci: { rougeL: { low: f.low, high: f.high, confidence: f.confidence } },
-    },
-    samples: test.map((ex, i) => ({
-      id: ex.id,
-      prediction: outs[i],
-      gold: golds[i],
-      rougeL: r.perItem[i]!.rougeL!.fmeasure,
-    })),
-  };
-}
+/** metrics.json of an evaluate step: evaluate()'s report without its timing (which goes to the lock file). */
+export type StepMetrics = Omit<MetricsReport, "seconds" | "model" | "adapters">;
 
 const evaluateStep: StepExecutor = {
   async run(step, ctx) {
-    const task = step.params.task as TaskDef;
     const ev = step.params.evaluation as { bootstrap: number; seed: number; confidence: number };
-    const lang = step.result!.lang;
-    const testPath = join(ctx.inputs.data!, "test.jsonl");
-    const test = readFileSync(testPath, "utf8")
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .map((l) => JSON.parse(l) as Example);
-    const runner = await EngineRunner.open({
+    const lang = step.params.lang as string;
+    const examples = readJsonl<Example>(join(ctx.inputs.data!, "test.jsonl"));
+    const r = await evaluate({
       model: step.files.base!,
-      adapters: adapterInputs(ctx).map((path) => ({ path })),
+      adapters: adapterInputs(ctx),
+      task: taskOf(step),
+      lang,
+      examples,
+      dataSource: step.id,
+      bootstrap: { samples: ev.bootstrap, seed: ev.seed, confidence: ev.confidence },
+      onProgress: (d, t) => ctx.onProgress?.(d, t, "examples"),
     });
-    const opts = { samples: ev.bootstrap, seed: ev.seed, confidence: ev.confidence };
-    try {
-      const { metrics, samples } =
-        task.type === "choice"
-          ? await evaluateChoice(runner, task, test, step.id, opts, ctx)
-          : await evaluateGenerate(runner, task, test, lang, step.id, opts, ctx);
-      writeFileSync(join(ctx.outDir, "metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
-      writeJsonl(join(ctx.outDir, "samples.jsonl"), samples);
-      return { info: { n: metrics.n } };
-    } finally {
-      await runner.close();
-    }
+    // Paths and seconds differ between runs of the same inputs; the step's outputs must not.
+    const { samples, cached: _cached, seconds, model: _model, adapters: _adapters, ...report } = r;
+    const metrics: StepMetrics = report;
+    writeFileSync(join(ctx.outDir, "metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
+    writeJsonl(join(ctx.outDir, "samples.jsonl"), samples);
+    return { tokens: r.tokens, info: { n: r.count, evalSeconds: seconds } };
   },
 };
 

@@ -13,5 +13,3 @@ export { accountWork, costOf, variantCosts, updateComparison } from "./costs.js"
 export type { CostEntry, CostModel, UpdateEntry } from "./costs.js";
 export { buildResults } from "./results.js";
 export type { Results, ResultRow } from "./results.js";
-export { BUILTIN_TASKS, renderExample } from "./tasks.js";
-export type { TaskDef } from "./tasks.js";

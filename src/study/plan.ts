@@ -25,6 +25,8 @@ export interface Step {
   files: Record<string, string>;
   /** Upstream steps read by the step: name → step id. */
   deps: Record<string, string>;
+  /** Not part of the key: names for messages (e.g. where the task file was read). */
+  context?: Record<string, string>;
   /** For evaluate steps: what results.json reports the metrics under. */
   result?: { model: string; task: string; lang: string; variant: string };
 }
@@ -87,7 +89,8 @@ export function buildSteps(study: Study): Step[] {
       add({
         id: `${P}evaluate/${task.name}/${lang}/${variant}`,
         kind: "evaluate",
-        params: { ...evalParams, task: task.def, taskSource: sha256Text(task.defSource) },
+        params: { ...evalParams, task: task.task.text, lang },
+        context: { taskSource: task.task.source },
         files: baseFiles,
         deps: { data: dataStep, ...Object.fromEntries(adapters.map((a, i) => [`adapter${i}`, a])) },
         result: { model: base.name, task: task.name, lang, variant },
@@ -110,19 +113,32 @@ export function buildSteps(study: Study): Step[] {
 
     for (const task of study.tasks) {
       const prep: Record<string, string> = {};
-      const prepParams = { task: task.def, taskSource: sha256Text(task.defSource), sizes: task.sizes };
+      // The task decides how rows are read (its columns) and which fields they must have.
+      const prepParams = {
+        task: task.task.text,
+        sizes: task.sizes,
+        seed: study.training.seed,
+      };
       for (const lang of study.languages) {
         // Data steps do not depend on the base model: shared by every base of a size ablation.
         const id = `prepare/${task.name}/${lang}`;
         prep[lang] = id;
         if (!steps.some((s) => s.id === id))
-          add({ id, kind: "prepare", params: { ...prepParams, lang }, files: task.data[lang]!, deps: {} });
+          add({
+            id,
+            kind: "prepare",
+            params: { ...prepParams, lang },
+            files: task.data[lang]!,
+            deps: {},
+            context: { taskSource: task.task.source },
+          });
       }
       const train = (id: string, data: string[]) =>
         add({
           id,
           kind: "train",
-          params: trainParams,
+          params: { ...trainParams, task: task.task.text },
+          context: { taskSource: task.task.source },
           files: baseFiles,
           deps: Object.fromEntries(data.map((d, i) => [`data${i}`, d])),
         });
@@ -191,6 +207,7 @@ export function buildSteps(study: Study): Step[] {
           params: { ...prepParams, lang: L },
           files: { ...task.data[L]!, extra: upd.data[task.name]! },
           deps: {},
+          context: { taskSource: task.task.source },
         });
         const trainL = train(`${P}train/${task.name}/${L}/update`, [prepU]);
         const dataU = study.languages.map((l) => (l === L ? prepU : prep[l]!));

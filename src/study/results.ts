@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { updateComparison, variantCosts, type CostEntry } from "./costs.js";
-import type { EvalMetrics } from "./executors.js";
+import type { StepMetrics } from "./executors.js";
 import type { PlannedStep } from "./plan.js";
 import type { Study } from "./schema.js";
 import { readStepRecord, stepDir, type StepRecord } from "./store.js";
@@ -16,9 +16,11 @@ export interface ResultRow {
   task: string;
   lang: string;
   variant: string;
+  /** Examples evaluated. */
   n: number;
   metrics: Record<string, number>;
-  ci: EvalMetrics["ci"];
+  /** Bootstrap confidence interval [low, high] of each metric. */
+  ci: Record<string, [number, number]>;
 }
 
 export interface Results {
@@ -60,8 +62,8 @@ export function buildResults(study: Study, steps: PlannedStep[], outDir: string)
     if (!records.has(s.id)) continue;
     const dir = stepDir(outDir, s.key);
     if (s.kind === "evaluate" && s.result) {
-      const m = JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as EvalMetrics;
-      results.push({ ...s.result, n: m.n, metrics: m.metrics, ci: m.ci });
+      const m = JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as StepMetrics;
+      results.push({ ...s.result, n: m.count, metrics: m.metrics, ci: m.ci });
     } else if (s.kind === "analyse" && existsSync(join(dir, "similarity.json"))) {
       const sim = JSON.parse(readFileSync(join(dir, "similarity.json"), "utf8")) as {
         languages: string[];

@@ -8,9 +8,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { MerglotError } from "../errors.js";
+import { isMerglotError, MerglotError } from "../errors.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
-import { BUILTIN_TASKS, loadTaskFile, type TaskDef } from "./tasks.js";
+import { loadTask, type Task } from "../tasks/load.js";
 
 /** The seed study's languages and training values (r = α = 64, lr 2e-5, batch 8). */
 export const DEFAULT_LANGUAGES = ["en", "de", "fr", "ja", "zh"] as const;
@@ -24,10 +24,10 @@ const positiveInt = z.number().int().positive();
 const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
 const finite = z.number().refine(Number.isFinite, { message: "must be a finite number" });
 
+/** Per split: a data file (.jsonl/.csv/.tsv/.parquet) or a dataset folder, as `merglot eval --data` takes. */
 const splitFiles = z.strictObject({
   train: z.string().min(1),
   test: z.string().min(1),
-  validation: z.string().min(1).optional(),
 });
 
 const taskSchema = z.strictObject({
@@ -35,7 +35,7 @@ const taskSchema = z.strictObject({
   task_file: z.string().min(1).optional(),
   /** Per language: canonical example JSONL files, one per split. */
   data: z.record(z.string(), splitFiles),
-  /** Examples taken from each split (the first N after a seeded shuffle); default: all. */
+  /** Examples taken from each split (the data loader's seeded selection, seed = training.seed); default: all. */
   sizes: z.strictObject({ train: positiveInt.optional(), test: positiveInt.optional() }).optional(),
 });
 
@@ -133,9 +133,8 @@ export type StudyYaml = z.infer<typeof studySchema>;
 
 export interface StudyTask {
   name: string;
-  def: TaskDef;
-  /** Content the task definition contributes to step keys. */
-  defSource: string;
+  /** The task (built-in or the user's file); its YAML text is part of every step key that uses it. */
+  task: Task;
   data: Record<string, { train: string; test: string }>;
   sizes: { train: number | null; test: number | null };
 }
@@ -229,23 +228,21 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   if (taskNames.length === 0) fail(source, "tasks", "no task: give at least one");
   const tasks: StudyTask[] = taskNames.map((name) => {
     const t = s.tasks[name]!;
-    let def: TaskDef;
-    let defSource: string;
-    if (t.task_file !== undefined) {
-      const loaded = loadTaskFile(abs(t.task_file), `tasks.${name}.task_file`);
-      def = loaded.def;
-      defSource = loaded.text;
-    } else {
-      const builtin = BUILTIN_TASKS[name];
-      if (!builtin)
+    let task: Task;
+    try {
+      task = loadTask(t.task_file !== undefined ? abs(t.task_file) : name);
+    } catch (e) {
+      if (!isMerglotError(e)) throw e;
+      const field = t.task_file !== undefined ? `tasks.${name}.task_file` : `tasks.${name}`;
+      fail(source, field, e.message);
+    }
+    for (const lang of languages)
+      if (!task.definition.prompts[lang])
         fail(
           source,
-          `tasks.${name}`,
-          `unknown task (built-in: ${Object.keys(BUILTIN_TASKS).join(", ")}; or give task_file)`,
+          t.task_file !== undefined ? `tasks.${name}.task_file` : `tasks.${name}`,
+          `task ${task.definition.task} has no prompt for language "${lang}" (copy ${task.source}, add prompts.${lang} and give the copy as task_file)`,
         );
-      def = builtin;
-      defSource = JSON.stringify(builtin);
-    }
     for (const lang of Object.keys(t.data)) {
       if (!languages.includes(lang))
         fail(source, `tasks.${name}.data.${lang}`, `language "${lang}" is not in the study's languages`);
@@ -257,14 +254,13 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
       for (const split of ["train", "test"] as const) {
         const p = abs(files[split]);
         if (!existsSync(p))
-          fail(source, `tasks.${name}.data.${lang}.${split}`, `${files[split]}: file not found`);
+          fail(source, `tasks.${name}.data.${lang}.${split}`, `${files[split]}: no such file or folder`);
         data[lang] = { ...data[lang]!, [split]: p };
       }
     }
     return {
       name,
-      def,
-      defSource,
+      task,
       data,
       sizes: { train: t.sizes?.train ?? null, test: t.sizes?.test ?? null },
     };

@@ -44,6 +44,19 @@ export function sentimentRows(lang: string, n: number, seed: number, split: stri
   return rows.join("\n") + "\n";
 }
 
+/** A two-label task file whose prompts the word-level tokenizer covers, in every fixture language. */
+export function tinyTaskYaml(name: string, prompt: string): string {
+  return `task: ${name}
+output_type: multiple_choice
+fields: { text: string, label: string }
+labels: [positive, negative]
+doc_to_target: "{{ label }}"
+metrics: [macro_f1, accuracy]
+prompts:
+${LANGS.map((l) => `  ${l}: { doc_to_text: "${prompt}", doc_to_choice: [positive, negative] }`).join("\n")}
+`;
+}
+
 export interface StudyFixture {
   dir: string;
   studyPath: string;
@@ -86,6 +99,10 @@ export function makeStudyFixture(dir: string, extra = ""): StudyFixture {
     writeFileSync(dataPath(lang, "train"), sentimentRows(lang, 12, 100 + i, "train"));
     writeFileSync(dataPath(lang, "test"), sentimentRows(lang, 6, 200 + i, "test"));
   });
+  writeFileSync(
+    join(dir, "tiny-sentiment.yaml"),
+    tinyTaskYaml("tiny_sentiment", "Text: {{ text }}\\nSentiment:"),
+  );
   const studyPath = join(dir, "study.yaml");
   writeFileSync(
     studyPath,
@@ -94,6 +111,7 @@ base_model: ./base
 languages: [${LANGS.join(", ")}]
 tasks:
   sentiment:
+    task_file: tiny-sentiment.yaml
     data:
 ${LANGS.map((l) => `      ${l}: { train: data/${l}/train.jsonl, test: data/${l}/test.jsonl }`).join("\n")}
 training: { r: 4, alpha: 8, lr: 0.05, batch: 4, seq_len: 16, epochs: 15, seed: 1 }

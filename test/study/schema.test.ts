@@ -77,7 +77,7 @@ describe("study.yaml validation", () => {
     refuses({ ...valid(), languages: ["en", "dee", "fr"] }, /languages\[1\]: unknown language code "dee"/);
     refuses(
       { ...valid(), tasks: { sentimant: { data: data(["en", "de", "fr"]) } } },
-      /tasks\.sentimant: unknown task \(built-in: sentiment, reasoning, summarization/,
+      /tasks\.sentimant: unknown task "sentimant" \(built-in: extraction, reasoning, sentiment, summarization/,
     );
     refuses(
       { ...valid(), tasks: { sentiment: { data: data(["en", "de"]) } } },
@@ -96,7 +96,7 @@ describe("study.yaml validation", () => {
           },
         },
       },
-      /tasks\.sentiment\.data\.fr\.train: nope\.jsonl: file not found/,
+      /tasks\.sentiment\.data\.fr\.train: nope\.jsonl: no such file or folder/,
     );
     refuses(
       { ...valid(), ablations: { clusters: { east: ["ja", "zh"] } } },
