@@ -16,7 +16,7 @@
  *   evaluate  metrics.json (evaluate()'s report, timing left out), samples.jsonl (one line per example)
  *   analyse   similarity.json ({"languages","modules": {"all"|kind: n × n cosine}})
  */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { languageVectorSimilarity } from "../analysis/similarity.js";
 import type { Example } from "../data/example.js";
