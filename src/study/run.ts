@@ -317,7 +317,17 @@ export async function runStudy(study: Study, opts: RunOptions): Promise<RunSumma
           for (const s of todo) {
             if (running.size >= jobs) break;
             if (done.has(s.id) || running.has(s.id)) continue;
-            if (Object.values(s.deps).every((d) => done.has(d))) start(s);
+            if (!Object.values(s.deps).every((d) => done.has(d))) continue;
+            // Another step with the same key (e.g. identical base models of a size ablation) already made it.
+            const r = readStepRecord(opts.outDir, s.key);
+            if (r) {
+              recordInto(lock.steps[s.id]!, r, opts.outDir, true);
+              done.add(s.id);
+              cached.push(s.id);
+              emit({ type: "cached", step: s.id });
+              continue;
+            }
+            start(s);
           }
         }
         if (running.size === 0) break;

@@ -302,6 +302,8 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
         fail(source, `ablations.weighted.weights.${l}`, `language "${l}" is not in the study's languages`);
     weighted = Object.fromEntries(languages.map((l) => [l, a.weighted!.weights[l] ?? 1]));
   }
+  if (a.multitask && tasks.length < 2)
+    fail(source, "ablations.multitask", "merging tasks needs at least two tasks in the study");
   if (s.baselines.length === 0 && s.merges.methods.length === 0)
     fail(source, "baselines", "nothing to evaluate: no baseline and no merge");
 

@@ -106,6 +106,10 @@ describe("study.yaml validation", () => {
       { ...valid(), merges: { methods: ["ties", "tie"] } },
       /merges\.methods\[1\]: unknown merge method "tie"/,
     );
+    refuses(
+      { ...valid(), ablations: { multitask: true } },
+      /ablations\.multitask: merging tasks needs at least two tasks/,
+    );
     refuses({ ...valid(), base_model: "./nowhere" }, /base_model: \.\/nowhere: no such model folder/);
     refuses(
       { ...valid(), ablations: { update: { lang: "it", data: {} } } },
