@@ -131,8 +131,14 @@ export function commitStep(outDir: string, tmp: string, record: StepRecord): voi
   renameSync(tmp, target);
 }
 
-/** Remove temp folders left by killed runs. */
+/** Temp files of the lock and results writes (`.study.lock.json.tmp-…`, `.results.json.tmp-…`). */
+function isStaleTemp(name: string): boolean {
+  return name.startsWith(`.${LOCK_FILE}.tmp-`) || name.startsWith(`.${RESULTS_FILE}.tmp-`);
+}
+
+/** Remove temp folders and files left by killed runs. */
 export function removeStaleTemps(outDir: string): void {
+  for (const name of readdirSync(outDir)) if (isStaleTemp(name)) rmSync(join(outDir, name), { force: true });
   const dir = join(outDir, "steps");
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir))
@@ -206,7 +212,9 @@ export function claimStudyDir(outDir: string, studyName: string, force: boolean)
           "study.output",
           `${outDir}: holds the study "${lock.study.name}", not "${studyName}" (use --force to reuse the folder)`,
         );
-      if (!lock && readdirSync(outDir).length > 0)
+      // A run killed before its first lock write leaves only what this module creates: still a study folder.
+      const foreign = readdirSync(outDir).filter((n) => n !== "steps" && n !== PID_FILE && !isStaleTemp(n));
+      if (!lock && foreign.length > 0)
         throw new MerglotError(
           "study.output",
           `${outDir}: not empty and not a study folder (use --force to use it anyway)`,

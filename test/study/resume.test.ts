@@ -74,6 +74,11 @@ describe("kill -9 at a random moment, then resume", () => {
       [],
       "temp folders left behind",
     );
+    assert.deepEqual(
+      readdirSync(out).filter((n) => n.includes(".tmp-")),
+      [],
+      "temp files of the lock or results left behind",
+    );
     const refFiles = files(join(ref, "steps"));
     assert.deepEqual(files(steps), refFiles);
     for (const f of refFiles) {
