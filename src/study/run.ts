@@ -32,7 +32,7 @@ import {
   type LockStep,
   type StepRecord,
 } from "./store.js";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 export interface RunOptions {
   outDir: string;
@@ -183,8 +183,10 @@ class WorkerPool {
   }
 }
 
-export async function runStudy(study: Study, opts: RunOptions): Promise<RunSummary> {
+export async function runStudy(study: Study, options: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
+  // Absolute: step inputs are handed to executors (and recipes) that resolve paths against other folders.
+  const opts = { ...options, outDir: resolve(options.outDir) };
   const jobs = Math.max(1, opts.jobs ?? 1);
   const emit = opts.onEvent ?? (() => {});
   const all = planStudy(study);

@@ -23,8 +23,8 @@ function files(dir: string): string[] {
   return out.sort();
 }
 
-function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });
+function runCli(args: string[], cwd?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -67,7 +67,8 @@ describe("kill -9 at a random moment, then resume", () => {
       }
 
     // Resume with parallel jobs: outputs must not depend on the schedule either.
-    const resumed = runCli(["study", "run", fx.studyPath, "-o", out, "--jobs", "2", "--json"]);
+    // (and with a relative output path: every path a step hands on must still resolve)
+    const resumed = runCli(["study", "run", "study.yaml", "-o", "killed", "--jobs", "2", "--json"], tmp.dir);
     assert.equal(resumed.status, 0, `killed after ${delay} ms: ${resumed.stderr}`);
     assert.deepEqual(
       readdirSync(steps).filter((n) => n.startsWith(".")),
