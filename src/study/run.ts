@@ -307,7 +307,8 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
           entry.error = (e as Error)?.message ?? String(e);
           writeLock(opts.outDir, lock);
           running.delete(s.id);
-          failure ??= e;
+          // Name the step: the executor's message names the file or field, not where in the study it was.
+          failure ??= e instanceof MerglotError ? new MerglotError(e.code, `step ${s.id}: ${e.message}`) : e;
         },
       );
       running.set(s.id, p);

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { MerglotError } from "../../src/errors.js";
+import { runStudy } from "../../src/study/run.js";
 import { loadStudy, parseStudy } from "../../src/study/schema.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { makeStudyFixture, type StudyFixture } from "./fixture.js";
@@ -163,6 +164,35 @@ describe("study.yaml validation", () => {
     assert.equal(dry.status, 0, dry.stderr);
     assert.match(dry.stdout, /cached {2}prepare\/sentiment\/en\n/);
     assert.match(dry.stdout, /run {5}train\/sentiment\/en\n/);
+  });
+
+  test("bad data fails its step with the step and the row named, recorded as failed, nothing else written", async () => {
+    writeFileSync(
+      join(tmp.dir, "bad.jsonl"),
+      '{"id":"b0","lang":"en","text":"en_p1 en_p2","label":"maybe"}\n',
+    );
+    const p = join(tmp.dir, "bad-data.yaml");
+    writeFileSync(
+      p,
+      readFileSync(fx.studyPath, "utf8").replace(
+        "en: { train: data/en/train.jsonl",
+        "en: { train: bad.jsonl",
+      ),
+    );
+    const out = join(tmp.dir, "bad-out");
+    await assert.rejects(
+      runStudy(loadStudy(p), { outDir: out }),
+      (e: unknown) =>
+        e instanceof MerglotError &&
+        /^step prepare\/sentiment\/en: .*bad\.jsonl: .*label "maybe"/.test(e.message),
+    );
+    const lock = JSON.parse(readFileSync(join(out, "study.lock.json"), "utf8"));
+    assert.equal(lock.steps["prepare/sentiment/en"].status, "failed");
+    assert.deepEqual(
+      readdirSync(join(out, "steps")).filter((n) => n.startsWith(".")),
+      [],
+    );
+    assert.ok(!existsSync(join(out, "results.json")));
   });
 
   test("loadStudy names the YAML line of a syntax error", () => {
