@@ -60,3 +60,4 @@ export {
   type ChatFormat,
 } from "./tasks/chat.js";
 export { taskTrainingPairs } from "./train/task-data.js";
+export * as study from "./study/index.js";

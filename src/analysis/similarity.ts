@@ -2,7 +2,7 @@
  * Language-vector similarity: the cosine between two adapters' deltas taken as one long vector over the
  * modules they share (the study's "language vector"), computed module by module from the factors.
  */
-import { LoraAdapter } from "../formats/peft.js";
+import { LoraAdapter, type LoraModule } from "../formats/peft.js";
 import { deltaInner, type Factors } from "./delta-norm.js";
 
 function factorsOf(ad: LoraAdapter, name: string): Factors | null {
@@ -18,8 +18,14 @@ function factorsOf(ad: LoraAdapter, name: string): Factors | null {
   };
 }
 
-/** Pairwise cosine similarities of the adapters' language vectors (n × n, row-major) and their norms. */
-export function languageVectorSimilarity(paths: string[]): {
+/**
+ * Pairwise cosine similarities of the adapters' language vectors (n × n, row-major) and their norms.
+ * `modules` restricts the vectors to some modules (e.g. one module kind: `(m) => m.kind === "q_proj"`).
+ */
+export function languageVectorSimilarity(
+  paths: string[],
+  opts: { modules?: (m: LoraModule) => boolean } = {},
+): {
   names: string[];
   cosine: Float64Array;
   norms: Float64Array;
@@ -28,7 +34,8 @@ export function languageVectorSimilarity(paths: string[]): {
   try {
     const n = adapters.length;
     const dots = new Float64Array(n * n);
-    const modules = new Set(adapters.flatMap((a) => a.modules.map((m) => m.name)));
+    const keep = opts.modules ?? (() => true);
+    const modules = new Set(adapters.flatMap((a) => a.modules.filter(keep).map((m) => m.name)));
     for (const name of modules) {
       const fs = adapters.map((a) => factorsOf(a, name));
       for (let i = 0; i < n; i++) {

@@ -8,6 +8,7 @@ import { registerMerge } from "./merge.js";
 import { registerPretrain } from "./pretrain.js";
 import { registerReport } from "./report.js";
 import { registerScore } from "./score.js";
+import { registerStudy } from "./study.js";
 import { registerTrain } from "./train.js";
 
 /** Every subcommand, one module each. */
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerScore(program);
   registerEval(program);
   registerData(program);
+  registerStudy(program);
   registerDemo(program);
   registerReport(program);
 }

@@ -1,0 +1,280 @@
+/**
+ * Executors: what runs each kind of step. A step executor gets the step (kind, parameters), a fresh empty
+ * folder to write its outputs into, the finished output folders of the steps it reads and the external
+ * files it reads; it returns what it measured. It never renames, records or decides whether to run: the
+ * scheduler does (run.ts), so every executor gets crash safety and caching for free.
+ *
+ * `local` runs every kind in this process with merglot's own library (trainer, merge engine, engine
+ * runner). The extension point for `command` (a user's training command, e.g. TRL + PEFT, that writes a
+ * PEFT folder) and `slurm` (job arrays) is `executorsFor`: they replace `train` (and possibly `evaluate`)
+ * and keep the rest.
+ *
+ * Step output layout (inside the step's folder):
+ *   prepare   train.jsonl, test.jsonl (the selected canonical examples)
+ *   train     adapter/ (PEFT folder + training_log.json)
+ *   merge     adapter/ (PEFT folder + merge_manifest.json)
+ *   evaluate  metrics.json (evaluate()'s report, timing left out), samples.jsonl (one line per example)
+ *   analyse   similarity.json ({"languages","modules": {"all"|kind: n × n cosine}})
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { languageVectorSimilarity } from "../analysis/similarity.js";
+import type { Example } from "../data/example.js";
+import { MerglotError } from "../errors.js";
+import { LoraAdapter } from "../formats/peft.js";
+import { merge } from "../merge/engine.js";
+import { parseRecipe } from "../merge/recipe.js";
+import { loadExamples } from "../data/load.js";
+import { evaluate, type MetricsReport } from "../eval/evaluate.js";
+import { chatFormatOf } from "../tasks/chat.js";
+import { loaderColumns, parseTask, type Task } from "../tasks/load.js";
+import { renderExample } from "../tasks/render.js";
+import { trainAdapter } from "../train/api.js";
+import { taskTrainingPairs } from "../train/task-data.js";
+import { TRAIN_DEFAULTS, type TrainConfig } from "../train/trainer.js";
+import type { PlannedStep, StepKind } from "./plan.js";
+
+export interface StepContext {
+  /** Empty folder for the step's outputs (a temp folder the scheduler renames when the step returns). */
+  outDir: string;
+  /** Output folder of each upstream step, by the name the step gives it. */
+  inputs: Record<string, string>;
+  /** Progress inside the step (training steps, evaluated examples). */
+  onProgress?: (done: number, total: number, what: string) => void;
+}
+
+/** What a step measured (the scheduler adds wall and CPU time). */
+export interface StepReport {
+  /** Tokens processed (training: every token of every batch). */
+  tokens?: number;
+  /** Anything else worth recording in the lock file (example counts, training loss, …). */
+  info?: Record<string, unknown>;
+}
+
+export interface StepExecutor {
+  run(step: PlannedStep, ctx: StepContext): Promise<StepReport>;
+}
+
+export type Executors = Record<StepKind, StepExecutor>;
+
+export interface ExecutorSettings {
+  kind: "local";
+  device: string;
+}
+
+/** The executors for a study's `executor` setting. */
+export function executorsFor(settings: ExecutorSettings): Executors {
+  switch (settings.kind) {
+    case "local":
+      return LOCAL_EXECUTORS;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- prepare
+
+function writeJsonl(path: string, rows: unknown[]): void {
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+}
+
+function readJsonl<T>(path: string): T[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as T);
+}
+
+function taskOf(step: PlannedStep): Task {
+  return parseTask(step.params.task as string, step.context?.taskSource ?? step.id);
+}
+
+/** Canonical examples of one split, through the dataset loaders (the task's columns, seeded selection). */
+async function load(
+  task: Task,
+  path: string,
+  lang: string,
+  split: string,
+  limit: number | null,
+  seed: number,
+) {
+  const loaded = await loadExamples({
+    path,
+    task: task.definition.task,
+    lang,
+    split,
+    columns: loaderColumns(task),
+    ...(limit !== null ? { limit } : {}),
+    seed,
+  });
+  if (limit !== null && loaded.examples.length < limit)
+    throw new MerglotError(
+      "study.data",
+      `${path}: ${loaded.examples.length} ${split} examples, but sizes.${split} asks for ${limit}`,
+    );
+  return loaded.examples;
+}
+
+/** The examples each language trains and is tested on, as canonical JSONL (train.jsonl, test.jsonl). */
+const prepare: StepExecutor = {
+  async run(step, ctx) {
+    const task = taskOf(step);
+    const lang = step.params.lang as string;
+    const seed = step.params.seed as number;
+    const sizes = step.params.sizes as { train: number | null; test: number | null };
+    const train = await load(task, step.files.train!, lang, "train", sizes.train, seed);
+    if (step.files.extra) train.push(...(await load(task, step.files.extra, lang, "train", null, seed)));
+    const test = await load(task, step.files.test!, lang, "test", sizes.test, seed);
+    // Refuse bad rows now (missing fields, a gold answer that is no label), not in the middle of training.
+    for (const [rows, where] of [
+      [train, step.files.train!],
+      [test, step.files.test!],
+    ] as const)
+      for (const ex of rows) renderExample(task, ex, { lang, chat: null, where });
+    writeJsonl(join(ctx.outDir, "train.jsonl"), train);
+    writeJsonl(join(ctx.outDir, "test.jsonl"), test);
+    return { info: { train: train.length, test: test.length } };
+  },
+};
+
+// ------------------------------------------------------------------------------------------------ train
+
+/** A LoRA adapter on the prepared examples of its inputs (several languages for `combined`). */
+const trainStep: StepExecutor = {
+  async run(step, ctx) {
+    const { lora, train } = step.params as {
+      lora: { r: number; alpha: number; targets: string[] };
+      train: Partial<TrainConfig>;
+    };
+    const task = taskOf(step);
+    const names = Object.keys(ctx.inputs)
+      .filter((n) => n.startsWith("data"))
+      .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+    const examples = names.flatMap((n) => readJsonl<Example>(join(ctx.inputs[n]!, "train.jsonl")));
+    // Each example in its own language's prompt, through the base model's chat template (as evaluation).
+    const pairs = taskTrainingPairs(task, examples, { chat: chatFormatOf(step.files.base!), where: step.id });
+    const { log } = trainAdapter({
+      baseDir: step.files.base!,
+      dataPath: step.id,
+      pairs,
+      outDir: join(ctx.outDir, "adapter"),
+      lora,
+      train: { ...TRAIN_DEFAULTS, ...train },
+      run: { onStep: (s, total) => ctx.onProgress?.(s.step, total, `loss ${s.loss.toFixed(4)}`) },
+    });
+    return {
+      tokens: log.tokens,
+      info: {
+        examples: examples.length,
+        steps: log.totalSteps,
+        finalLoss: log.finalLoss,
+        trainWallS: log.wallTimeS,
+      },
+    };
+  },
+};
+
+// ------------------------------------------------------------------------------------------------ merge
+
+/** Upstream adapters of a merge or evaluate step, in the plan's order (adapter0, adapter1, …). */
+function adapterInputs(ctx: StepContext): string[] {
+  return Object.keys(ctx.inputs)
+    .filter((n) => /^adapter\d+$/.test(n))
+    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
+    .map((n) => join(ctx.inputs[n]!, "adapter"));
+}
+
+const mergeStep: StepExecutor = {
+  async run(step, ctx) {
+    const p = step.params as {
+      method: string;
+      weights: number[];
+      density: number;
+      seed: number;
+      rank: unknown;
+    };
+    const models = adapterInputs(ctx).map((path, i) => ({
+      model: path,
+      parameters: { weight: p.weights[i]!, density: p.density },
+    }));
+    const recipe = parseRecipe(
+      {
+        merge_method: p.method,
+        models,
+        seed: p.seed,
+        ...(p.rank !== null ? { output: { rank: p.rank } } : {}),
+      },
+      step.id,
+      ctx.outDir,
+    );
+    const summary = await merge(recipe, {
+      output: join(ctx.outDir, "adapter"),
+      threads: 1,
+      onProgress: (d, t, m) => ctx.onProgress?.(d, t, m),
+    });
+    return { info: { modules: summary.modules, rank: summary.rank, warnings: summary.warnings } };
+  },
+};
+
+// --------------------------------------------------------------------------------------------- evaluate
+
+/** metrics.json of an evaluate step: evaluate()'s report without its timing (which goes to the lock file). */
+export type StepMetrics = Omit<MetricsReport, "seconds" | "model" | "adapters">;
+
+const evaluateStep: StepExecutor = {
+  async run(step, ctx) {
+    const ev = step.params.evaluation as { bootstrap: number; seed: number; confidence: number };
+    const lang = step.params.lang as string;
+    const examples = readJsonl<Example>(join(ctx.inputs.data!, "test.jsonl"));
+    const r = await evaluate({
+      model: step.files.base!,
+      adapters: adapterInputs(ctx),
+      task: taskOf(step),
+      lang,
+      examples,
+      dataSource: step.id,
+      bootstrap: { samples: ev.bootstrap, seed: ev.seed, confidence: ev.confidence },
+      onProgress: (d, t) => ctx.onProgress?.(d, t, "examples"),
+    });
+    // Paths and seconds differ between runs of the same inputs; the step's outputs must not.
+    const { samples, cached: _cached, seconds, model: _model, adapters: _adapters, ...report } = r;
+    const metrics: StepMetrics = report;
+    writeFileSync(join(ctx.outDir, "metrics.json"), JSON.stringify(metrics, null, 1) + "\n");
+    writeJsonl(join(ctx.outDir, "samples.jsonl"), samples);
+    return { tokens: r.tokens, info: { n: r.count, evalSeconds: seconds } };
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- analyse
+
+/** Cosine similarity of the language vectors: all modules together, then each module kind alone. */
+export function similarityByKind(paths: string[]): Record<string, number[][]> {
+  const ad = LoraAdapter.open(paths[0]!);
+  const kinds = [...new Set(ad.modules.map((m) => m.kind))].sort();
+  ad.close();
+  const n = paths.length;
+  const matrix = (c: Float64Array) =>
+    Array.from({ length: n }, (_, i) => Array.from(c.slice(i * n, i * n + n)));
+  const out: Record<string, number[][]> = { all: matrix(languageVectorSimilarity(paths).cosine) };
+  for (const kind of kinds)
+    out[kind] = matrix(languageVectorSimilarity(paths, { modules: (m) => m.kind === kind }).cosine);
+  return out;
+}
+
+const analyse: StepExecutor = {
+  async run(step, ctx) {
+    const languages = step.params.languages as string[];
+    const modules = similarityByKind(adapterInputs(ctx));
+    writeFileSync(
+      join(ctx.outDir, "similarity.json"),
+      JSON.stringify({ languages, modules }, null, 1) + "\n",
+    );
+    return {};
+  },
+};
+
+export const LOCAL_EXECUTORS: Executors = {
+  prepare,
+  train: trainStep,
+  merge: mergeStep,
+  evaluate: evaluateStep,
+  analyse,
+};

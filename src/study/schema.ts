@@ -1,0 +1,352 @@
+/**
+ * study.yaml: what a user writes to run the whole experiment (DESIGN.md "study"). Validation is strict like
+ * recipes: an unknown key is an error naming its field path, because a typo must never silently change a
+ * study. `loadStudy` returns the study with every default filled in and every path resolved against the
+ * study file's folder; cross-field checks (languages, tasks, data, clusters, methods) name the field too.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { isMerglotError, MerglotError } from "../errors.js";
+import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
+import { loadTask, type Task } from "../tasks/load.js";
+
+/** The seed study's languages and training values (r = α = 64, lr 2e-5, batch 8). */
+export const DEFAULT_LANGUAGES = ["en", "de", "fr", "ja", "zh"] as const;
+export const DEFAULT_METHODS = ["ties", "knots_ties", "dare_ties", "knots_dare_ties"] as const;
+export const DEFAULT_MERGE_SETS = [
+  { weight: 1, density: 1 },
+  { weight: 1, density: 0.5 },
+] as const;
+
+const positiveInt = z.number().int().positive();
+const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
+const finite = z.number().refine(Number.isFinite, { message: "must be a finite number" });
+
+/** Per split: a data file (.jsonl/.csv/.tsv/.parquet) or a dataset folder, as `merglot eval --data` takes. */
+const splitFiles = z.strictObject({
+  train: z.string().min(1),
+  test: z.string().min(1),
+});
+
+const taskSchema = z.strictObject({
+  /** A custom task file (YAML); without it the task's key must be a built-in task name. */
+  task_file: z.string().min(1).optional(),
+  /** Per language: canonical example JSONL files, one per split. */
+  data: z.record(z.string(), splitFiles),
+  /** Examples taken from each split (the data loader's seeded selection, seed = training.seed); default: all. */
+  sizes: z.strictObject({ train: positiveInt.optional(), test: positiveInt.optional() }).optional(),
+});
+
+const trainingSchema = z.strictObject({
+  r: positiveInt.default(64),
+  alpha: z.number().positive().default(64),
+  lr: z.number().positive().default(2e-5),
+  batch: positiveInt.default(8),
+  seq_len: positiveInt.default(512),
+  epochs: positiveInt.default(1),
+  target_modules: z.union([z.literal("all-linear"), z.array(z.string().min(1)).min(1)]).default("all-linear"),
+  seed: z.number().int().nonnegative().default(0),
+  schedule: z.enum(["linear", "cosine", "constant"]).default("linear"),
+  warmup: z.number().min(0).max(1).default(0),
+});
+
+/**
+ * Where steps run. Only `local` exists today; `command` (a user's training command, e.g. TRL + PEFT) and
+ * `slurm` (job arrays) are the planned extension: they add a member to this union and an executor in
+ * executors.ts, nothing else changes.
+ */
+const executorSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    kind: z.literal("local"),
+    /** Name of the device for the cost model (default "cpu"). */
+    device: z.string().min(1).default("cpu"),
+    /** Matrix-kernel threads per step (default: the cores divided among --jobs). */
+    threads: positiveInt.optional(),
+  }),
+]);
+
+const mergeSet = z.strictObject({ weight: finite.default(1), density: density.default(1) });
+
+const mergesSchema = z.strictObject({
+  methods: z
+    .array(z.string())
+    .min(1)
+    .default([...DEFAULT_METHODS]),
+  sets: z
+    .array(mergeSet)
+    .min(1)
+    .default(DEFAULT_MERGE_SETS.map((s) => ({ ...s }))),
+  seed: z.number().int().nonnegative().default(0),
+  /** Output rank of dense merges (see the recipe's output.rank); default: the recipe's default. */
+  rank: z.union([z.literal("exact"), z.literal("full"), positiveInt]).optional(),
+});
+
+const ablationsSchema = z.strictObject({
+  /** One language gets extra data: retrain its adapter, re-merge, re-evaluate; also retrain combined. */
+  update: z
+    .strictObject({ lang: z.string().min(1), data: z.record(z.string(), z.string().min(1)) })
+    .optional(),
+  /** Named language groups, each merged on its own. */
+  clusters: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+  /** All task × language adapters merged into one, evaluated on every task. */
+  multitask: z.boolean().optional(),
+  /** Per-language merge weights (the seed's case study). */
+  weighted: z.strictObject({ weights: z.record(z.string(), finite) }).optional(),
+  /** Cosine similarity of the language vectors, per task and module kind. */
+  similarity: z.boolean().optional(),
+});
+
+const evaluationSchema = z.strictObject({
+  bootstrap: positiveInt.default(1000),
+  seed: z.number().int().nonnegative().default(0),
+  confidence: z.number().gt(0).lt(1).default(0.95),
+  /** Also evaluate the base model without adapter (chance level). */
+  base: z.boolean().default(true),
+});
+
+const studySchema = z.strictObject({
+  name: z.string().min(1).optional(),
+  base_model: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  languages: z
+    .array(z.string().min(1))
+    .min(1)
+    .default([...DEFAULT_LANGUAGES]),
+  tasks: z.record(z.string(), taskSchema),
+  training: trainingSchema.default(trainingSchema.parse({})),
+  executor: executorSchema.default({ kind: "local", device: "cpu" }),
+  baselines: z.array(z.enum(["combined", "per_language"])).default(["combined", "per_language"]),
+  merges: mergesSchema.default(mergesSchema.parse({})),
+  ablations: ablationsSchema.default({}),
+  evaluation: evaluationSchema.default(evaluationSchema.parse({})),
+  /** Price per device-hour, by executor kind or device name (`local`, `cpu`, `a100`, …). */
+  costs: z
+    .strictObject({
+      currency: z.string().min(1).default("USD"),
+      per_device_hour: z.record(z.string(), z.number().nonnegative()).default({}),
+    })
+    .default({ currency: "USD", per_device_hour: {} }),
+});
+
+export type StudyYaml = z.infer<typeof studySchema>;
+
+export interface StudyTask {
+  name: string;
+  /** The task (built-in or the user's file); its YAML text is part of every step key that uses it. */
+  task: Task;
+  data: Record<string, { train: string; test: string }>;
+  sizes: { train: number | null; test: number | null };
+}
+
+export interface BaseModel {
+  /** Short name used in step ids and results (`model` field) when the study has several. */
+  name: string;
+  path: string;
+  format: "hf" | "gguf";
+}
+
+/** A validated study with defaults filled in and paths absolute. */
+export interface Study {
+  source: string;
+  name: string;
+  bases: BaseModel[];
+  languages: string[];
+  tasks: StudyTask[];
+  training: StudyYaml["training"];
+  executor: StudyYaml["executor"];
+  baselines: StudyYaml["baselines"];
+  merges: StudyYaml["merges"];
+  ablations: {
+    update: { lang: string; data: Record<string, string> } | null;
+    clusters: Record<string, string[]>;
+    multitask: boolean;
+    weighted: Record<string, number> | null;
+    similarity: boolean;
+  };
+  evaluation: StudyYaml["evaluation"];
+  costs: StudyYaml["costs"];
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || "(top level)";
+}
+
+function fail(source: string, field: string, msg: string): never {
+  throw new MerglotError("study.field", `${source}: ${field}: ${msg}`);
+}
+
+const languageNames = new Intl.DisplayNames(["en"], { type: "language", fallback: "none" });
+
+/** A language code ICU knows (en, de, pt-BR, …): typos like "eng" or "dee" are refused. */
+export function isKnownLanguage(code: string): boolean {
+  if (!/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(code)) return false;
+  try {
+    const name = languageNames.of(code);
+    return name !== undefined && name !== code;
+  } catch {
+    return false;
+  }
+}
+
+/** Validate a parsed study object; `baseDir` resolves relative paths. */
+export function parseStudy(obj: unknown, source: string, baseDir: string): Study {
+  const parsed = studySchema.safeParse(obj);
+  if (!parsed.success) {
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
+    let msg = issue.message;
+    if (issue.code === "unrecognized_keys")
+      msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    fail(source, fieldPath(issue.path), msg);
+  }
+  const s = parsed.data;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+
+  const languages = s.languages;
+  languages.forEach((l, i) => {
+    if (!isKnownLanguage(l)) fail(source, `languages[${i}]`, `unknown language code "${l}"`);
+  });
+  if (new Set(languages).size !== languages.length) fail(source, "languages", "a language is listed twice");
+
+  const baseList = Array.isArray(s.base_model) ? s.base_model : [s.base_model];
+  const bases: BaseModel[] = baseList.map((p, i) => {
+    const path = abs(p);
+    const field = Array.isArray(s.base_model) ? `base_model[${i}]` : "base_model";
+    if (!existsSync(path)) fail(source, field, `${p}: no such model folder or GGUF file`);
+    const format = path.toLowerCase().endsWith(".gguf") ? "gguf" : "hf";
+    if (format === "hf" && !existsSync(resolve(path, "config.json")))
+      fail(source, field, `${p}: not an HF model folder (no config.json) and not a .gguf file`);
+    return { name: basename(path, extname(path)), path, format };
+  });
+  if (new Set(bases.map((b) => b.name)).size !== bases.length)
+    fail(source, "base_model", "two base models have the same folder name; rename one");
+
+  const taskNames = Object.keys(s.tasks);
+  if (taskNames.length === 0) fail(source, "tasks", "no task: give at least one");
+  const tasks: StudyTask[] = taskNames.map((name) => {
+    const t = s.tasks[name]!;
+    let task: Task;
+    try {
+      task = loadTask(t.task_file !== undefined ? abs(t.task_file) : name);
+    } catch (e) {
+      if (!isMerglotError(e)) throw e;
+      const field = t.task_file !== undefined ? `tasks.${name}.task_file` : `tasks.${name}`;
+      fail(source, field, e.message);
+    }
+    for (const lang of languages)
+      if (!task.definition.prompts[lang])
+        fail(
+          source,
+          t.task_file !== undefined ? `tasks.${name}.task_file` : `tasks.${name}`,
+          `task ${task.definition.task} has no prompt for language "${lang}" (copy ${task.source}, add prompts.${lang} and give the copy as task_file)`,
+        );
+    for (const lang of Object.keys(t.data)) {
+      if (!languages.includes(lang))
+        fail(source, `tasks.${name}.data.${lang}`, `language "${lang}" is not in the study's languages`);
+    }
+    const data: StudyTask["data"] = {};
+    for (const lang of languages) {
+      const files = t.data[lang];
+      if (!files) fail(source, `tasks.${name}.data`, `no data for language "${lang}"`);
+      for (const split of ["train", "test"] as const) {
+        const p = abs(files[split]);
+        if (!existsSync(p))
+          fail(source, `tasks.${name}.data.${lang}.${split}`, `${files[split]}: no such file or folder`);
+        data[lang] = { ...data[lang]!, [split]: p };
+      }
+    }
+    return {
+      name,
+      task,
+      data,
+      sizes: { train: t.sizes?.train ?? null, test: t.sizes?.test ?? null },
+    };
+  });
+
+  s.merges.methods.forEach((m, i) => {
+    if (!resolveMethod(m))
+      fail(source, `merges.methods[${i}]`, `unknown merge method "${m}" (known: ${METHOD_NAMES.join(", ")})`);
+  });
+
+  const a = s.ablations;
+  let update: Study["ablations"]["update"] = null;
+  if (a.update) {
+    if (!languages.includes(a.update.lang))
+      fail(source, "ablations.update.lang", `language "${a.update.lang}" is not in the study's languages`);
+    const data: Record<string, string> = {};
+    for (const [task, p] of Object.entries(a.update.data)) {
+      if (!taskNames.includes(task)) fail(source, `ablations.update.data.${task}`, `unknown task "${task}"`);
+      if (!existsSync(abs(p))) fail(source, `ablations.update.data.${task}`, `${p}: file not found`);
+      data[task] = abs(p);
+    }
+    if (Object.keys(data).length === 0)
+      fail(source, "ablations.update.data", "no extra data: give one file per task");
+    update = { lang: a.update.lang, data };
+  }
+  const clusters = a.clusters ?? {};
+  for (const [group, langs] of Object.entries(clusters)) {
+    if (!/^[A-Za-z0-9_-]+$/.test(group))
+      fail(source, `ablations.clusters.${group}`, "group names may use letters, digits, _ and - only");
+    langs.forEach((l, i) => {
+      if (!languages.includes(l))
+        fail(source, `ablations.clusters.${group}[${i}]`, `language "${l}" is not in the study's languages`);
+    });
+  }
+  let weighted: Record<string, number> | null = null;
+  if (a.weighted) {
+    for (const l of Object.keys(a.weighted.weights))
+      if (!languages.includes(l))
+        fail(source, `ablations.weighted.weights.${l}`, `language "${l}" is not in the study's languages`);
+    weighted = Object.fromEntries(languages.map((l) => [l, a.weighted!.weights[l] ?? 1]));
+  }
+  if (a.multitask && tasks.length < 2)
+    fail(source, "ablations.multitask", "merging tasks needs at least two tasks in the study");
+  if (s.baselines.length === 0 && s.merges.methods.length === 0)
+    fail(source, "baselines", "nothing to evaluate: no baseline and no merge");
+
+  const name = s.name ?? basename(source, extname(source));
+  return {
+    source,
+    name,
+    bases,
+    languages,
+    tasks,
+    training: s.training,
+    executor: s.executor,
+    baselines: s.baselines,
+    merges: s.merges,
+    ablations: {
+      update,
+      clusters,
+      multitask: a.multitask ?? false,
+      weighted,
+      similarity: a.similarity ?? false,
+    },
+    evaluation: s.evaluation,
+    costs: s.costs,
+  };
+}
+
+/** Read and validate a study file; YAML syntax errors name the line and column. */
+export function loadStudy(path: string): Study {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new MerglotError("study.missing", `${path}: study file not found or unreadable`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
+    const what = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new MerglotError("study.yaml", `${path}: ${where}${what}`);
+  }
+  const obj: unknown = doc.toJS();
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj))
+    throw new MerglotError("study.yaml", `${path}: a study must be a YAML mapping (base_model, tasks, …)`);
+  return parseStudy(obj, path, dirname(resolve(path)));
+}
