@@ -8,6 +8,7 @@ import {
   disjointMean,
   electSign,
   scaleInPlace,
+  sceMerge,
   weightedSum,
   type SignMethod,
   type Tensor,
@@ -21,6 +22,12 @@ export interface MethodContext {
   trim(i: number, x: Tensor): Tensor;
   /** drop(x_i, ρ_i) with the adapter's seeded stream and the recipe's `rescale`. */
   drop(i: number, x: Tensor): Tensor;
+  /** DELLA's magprune(x_i, ρ_i, ε) with the adapter's seeded stream (row-wise ranks) and `rescale`. */
+  magprune(i: number, x: Tensor): Tensor;
+  /** Model Breadcrumbs' cuts of x_i (density ρ_i, outlier fraction γ). */
+  breadcrumbs(i: number, x: Tensor): Tensor;
+  /** SCE's `select_topk` (fraction of entries kept by variance across adapters). */
+  selectTopk: number;
   /** Where temporaries and the result live (default: fresh arrays; the engine passes reused scratch). */
   buffers?: Buffers;
 }
@@ -55,6 +62,36 @@ export interface MethodSchema {
   usesDensity: boolean;
   usesSignMethod: boolean;
   usesRescale: boolean;
+  /** Extra recipe parameters the method reads (DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk). */
+  params?: readonly MethodParam[];
+  /** Density is only counted per tensor (density_scope: global is not defined for the method). */
+  tensorScopeOnly?: boolean;
+  /** Needs each whole task tensor at once (statistics over the tensor and across adapters): no row chunks. */
+  wholeTensor?: boolean;
+  /** A per-adapter density the method cannot use with these parameters: the reason, else undefined. */
+  checkDensity?(density: number, params: MethodParams): string | undefined;
+}
+
+export type MethodParam = "epsilon" | "gamma" | "select_topk";
+export type MethodParams = Record<MethodParam, number>;
+
+/** Defaults of the extra parameters (see the README's method table for their sources). */
+export const METHOD_PARAM_DEFAULTS: MethodParams = {
+  // DELLA: no value fixed by the paper or mergekit (which requires it); a moderate spread of drop rates
+  epsilon: 0.1,
+  // Breadcrumbs: mergekit's default fraction of largest magnitudes removed
+  gamma: 0.01,
+  // SCE: mergekit's default (no variance selection)
+  select_topk: 1,
+};
+
+/** DELLA's keep probabilities ρ + ε/2 − ε·r/n must lie in (0, 1]: ε/2 ≤ ρ ≤ 1 − ε/2 (ρ = 1 keeps all). */
+function dellaDensity(density: number, p: MethodParams): string | undefined {
+  if (density >= 1) return undefined;
+  const e = p.epsilon;
+  if (density - e / 2 < 0 || density + e / 2 > 1)
+    return `della needs epsilon/2 ≤ density ≤ 1 − epsilon/2 (density ${density}, epsilon ${e})`;
+  return undefined;
 }
 
 export interface MergeMethod extends MethodSchema {
@@ -72,6 +109,11 @@ export const BASE_METHODS = [
   "ties",
   "dare_linear",
   "dare_ties",
+  "della",
+  "della_linear",
+  "breadcrumbs",
+  "breadcrumbs_ties",
+  "sce",
 ] as const;
 export type BaseMethodName = (typeof BASE_METHODS)[number];
 
@@ -152,6 +194,79 @@ const methods: Record<BaseMethodName, MergeMethod> = {
         xs.map((x, i) => ctx.drop(i, x)),
         ctx,
       ),
+  },
+  della: {
+    name: "della",
+    description: "disjoint mean of magprune(x_i) under the elected sign (DELLA)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: true,
+    usesRescale: true,
+    params: ["epsilon"],
+    tensorScopeOnly: true,
+    checkDensity: dellaDensity,
+    run: (xs, ctx) =>
+      disjoint(
+        xs.map((x, i) => ctx.magprune(i, x)),
+        ctx,
+      ),
+  },
+  della_linear: {
+    name: "della_linear",
+    description: "Σ w_i magprune(x_i) (DELLA without sign election)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: false,
+    usesRescale: true,
+    params: ["epsilon"],
+    tensorScopeOnly: true,
+    checkDensity: dellaDensity,
+    run: (xs, ctx) =>
+      weightedSum(
+        xs.map((x, i) => ctx.magprune(i, x)),
+        ctx.weights,
+      ),
+  },
+  breadcrumbs: {
+    name: "breadcrumbs",
+    description: "Σ w_i breadcrumbs(x_i) (Model Breadcrumbs)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: false,
+    usesRescale: false,
+    params: ["gamma"],
+    tensorScopeOnly: true,
+    run: (xs, ctx) =>
+      weightedSum(
+        xs.map((x, i) => ctx.breadcrumbs(i, x)),
+        ctx.weights,
+      ),
+  },
+  breadcrumbs_ties: {
+    name: "breadcrumbs_ties",
+    description: "disjoint mean of breadcrumbs(x_i) under the elected sign",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: true,
+    usesRescale: false,
+    params: ["gamma"],
+    tensorScopeOnly: true,
+    run: (xs, ctx) =>
+      disjoint(
+        xs.map((x, i) => ctx.breadcrumbs(i, x)),
+        ctx,
+      ),
+  },
+  sce: {
+    name: "sce",
+    description: "SCE: variance selection, squared-magnitude weights, minority signs erased",
+    linear: false,
+    usesDensity: false,
+    usesSignMethod: true,
+    usesRescale: false,
+    params: ["select_topk"],
+    wholeTensor: true,
+    run: (xs, ctx) => sceMerge(xs, ctx.weights, ctx.selectTopk, ctx.signMethod, ctx.buffers ?? freshBuffers),
   },
 };
 

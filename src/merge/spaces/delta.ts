@@ -35,7 +35,7 @@ export function denseDelta(x: ModuleInput, out: number, inF: number): Float32Arr
 export function mergeDelta(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod; seed: number },
+  opts: { lambda: number; signMethod: SignMethod; seed: number; selectTopk?: number },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
@@ -54,10 +54,17 @@ export function mergeDelta(
       out: buf.f32("delta.whole", job.out * job.in),
     });
   };
-  const bound = ops.bind(job, "delta", full, buf);
+  const bound = ops.bind(job, "delta", full, buf, job.in);
   const merged = buf.f32("delta.merged", job.out * job.in);
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ENTRIES / job.in));
-  const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
+  // (methods with statistics over the whole tensor and across adapters, such as SCE, take it in one piece)
+  const rowsPerChunk = method.wholeTensor ? job.out : Math.max(1, Math.floor(CHUNK_ENTRIES / job.in));
+  const ctx = {
+    ...bound,
+    weights,
+    signMethod: opts.signMethod,
+    selectTopk: opts.selectTopk ?? 1,
+    buffers: buf,
+  };
   for (let r0 = 0; r0 < job.out; r0 += rowsPerChunk) {
     const r1 = Math.min(job.out, r0 + rowsPerChunk);
     const n = (r1 - r0) * job.in;

@@ -13,7 +13,7 @@ import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 export function mergeFactors(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod },
+  opts: { lambda: number; signMethod: SignMethod; selectTopk?: number },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
@@ -41,13 +41,10 @@ export function mergeFactors(
       f32: (role, n) => buf.f32(`${key}.${role}`, n),
       f64: (role, n) => buf.f64(`${key}.${role}`, n),
     };
-    const bound = ops.bind(job, key, (i) => xs[i]!, own);
-    return runMethod(
-      runAs,
-      xs,
-      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: own },
-      lambda,
-    );
+    // rows: A_i is r × in, B_i is out × r
+    const bound = ops.bind(job, key, (i) => xs[i]!, own, key === "lora_A" ? job.in : r);
+    const ctx = { ...bound, weights, signMethod: opts.signMethod, selectTopk: opts.selectTopk ?? 1 };
+    return runMethod(runAs, xs, { ...ctx, buffers: own }, lambda);
   };
   const a = combine(
     "lora_A",

@@ -214,16 +214,22 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
 export function mergeKnots(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod },
+  opts: { lambda: number; signMethod: SignMethod; selectTopk?: number },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
 ): SpaceResult {
   const { u, tasks } = knotsBasis(job, buf);
   const k = u.cols;
-  const bound = ops.bind(job, "knots", (i) => tasks[i]!, buf);
+  const bound = ops.bind(job, "knots", (i) => tasks[i]!, buf, job.in);
   const weights = job.inputs.map((x) => x.weight);
-  const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
+  const ctx = {
+    ...bound,
+    weights,
+    signMethod: opts.signMethod,
+    selectTopk: opts.selectTopk ?? 1,
+    buffers: buf,
+  };
   const merged = k === 0 ? new Float32Array(0) : runMethod(method, tasks, ctx, opts.lambda);
   return fitRank({ b: u.data, a: merged, rank: k }, job.out, job.in, job.targetRank, dest);
 }
