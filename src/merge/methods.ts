@@ -13,6 +13,9 @@ import {
   type SignMethod,
   type Tensor,
 } from "./operators.js";
+import type { LowRank } from "./lowrank.js";
+import { isoCMerge, tsvMerge } from "./spectral.js";
+import type { ModuleJob } from "./spaces/types.js";
 
 export interface MethodContext {
   /** Per-adapter weight w_i (default 1). */
@@ -68,6 +71,11 @@ export interface MethodSchema {
   tensorScopeOnly?: boolean;
   /** Needs each whole task tensor at once (statistics over the tensor and across adapters): no row chunks. */
   wholeTensor?: boolean;
+  /**
+   * Methods on the singular structure of the whole module (TSV-Merge, Iso-C): an exact low-rank result computed
+   * from the factors. They exist only in the delta space (no knots_ variant, no factors space).
+   */
+  fromFactors?(job: ModuleJob, weights: readonly number[], lambda: number): LowRank;
   /** A per-adapter density the method cannot use with these parameters: the reason, else undefined. */
   checkDensity?(density: number, params: MethodParams): string | undefined;
 }
@@ -114,6 +122,8 @@ export const BASE_METHODS = [
   "breadcrumbs",
   "breadcrumbs_ties",
   "sce",
+  "tsv",
+  "iso_c",
 ] as const;
 export type BaseMethodName = (typeof BASE_METHODS)[number];
 
@@ -121,6 +131,17 @@ function normalised(weights: readonly number[]): number[] {
   const total = weights.reduce((s, w) => s + w, 0);
   return weights.map((w) => w / total);
 }
+
+/** The schema shared by the methods computed from the factors (they never run on task tensors). */
+const spectral = {
+  linear: false,
+  usesDensity: false,
+  usesSignMethod: false,
+  usesRescale: false,
+  run: (): Tensor => {
+    throw new Error("this method is computed from the factors (delta space only)");
+  },
+} as const;
 
 const methods: Record<BaseMethodName, MergeMethod> = {
   task_arithmetic: {
@@ -268,16 +289,33 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     wholeTensor: true,
     run: (xs, ctx) => sceMerge(xs, ctx.weights, ctx.selectTopk, ctx.signMethod, ctx.buffers ?? freshBuffers),
   },
+  tsv: {
+    name: "tsv",
+    description: "TSV-Merge: per-task singular vectors, orthogonalized (from the factors)",
+    ...spectral,
+    fromFactors: tsvMerge,
+  },
+  iso_c: {
+    name: "iso_c",
+    description:
+      "Iso-C: Σ w_i ΔW_i with its spectrum flattened to the mean singular value (from the factors)",
+    ...spectral,
+    fromFactors: isoCMerge,
+  },
 };
 
-export const METHOD_NAMES: readonly string[] = [...BASE_METHODS, ...BASE_METHODS.map((m) => `knots_${m}`)];
+export const METHOD_NAMES: readonly string[] = [
+  ...BASE_METHODS,
+  ...BASE_METHODS.filter((m) => !methods[m].fromFactors).map((m) => `knots_${m}`),
+];
 
 /** Resolve a recipe's `merge_method` into the base method and whether it runs in the KnOTS space. */
 export function resolveMethod(name: string): { method: MergeMethod; knots: boolean } | undefined {
   const knots = name.startsWith("knots_");
   const base = (knots ? name.slice("knots_".length) : name) as BaseMethodName;
   const method = methods[base];
-  return method && Object.hasOwn(methods, base) ? { method, knots } : undefined;
+  if (!method || !Object.hasOwn(methods, base) || (knots && method.fromFactors)) return undefined;
+  return { method, knots };
 }
 
 /** Run a method and apply the final `lambda`. */

@@ -52,7 +52,9 @@ export function targetRank(recipe: Recipe, ranks: number[], out: number, inF: nu
   const rank = recipe.output.rank;
   if (typeof rank === "number") return rank;
   if (rank === "full") return full;
-  const lowRankExact = recipe.space === "knots" || (recipe.space === "delta" && recipe.method.linear);
+  const lowRankExact =
+    recipe.space === "knots" ||
+    (recipe.space === "delta" && (recipe.method.linear || recipe.method.fromFactors !== undefined));
   if (recipe.space === "factors") return ranks[0]!;
   if (lowRankExact) return sum;
   // a dense delta-space result: lossless at full rank, PEFT's default (largest input rank) otherwise

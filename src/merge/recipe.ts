@@ -132,6 +132,12 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
       `${source}: models[*].parameters.weight: the weights sum to 0, so "linear" cannot normalise them`,
     );
   }
+  if (method.fromFactors && r.space === "factors") {
+    throw new MerglotError(
+      "recipe.field",
+      `${source}: space: "${r.merge_method}" is computed from the factors in the delta space; remove space: factors`,
+    );
+  }
   const methodParams: MethodParams = {
     epsilon: p.epsilon ?? METHOD_PARAM_DEFAULTS.epsilon,
     gamma: p.gamma ?? METHOD_PARAM_DEFAULTS.gamma,

@@ -41,6 +41,9 @@ export function mergeDelta(
   dest?: OutputBuffers,
 ): SpaceResult {
   const weights = job.inputs.map((x) => x.weight);
+  if (method.fromFactors) {
+    return fitRank(method.fromFactors(job, weights, opts.lambda), job.out, job.in, job.targetRank, dest);
+  }
   if (method.linear && method.coefficients) {
     const coeffs = method.coefficients(weights).map((c) => c * opts.lambda);
     return fitRank(concatFactors(job, coeffs), job.out, job.in, job.targetRank, dest);
