@@ -135,7 +135,7 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
   if (method.fromFactors && r.space === "factors") {
     throw new MerglotError(
       "recipe.field",
-      `${source}: space: "${r.merge_method}" is computed from the factors in the delta space; remove space: factors`,
+      `${source}: space: "${r.merge_method}" exists only in the delta space (computed from the factors); remove "space: factors"`,
     );
   }
   const methodParams: MethodParams = {

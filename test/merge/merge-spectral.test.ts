@@ -148,7 +148,7 @@ test("tsv and iso_c exist only in the delta space", () => {
   expectMerglotError(
     () => parseRecipe(r("iso_c", "factors"), "r.yaml", "/"),
     "recipe.field",
-    /^r\.yaml: space: "iso_c" is computed from the factors in the delta space/,
+    /^r\.yaml: space: "iso_c" exists only in the delta space/,
   );
   assert.equal(parseRecipe(r("tsv"), "r.yaml", "/").space, "delta");
 });
