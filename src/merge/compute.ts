@@ -118,7 +118,7 @@ export function computeJob(
     lambda: settings.lambda,
     signMethod: settings.signMethod,
     seed: settings.seed,
-    selectTopk: p.select_topk,
+    params: p,
   };
   switch (settings.space) {
     case "knots":

@@ -8,6 +8,7 @@ import {
   disjointMean,
   electSign,
   scaleInPlace,
+  ramMerge,
   sceMerge,
   weightedSum,
   type SignMethod,
@@ -29,8 +30,8 @@ export interface MethodContext {
   magprune(i: number, x: Tensor): Tensor;
   /** Model Breadcrumbs' cuts of x_i (density ρ_i, outlier fraction γ). */
   breadcrumbs(i: number, x: Tensor): Tensor;
-  /** SCE's `select_topk` (fraction of entries kept by variance across adapters). */
-  selectTopk: number;
+  /** The method options (DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk, RAM's epsilon). */
+  params: MethodParams;
   /** Where temporaries and the result live (default: fresh arrays; the engine passes reused scratch). */
   buffers?: Buffers;
 }
@@ -67,6 +68,8 @@ export interface MethodSchema {
   usesRescale: boolean;
   /** Extra recipe parameters the method reads (DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk). */
   params?: readonly MethodParam[];
+  /** Defaults of `params` that differ for this method from METHOD_PARAM_DEFAULTS. */
+  paramDefaults?: Partial<MethodParams>;
   /** Density is only counted per tensor (density_scope: global is not defined for the method). */
   tensorScopeOnly?: boolean;
   /** Needs each whole task tensor at once (statistics over the tensor and across adapters): no row chunks. */
@@ -122,6 +125,7 @@ export const BASE_METHODS = [
   "breadcrumbs",
   "breadcrumbs_ties",
   "sce",
+  "ram",
   "tsv",
   "iso_c",
 ] as const;
@@ -287,7 +291,26 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesRescale: false,
     params: ["select_topk"],
     wholeTensor: true,
-    run: (xs, ctx) => sceMerge(xs, ctx.weights, ctx.selectTopk, ctx.signMethod, ctx.buffers ?? freshBuffers),
+    run: (xs, ctx) =>
+      sceMerge(xs, ctx.weights, ctx.params.select_topk, ctx.signMethod, ctx.buffers ?? freshBuffers),
+  },
+  ram: {
+    name: "ram",
+    description: "RAM: lone contributions kept, shared ones averaged (|x| > epsilon contributes)",
+    linear: false,
+    usesDensity: false,
+    usesSignMethod: false,
+    usesRescale: false,
+    params: ["epsilon"],
+    // mergekit's default for RAM: meant for sparse RL updates; dense LoRA deltas need a larger one
+    paramDefaults: { epsilon: 1e-5 },
+    run: (xs, ctx) =>
+      ramMerge(
+        xs,
+        ctx.weights,
+        ctx.params.epsilon,
+        (ctx.buffers ?? freshBuffers).f32("method.out", xs[0]!.length),
+      ),
   },
   tsv: {
     name: "tsv",

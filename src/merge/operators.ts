@@ -366,3 +366,31 @@ export function sceMerge(
   }
   return out;
 }
+
+/**
+ * RAM (Reinforced Agent Merging, arXiv:2601.13572, as mergekit's `ram`): an entry with |x_i| > ε is a
+ * contribution of adapter i; an entry with one contributor keeps its value, one with several gets their mean:
+ * Σ_i w_i x_i [|x_i| > ε] / max(1, #{i : |x_i| > ε}). The user weights multiply in the numerator, as in the
+ * disjoint mean (mergekit's `ram` has no weights: all 1 reproduces it).
+ */
+export function ramMerge(
+  xs: readonly Tensor[],
+  weights: readonly number[],
+  epsilon: number,
+  out: Tensor = new Float32Array(xs[0]!.length),
+): Tensor {
+  const n = xs[0]!.length;
+  for (let j = 0; j < n; j++) {
+    let num = 0;
+    let cnt = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const v = xs[i]![j]!;
+      if (Math.abs(v) > epsilon) {
+        num += weights[i]! * v;
+        cnt++;
+      }
+    }
+    out[j] = num / Math.max(1, cnt);
+  }
+  return out;
+}

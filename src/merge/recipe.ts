@@ -138,10 +138,11 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
       `${source}: space: "${r.merge_method}" exists only in the delta space (computed from the factors); remove "space: factors"`,
     );
   }
+  const defaults = { ...METHOD_PARAM_DEFAULTS, ...method.paramDefaults };
   const methodParams: MethodParams = {
-    epsilon: p.epsilon ?? METHOD_PARAM_DEFAULTS.epsilon,
-    gamma: p.gamma ?? METHOD_PARAM_DEFAULTS.gamma,
-    select_topk: p.select_topk ?? METHOD_PARAM_DEFAULTS.select_topk,
+    epsilon: p.epsilon ?? defaults.epsilon,
+    gamma: p.gamma ?? defaults.gamma,
+    select_topk: p.select_topk ?? defaults.select_topk,
   };
   models.forEach((m, i) => {
     const problem = method.checkDensity?.(m.density, methodParams);

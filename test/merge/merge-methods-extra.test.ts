@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { merge } from "../../src/merge/engine.js";
-import { applyBreadcrumbs, breadcrumbsCuts, magprune, sceMerge } from "../../src/merge/operators.js";
+import {
+  applyBreadcrumbs,
+  breadcrumbsCuts,
+  magprune,
+  ramMerge,
+  sceMerge,
+} from "../../src/merge/operators.js";
 import { dropSeed } from "../../src/merge/binder.js";
 import { freshBuffers } from "../../src/merge/methods.js";
 import { parseRecipe } from "../../src/merge/recipe.js";
@@ -96,6 +102,15 @@ describe("selection rules, hand-derived", () => {
   });
 });
 
+test("RAM: lone contributions kept, shared ones averaged; |x| ≤ ε does not contribute", () => {
+  const xs = [f([0.5, 2, -1, 0.0625, 3]), f([0, 4, 0.125, -0.0625, -1]), f([0, 0, 0.0625, 0, 2])];
+  // ε = 0.125: entry 0 only x1 → 0.5; entry 1: x1, x2 → (2 + 4)/2; entry 2: x1 only (0.125 is not > ε) → −1;
+  // entry 3: nobody → 0; entry 4: all three → (3 − 1 + 2)/3
+  close(ramMerge(xs, [1, 1, 1], 0.125), [0.5, 3, -1, 0, 4 / 3]);
+  // weights multiply in the numerator only
+  close(ramMerge(xs, [2, 1, 1], 0.125), [1, 4, -2, 0, 7 / 3]);
+});
+
 // ---- naive dense references, from the papers' formulas ----
 
 /** MAGPRUNE on a rows × cols tensor: ranks by sorting each row, draws from the documented stream. */
@@ -168,6 +183,16 @@ function sceRef(xs: ArrayLike<number>[], w: number[], topk: number): Dense {
   return out;
 }
 
+function ramRef(xs: ArrayLike<number>[], w: number[], eps: number): Dense {
+  const out = new Float64Array(xs[0]!.length);
+  for (let j = 0; j < out.length; j++) {
+    const contributors = xs.map((x, i) => i).filter((i) => Math.abs(xs[i]![j]!) > eps);
+    const sum = contributors.reduce((s, i) => s + w[i]! * xs[i]![j]!, 0);
+    out[j] = contributors.length ? sum / contributors.length : 0;
+  }
+  return out;
+}
+
 const SEED = 7;
 const EPS = 0.2;
 const GAMMA = 0.05;
@@ -200,12 +225,14 @@ function extraRef(
     }
     case "sce":
       return sceRef(xs, w, TOPK);
+    case "ram":
+      return ramRef(xs, w, EPS);
     default:
       throw new Error(method);
   }
 }
 
-const METHODS = ["della", "della_linear", "breadcrumbs", "breadcrumbs_ties", "sce"];
+const METHODS = ["della", "della_linear", "breadcrumbs", "breadcrumbs_ties", "sce", "ram"];
 const RANDOM_MODULES: ModuleShape[] = [
   { name: "model.layers.0.self_attn.o_proj", out: 40, in: 24, rank: 4 },
   { name: "model.layers.0.mlp.up_proj", out: 17, in: 33, rank: 4 },
@@ -325,6 +352,7 @@ describe("recipes", () => {
   test("defaults: epsilon 0.1, gamma 0.01, select_topk 1; unread options are reported", () => {
     const r = parseRecipe(base("della", ""), "r.yaml", "/");
     assert.deepEqual(r.methodParams, { epsilon: 0.1, gamma: 0.01, select_topk: 1 });
+    assert.equal(parseRecipe(base("ram", ""), "r.yaml", "/").methodParams.epsilon, 1e-5); // mergekit's
     const t = parseRecipe(base("ties", '{"epsilon": 0.2, "select_topk": 0.5}'), "r.yaml", "/");
     assert.deepEqual(t.unused, ["epsilon", "select_topk"]);
     const b = parseRecipe(base("breadcrumbs", '{"density_scope": "global"}'), "r.yaml", "/");

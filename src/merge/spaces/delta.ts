@@ -6,7 +6,14 @@
 import { gemmF32 } from "../../tensor/gemm.js";
 import { seedFrom } from "../../tensor/linalg.js";
 import { denseToLowRank, fitRank, type LowRank, type OutputBuffers } from "../lowrank.js";
-import { freshBuffers, runMethod, type Buffers, type MergeMethod } from "../methods.js";
+import {
+  freshBuffers,
+  runMethod,
+  type Buffers,
+  type MergeMethod,
+  type MethodParams,
+  METHOD_PARAM_DEFAULTS,
+} from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleInput, ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
@@ -35,7 +42,7 @@ export function denseDelta(x: ModuleInput, out: number, inF: number): Float32Arr
 export function mergeDelta(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod; seed: number; selectTopk?: number },
+  opts: { lambda: number; signMethod: SignMethod; seed: number; params?: MethodParams },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
@@ -65,7 +72,7 @@ export function mergeDelta(
     ...bound,
     weights,
     signMethod: opts.signMethod,
-    selectTopk: opts.selectTopk ?? 1,
+    params: opts.params ?? METHOD_PARAM_DEFAULTS,
     buffers: buf,
   };
   for (let r0 = 0; r0 < job.out; r0 += rowsPerChunk) {

@@ -5,7 +5,15 @@
  * carries cross terms — approximate by nature, but exactly what PEFT users get today.
  */
 import { MerglotError } from "../../errors.js";
-import { freshBuffers, resolveMethod, runMethod, type Buffers, type MergeMethod } from "../methods.js";
+import {
+  freshBuffers,
+  resolveMethod,
+  runMethod,
+  type Buffers,
+  type MergeMethod,
+  type MethodParams,
+  METHOD_PARAM_DEFAULTS,
+} from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import { fitRank, type OutputBuffers } from "../lowrank.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
@@ -13,7 +21,7 @@ import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 export function mergeFactors(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod; selectTopk?: number },
+  opts: { lambda: number; signMethod: SignMethod; params?: MethodParams },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
@@ -43,7 +51,12 @@ export function mergeFactors(
     };
     // rows: A_i is r × in, B_i is out × r
     const bound = ops.bind(job, key, (i) => xs[i]!, own, key === "lora_A" ? job.in : r);
-    const ctx = { ...bound, weights, signMethod: opts.signMethod, selectTopk: opts.selectTopk ?? 1 };
+    const ctx = {
+      ...bound,
+      weights,
+      signMethod: opts.signMethod,
+      params: opts.params ?? METHOD_PARAM_DEFAULTS,
+    };
     return runMethod(runAs, xs, { ...ctx, buffers: own }, lambda);
   };
   const a = combine(

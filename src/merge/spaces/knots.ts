@@ -18,7 +18,14 @@ import {
   type Mat,
 } from "../../tensor/linalg.js";
 import { fitRank, type OutputBuffers } from "../lowrank.js";
-import { freshBuffers, runMethod, type Buffers, type MergeMethod } from "../methods.js";
+import {
+  freshBuffers,
+  runMethod,
+  type Buffers,
+  type MergeMethod,
+  type MethodParams,
+  METHOD_PARAM_DEFAULTS,
+} from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
@@ -214,7 +221,7 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
 export function mergeKnots(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod; selectTopk?: number },
+  opts: { lambda: number; signMethod: SignMethod; params?: MethodParams },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
@@ -227,7 +234,7 @@ export function mergeKnots(
     ...bound,
     weights,
     signMethod: opts.signMethod,
-    selectTopk: opts.selectTopk ?? 1,
+    params: opts.params ?? METHOD_PARAM_DEFAULTS,
     buffers: buf,
   };
   const merged = k === 0 ? new Float32Array(0) : runMethod(method, tasks, ctx, opts.lambda);
