@@ -29,6 +29,15 @@ const CASES: { name: string; yaml: string }[] = [
     name: "ties (delta, rank 64)",
     yaml: "merge_method: ties\nparameters: { density: 0.5 }\noutput: { rank: 64 }\n",
   },
+  // methods beyond the study (issue 16; target for the SVD-based ones: ≤ 2× knots_ties)
+  { name: "knots_della", yaml: "merge_method: knots_della\nparameters: { density: 0.5, epsilon: 0.2 }\n" },
+  {
+    name: "knots_breadcrumbs_ties",
+    yaml: "merge_method: knots_breadcrumbs_ties\nparameters: { density: 0.9, gamma: 0.01 }\n",
+  },
+  { name: "knots_sce", yaml: "merge_method: knots_sce\nparameters: { select_topk: 0.5 }\n" },
+  { name: "tsv", yaml: "merge_method: tsv\n" },
+  { name: "iso_c", yaml: "merge_method: iso_c\n" },
 ];
 
 function arg(name: string): string | undefined {

@@ -14,7 +14,7 @@ import type { FloatDType } from "../tensor/dtypes.js";
 import { scratchF32, scratchF64 } from "../tensor/workspace.js";
 import { makeBinder, type GlobalThresholds } from "./binder.js";
 import type { OutputBuffers } from "./lowrank.js";
-import { resolveMethod, type Buffers } from "./methods.js";
+import { METHOD_PARAM_DEFAULTS, resolveMethod, type Buffers, type MethodParams } from "./methods.js";
 import type { SignMethod } from "./operators.js";
 import type { PlannedModule } from "./plan.js";
 import { mergeDelta } from "./spaces/delta.js";
@@ -30,6 +30,8 @@ export interface ComputeSettings {
   rescale: boolean;
   lambda: number;
   signMethod: SignMethod;
+  /** DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk (defaults when absent). */
+  methodParams?: MethodParams;
   models: { path: string; weight: number; density: number }[];
   global?: [string, { bits: number; ties: number }][];
   /** The output weights temp file, its dtype, and the user's output path (named in messages). */
@@ -172,8 +174,15 @@ export function computeJob(
   dest: OutputBuffers = outputBuffers,
 ): SpaceResult {
   const { method } = resolveMethod(settings.methodName)!;
-  const ops = makeBinder({ seed: settings.seed, rescale: settings.rescale, global });
-  const opts = { lambda: settings.lambda, signMethod: settings.signMethod, seed: settings.seed };
+  const p = settings.methodParams ?? METHOD_PARAM_DEFAULTS;
+  const params = { epsilon: p.epsilon, gamma: p.gamma };
+  const ops = makeBinder({ seed: settings.seed, rescale: settings.rescale, global, params });
+  const opts = {
+    lambda: settings.lambda,
+    signMethod: settings.signMethod,
+    seed: settings.seed,
+    params: p,
+  };
   switch (settings.space) {
     case "knots":
       return mergeKnots(job, method, opts, ops, buf, dest);

@@ -87,6 +87,7 @@ function settingsOf(
     rescale: recipe.rescale,
     lambda: recipe.lambda,
     signMethod: recipe.signMethod,
+    methodParams: recipe.methodParams,
     models: recipe.models,
     global: global ? [...global] : undefined,
     output,

@@ -8,10 +8,15 @@ import {
   disjointMean,
   electSign,
   scaleInPlace,
+  ramMerge,
+  sceMerge,
   weightedSum,
   type SignMethod,
   type Tensor,
 } from "./operators.js";
+import type { LowRank } from "./lowrank.js";
+import { isoCMerge, tsvMerge } from "./spectral.js";
+import type { ModuleJob } from "./spaces/types.js";
 
 export interface MethodContext {
   /** Per-adapter weight w_i (default 1). */
@@ -21,6 +26,12 @@ export interface MethodContext {
   trim(i: number, x: Tensor): Tensor;
   /** drop(x_i, ρ_i) with the adapter's seeded stream and the recipe's `rescale`. */
   drop(i: number, x: Tensor): Tensor;
+  /** DELLA's magprune(x_i, ρ_i, ε) with the adapter's seeded stream (row-wise ranks) and `rescale`. */
+  magprune(i: number, x: Tensor): Tensor;
+  /** Model Breadcrumbs' cuts of x_i (density ρ_i, outlier fraction γ). */
+  breadcrumbs(i: number, x: Tensor): Tensor;
+  /** The method options (DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk, RAM's epsilon). */
+  params: MethodParams;
   /** Where temporaries and the result live (default: fresh arrays; the engine passes reused scratch). */
   buffers?: Buffers;
 }
@@ -55,6 +66,43 @@ export interface MethodSchema {
   usesDensity: boolean;
   usesSignMethod: boolean;
   usesRescale: boolean;
+  /** Extra recipe parameters the method reads (DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk). */
+  params?: readonly MethodParam[];
+  /** Defaults of `params` that differ for this method from METHOD_PARAM_DEFAULTS. */
+  paramDefaults?: Partial<MethodParams>;
+  /** Density is only counted per tensor (density_scope: global is not defined for the method). */
+  tensorScopeOnly?: boolean;
+  /** Needs each whole task tensor at once (statistics over the tensor and across adapters): no row chunks. */
+  wholeTensor?: boolean;
+  /**
+   * Methods on the singular structure of the whole module (TSV-Merge, Iso-C): an exact low-rank result computed
+   * from the factors. They exist only in the delta space (no knots_ variant, no factors space).
+   */
+  fromFactors?(job: ModuleJob, weights: readonly number[], lambda: number): LowRank;
+  /** A per-adapter density the method cannot use with these parameters: the reason, else undefined. */
+  checkDensity?(density: number, params: MethodParams): string | undefined;
+}
+
+export type MethodParam = "epsilon" | "gamma" | "select_topk";
+export type MethodParams = Record<MethodParam, number>;
+
+/** Defaults of the extra parameters (see the README's method table for their sources). */
+export const METHOD_PARAM_DEFAULTS: MethodParams = {
+  // DELLA: no value fixed by the paper or mergekit (which requires it); a moderate spread of drop rates
+  epsilon: 0.1,
+  // Breadcrumbs: mergekit's default fraction of largest magnitudes removed
+  gamma: 0.01,
+  // SCE: mergekit's default (no variance selection)
+  select_topk: 1,
+};
+
+/** DELLA's keep probabilities ρ + ε/2 − ε·r/n must lie in (0, 1]: ε/2 ≤ ρ ≤ 1 − ε/2 (ρ = 1 keeps all). */
+function dellaDensity(density: number, p: MethodParams): string | undefined {
+  if (density >= 1) return undefined;
+  const e = p.epsilon;
+  if (density - e / 2 < 0 || density + e / 2 > 1)
+    return `della needs epsilon/2 ≤ density ≤ 1 − epsilon/2 (density ${density}, epsilon ${e})`;
+  return undefined;
 }
 
 export interface MergeMethod extends MethodSchema {
@@ -72,6 +120,14 @@ export const BASE_METHODS = [
   "ties",
   "dare_linear",
   "dare_ties",
+  "della",
+  "della_linear",
+  "breadcrumbs",
+  "breadcrumbs_ties",
+  "sce",
+  "ram",
+  "tsv",
+  "iso_c",
 ] as const;
 export type BaseMethodName = (typeof BASE_METHODS)[number];
 
@@ -79,6 +135,17 @@ function normalised(weights: readonly number[]): number[] {
   const total = weights.reduce((s, w) => s + w, 0);
   return weights.map((w) => w / total);
 }
+
+/** The schema shared by the methods computed from the factors (they never run on task tensors). */
+const spectral = {
+  linear: false,
+  usesDensity: false,
+  usesSignMethod: false,
+  usesRescale: false,
+  run: (): Tensor => {
+    throw new Error("this method is computed from the factors (delta space only)");
+  },
+} as const;
 
 const methods: Record<BaseMethodName, MergeMethod> = {
   task_arithmetic: {
@@ -153,16 +220,125 @@ const methods: Record<BaseMethodName, MergeMethod> = {
         ctx,
       ),
   },
+  della: {
+    name: "della",
+    description: "disjoint mean of magprune(x_i) under the elected sign (DELLA)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: true,
+    usesRescale: true,
+    params: ["epsilon"],
+    tensorScopeOnly: true,
+    checkDensity: dellaDensity,
+    run: (xs, ctx) =>
+      disjoint(
+        xs.map((x, i) => ctx.magprune(i, x)),
+        ctx,
+      ),
+  },
+  della_linear: {
+    name: "della_linear",
+    description: "Σ w_i magprune(x_i) (DELLA without sign election)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: false,
+    usesRescale: true,
+    params: ["epsilon"],
+    tensorScopeOnly: true,
+    checkDensity: dellaDensity,
+    run: (xs, ctx) =>
+      weightedSum(
+        xs.map((x, i) => ctx.magprune(i, x)),
+        ctx.weights,
+      ),
+  },
+  breadcrumbs: {
+    name: "breadcrumbs",
+    description: "Σ w_i breadcrumbs(x_i) (Model Breadcrumbs)",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: false,
+    usesRescale: false,
+    params: ["gamma"],
+    tensorScopeOnly: true,
+    run: (xs, ctx) =>
+      weightedSum(
+        xs.map((x, i) => ctx.breadcrumbs(i, x)),
+        ctx.weights,
+      ),
+  },
+  breadcrumbs_ties: {
+    name: "breadcrumbs_ties",
+    description: "disjoint mean of breadcrumbs(x_i) under the elected sign",
+    linear: false,
+    usesDensity: true,
+    usesSignMethod: true,
+    usesRescale: false,
+    params: ["gamma"],
+    tensorScopeOnly: true,
+    run: (xs, ctx) =>
+      disjoint(
+        xs.map((x, i) => ctx.breadcrumbs(i, x)),
+        ctx,
+      ),
+  },
+  sce: {
+    name: "sce",
+    description: "SCE: variance selection, squared-magnitude weights, minority signs erased",
+    linear: false,
+    usesDensity: false,
+    usesSignMethod: true,
+    usesRescale: false,
+    params: ["select_topk"],
+    wholeTensor: true,
+    run: (xs, ctx) =>
+      sceMerge(xs, ctx.weights, ctx.params.select_topk, ctx.signMethod, ctx.buffers ?? freshBuffers),
+  },
+  ram: {
+    name: "ram",
+    description: "RAM: lone contributions kept, shared ones averaged (|x| > epsilon contributes)",
+    linear: false,
+    usesDensity: false,
+    usesSignMethod: false,
+    usesRescale: false,
+    params: ["epsilon"],
+    // mergekit's default for RAM: meant for sparse RL updates; dense LoRA deltas need a larger one
+    paramDefaults: { epsilon: 1e-5 },
+    run: (xs, ctx) =>
+      ramMerge(
+        xs,
+        ctx.weights,
+        ctx.params.epsilon,
+        (ctx.buffers ?? freshBuffers).f32("method.out", xs[0]!.length),
+      ),
+  },
+  tsv: {
+    name: "tsv",
+    description: "TSV-Merge: per-task singular vectors, orthogonalized (from the factors)",
+    ...spectral,
+    fromFactors: tsvMerge,
+  },
+  iso_c: {
+    name: "iso_c",
+    description:
+      "Iso-C: Σ w_i ΔW_i with its spectrum flattened to the mean singular value (from the factors)",
+    ...spectral,
+    fromFactors: isoCMerge,
+  },
 };
 
-export const METHOD_NAMES: readonly string[] = [...BASE_METHODS, ...BASE_METHODS.map((m) => `knots_${m}`)];
+export const METHOD_NAMES: readonly string[] = [
+  ...BASE_METHODS,
+  ...BASE_METHODS.filter((m) => !methods[m].fromFactors).map((m) => `knots_${m}`),
+];
 
 /** Resolve a recipe's `merge_method` into the base method and whether it runs in the KnOTS space. */
 export function resolveMethod(name: string): { method: MergeMethod; knots: boolean } | undefined {
   const knots = name.startsWith("knots_");
   const base = (knots ? name.slice("knots_".length) : name) as BaseMethodName;
   const method = methods[base];
-  return method && Object.hasOwn(methods, base) ? { method, knots } : undefined;
+  if (!method || !Object.hasOwn(methods, base) || (knots && method.fromFactors)) return undefined;
+  return { method, knots };
 }
 
 /** Run a method and apply the final `lambda`. */

@@ -213,3 +213,184 @@ export function scaleInPlace(x: Tensor, c: number): Tensor {
   if (c !== 1) for (let j = 0; j < x.length; j++) x[j]! *= c;
   return x;
 }
+
+/**
+ * magprune(x, ρ, ε) (DELLA's MAGPRUNE, Deep et al. 2024, arXiv:2406.11617 §3): within each row of `cols`
+ * entries, rank the entries by magnitude, r = 0 for the largest (equal magnitudes: lower index first), and
+ * drop entry i with probability p_i = p_min + ε·r_i/n, p_min = (1 − ρ) − ε/2 (n = row length) — so larger
+ * magnitudes are dropped less often and the mean drop rate is ≈ 1 − ρ. Entry i is kept iff its draw
+ * u_i = nextU32()/2³² (flat order, the same stream as DARE's) satisfies u_i < q_i = 1 − p_i; kept entries are
+ * divided by q_i when `rescale` (the paper's 1/(1 − p_i)). ρ = 1 keeps everything (as mergekit). The row-wise
+ * ranking is the paper's preferred variant; mergekit's della_magprune also ranks along rows.
+ */
+export function magprune(
+  x: Tensor,
+  density: number,
+  epsilon: number,
+  cols: number,
+  rng: UniformStream,
+  rescale: boolean,
+  out: Tensor = new Float32Array(x.length),
+): Tensor {
+  if (density >= 1) {
+    out.set(x);
+    return out;
+  }
+  // sort keys |x|bits·2^s + (2^s − 1 − j): one native numeric sort per row, ties broken by lower index
+  const s = Math.max(1, Math.ceil(Math.log2(cols + 1)));
+  if (s > 22) throw new Error(`magprune: rows of ${cols} entries are too long`);
+  const scale = 2 ** s;
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const keys = new Float64Array(cols);
+  const q = new Float64Array(cols);
+  const pMin = 1 - density - epsilon / 2;
+  for (let r0 = 0; r0 < x.length; r0 += cols) {
+    for (let j = 0; j < cols; j++) keys[j] = (bits[r0 + j]! & 0x7fffffff) * scale + (scale - 1 - j);
+    keys.sort();
+    for (let pos = 0; pos < cols; pos++) {
+      const key = keys[pos]!;
+      const j = scale - 1 - (key % scale);
+      const rank = cols - 1 - pos;
+      q[j] = 1 - (pMin + (epsilon * rank) / cols);
+    }
+    for (let j = 0; j < cols; j++) {
+      const qj = q[j]!;
+      const v = x[r0 + j]!;
+      out[r0 + j] = rng.nextU32() < qj * 4294967296 ? (rescale ? v / qj : v) : 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * The two magnitude cuts of Model Breadcrumbs (Davari & Belilovsky 2023, arXiv:2312.06795): with N entries,
+ * k = floor(ρ·N) entries are kept after removing the n_top = floor(γ·N) largest magnitudes (the outliers) and
+ * as many of the smallest as needed; when n_top + k > N, fewer outliers are removed (n_top = N − k), as in
+ * mergekit's `magnitude_outliers`. Ranking as in trim (equal magnitudes: lower flat index first), so the kept
+ * set is trim(x, n_top + k) minus trim(x, n_top). ρ = 1 keeps everything.
+ */
+export interface BreadcrumbsCuts {
+  /** The n_top + k largest (applied first). */
+  upto: TrimThreshold;
+  /** The n_top largest, removed again. */
+  top: TrimThreshold;
+}
+
+function thresholdForCount(x: Tensor, k: number): TrimThreshold {
+  if (k >= x.length) return { bits: 0, ties: Number.MAX_SAFE_INTEGER };
+  if (k <= 0) return { bits: 0xffffffff, ties: 0 };
+  return magnitudeThreshold([x], k);
+}
+
+export function breadcrumbsCuts(x: Tensor, density: number, gamma: number): BreadcrumbsCuts {
+  const n = x.length;
+  const k = density >= 1 ? n : Math.floor(density * n);
+  const nTop = Math.min(Math.floor(gamma * n), n - k);
+  return { upto: thresholdForCount(x, nTop + k), top: thresholdForCount(x, nTop) };
+}
+
+/** Apply the breadcrumbs cuts to (a chunk of) x; tie quotas are consumed as in applyThreshold. */
+export function applyBreadcrumbs(
+  x: Tensor,
+  cuts: BreadcrumbsCuts,
+  out: Tensor = new Float32Array(x.length),
+  scratch: Tensor = new Float32Array(x.length),
+): Tensor {
+  applyThreshold(x, cuts.upto, out);
+  const top = applyThreshold(x, cuts.top, scratch);
+  // the top set is a subset of the upto set (same order, same tie rule): removing it is a subtraction
+  for (let i = 0; i < x.length; i++) if (top[i] !== 0) out[i] = 0;
+  return out;
+}
+
+/**
+ * SCE (Wan et al. 2024, FuseChat-2.0, arXiv:2408.07990: Select, Calculate, Erase) on one task tensor:
+ * - select: if `selectTopk` < 1, keep (in every adapter) the entries whose variance across adapters
+ *   (population variance of the unweighted x_i) is among the floor(selectTopk·#{var ≠ 0}) largest (equal
+ *   variances: lower flat index first), as mergekit's `select_topk`; 1 keeps all.
+ * - calculate: ω_i = Σ_j x̂_ij² (the paper's squared-magnitude weights; their normalisation cancels below, so
+ *   unlike mergekit no fallback to uniform weights is needed for tiny tensors).
+ * - erase: elect γ from the x̂_i (sign_method), then Σ_i w_i ω_i x̂_i [sign x̂_i = γ] / Σ_i ω_i [sign x̂_i = γ]
+ *   (0 where nothing agrees). The user weights w_i multiply in the numerator, as in the disjoint mean; with
+ *   all w_i = 1 this is mergekit's `sce`.
+ */
+export function sceMerge(
+  xs: readonly Tensor[],
+  weights: readonly number[],
+  selectTopk: number,
+  signMethod: SignMethod,
+  buffers: { f32(role: string, n: number): Float32Array; f64(role: string, n: number): Float64Array },
+): Tensor {
+  const n = xs[0]!.length;
+  const m = xs.length;
+  let sel: readonly Tensor[] = xs;
+  if (selectTopk < 1) {
+    const v = buffers.f32("sce.var", n);
+    let nonzero = 0;
+    for (let j = 0; j < n; j++) {
+      let mean = 0;
+      for (let i = 0; i < m; i++) mean += xs[i]![j]!;
+      mean /= m;
+      let ss = 0;
+      for (let i = 0; i < m; i++) ss += (xs[i]![j]! - mean) ** 2;
+      v[j] = ss / m;
+      if (v[j] !== 0) nonzero++;
+    }
+    const k = Math.floor(selectTopk * nonzero);
+    const kept = applyThreshold(v, thresholdForCount(v, k), buffers.f32("sce.kept", n));
+    sel = xs.map((x, i) => {
+      const o = buffers.f32(`sce.sel.${i}`, n);
+      for (let j = 0; j < n; j++) o[j] = kept[j] !== 0 ? x[j]! : 0;
+      return o;
+    });
+  }
+  const omega = sel.map((x) => {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += x[j]! * x[j]!;
+    return s;
+  });
+  const gamma = electSign(sel, signMethod, buffers.f32("sce.gamma", n), buffers.f64("sce.sum", n));
+  const out = buffers.f32("method.out", n);
+  for (let j = 0; j < n; j++) {
+    const g = gamma[j]!;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < m; i++) {
+      const v = sel[i]![j]!;
+      if (v !== 0 && Math.sign(v) === g) {
+        num += weights[i]! * omega[i]! * v;
+        den += omega[i]!;
+      }
+    }
+    out[j] = den > 0 ? num / den : 0;
+  }
+  return out;
+}
+
+/**
+ * RAM (Reinforced Agent Merging, arXiv:2601.13572, as mergekit's `ram`): an entry with |x_i| > ε is a
+ * contribution of adapter i; an entry with one contributor keeps its value, one with several gets their mean:
+ * Σ_i w_i x_i [|x_i| > ε] / max(1, #{i : |x_i| > ε}). The user weights multiply in the numerator, as in the
+ * disjoint mean (mergekit's `ram` has no weights: all 1 reproduces it).
+ */
+export function ramMerge(
+  xs: readonly Tensor[],
+  weights: readonly number[],
+  epsilon: number,
+  out: Tensor = new Float32Array(xs[0]!.length),
+): Tensor {
+  const n = xs[0]!.length;
+  for (let j = 0; j < n; j++) {
+    let num = 0;
+    let cnt = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const v = xs[i]![j]!;
+      if (Math.abs(v) > epsilon) {
+        num += weights[i]! * v;
+        cnt++;
+      }
+    }
+    out[j] = num / Math.max(1, cnt);
+  }
+  return out;
+}

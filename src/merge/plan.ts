@@ -54,7 +54,9 @@ export function targetRank(recipe: Recipe, ranks: number[], out: number, inF: nu
   // Rank beyond min(out, in) adds only zero padding (full rank is already lossless): capped, and warned.
   if (typeof rank === "number") return Math.min(rank, full);
   if (rank === "full") return full;
-  const lowRankExact = recipe.space === "knots" || (recipe.space === "delta" && recipe.method.linear);
+  const lowRankExact =
+    recipe.space === "knots" ||
+    (recipe.space === "delta" && (recipe.method.linear || recipe.method.fromFactors !== undefined));
   if (recipe.space === "factors") return ranks[0]!;
   if (lowRankExact) return sum;
   // a dense delta-space result: lossless at full rank, PEFT's default (largest input rank) otherwise

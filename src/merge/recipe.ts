@@ -8,7 +8,14 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { MerglotError } from "../errors.js";
-import { METHOD_NAMES, resolveMethod, type MergeMethod } from "./methods.js";
+import {
+  METHOD_NAMES,
+  METHOD_PARAM_DEFAULTS,
+  resolveMethod,
+  type MergeMethod,
+  type MethodParam,
+  type MethodParams,
+} from "./methods.js";
 import type { SignMethod } from "./operators.js";
 
 const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
@@ -52,6 +59,19 @@ const globalParams = z.strictObject({
   sign_method: z.enum(["total", "frequency"]).optional(),
   rescale: z.boolean().optional(),
   lambda: z.number().refine(Number.isFinite, { message: "lambda must be a finite number" }).optional(),
+  // method options (methods.ts declares which method reads which)
+  epsilon: z
+    .number()
+    .refine((x) => x >= 0 && x <= 1, { message: "epsilon must lie in [0, 1]" })
+    .optional(),
+  gamma: z
+    .number()
+    .refine((x) => x >= 0 && x <= 1, { message: "gamma must lie in [0, 1]" })
+    .optional(),
+  select_topk: z
+    .number()
+    .refine((x) => x > 0 && x <= 1, { message: "select_topk must lie in (0, 1]" })
+    .optional(),
 });
 
 const outputSchema = z.strictObject({
@@ -96,6 +116,8 @@ export interface Recipe {
   signMethod: SignMethod;
   rescale: boolean;
   lambda: number;
+  /** DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk (defaults filled in). */
+  methodParams: MethodParams;
   seed: number;
   output: {
     rank: OutputRank | null;
@@ -144,10 +166,30 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
         `so "linear" cannot normalise them`,
     );
   }
+  if (method.fromFactors && r.space === "factors") {
+    throw new MerglotError(
+      "recipe.field",
+      `${source}: space: "${r.merge_method}" exists only in the delta space (computed from the factors); remove "space: factors"`,
+    );
+  }
+  const defaults = { ...METHOD_PARAM_DEFAULTS, ...method.paramDefaults };
+  const methodParams: MethodParams = {
+    epsilon: p.epsilon ?? defaults.epsilon,
+    gamma: p.gamma ?? defaults.gamma,
+    select_topk: p.select_topk ?? defaults.select_topk,
+  };
+  models.forEach((m, i) => {
+    const problem = method.checkDensity?.(m.density, methodParams);
+    if (problem)
+      throw new MerglotError("recipe.field", `${source}: models[${i}].parameters.density: ${problem}`);
+  });
   const unused: string[] = [];
+  for (const k of ["epsilon", "gamma", "select_topk"] as MethodParam[])
+    if (p[k] !== undefined && !method.params?.includes(k)) unused.push(k);
+  const scopeUnused = !method.usesDensity || method.tensorScopeOnly === true;
   const densitySet = p.density !== undefined || r.models.some((m) => m.parameters?.density !== undefined);
   if (!method.usesDensity && densitySet) unused.push("density");
-  if (!method.usesDensity && p.density_scope !== undefined) unused.push("density_scope");
+  if (scopeUnused && p.density_scope !== undefined) unused.push("density_scope");
   if (!method.usesSignMethod && p.sign_method !== undefined) unused.push("sign_method");
   if (!method.usesRescale && p.rescale !== undefined) unused.push("rescale");
   if (knots && r.space !== undefined) unused.push("space");
@@ -159,10 +201,11 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     knots,
     space: knots ? "knots" : (r.space ?? "delta"),
     models,
-    densityScope: p.density_scope ?? "tensor",
+    densityScope: method.tensorScopeOnly ? "tensor" : (p.density_scope ?? "tensor"),
     signMethod: p.sign_method ?? "total",
     rescale: p.rescale ?? true,
     lambda: p.lambda ?? 1,
+    methodParams,
     seed: r.seed ?? 0,
     output: {
       rank: out.rank ?? null,

@@ -6,7 +6,14 @@
 import { gemmF32 } from "../../tensor/gemm.js";
 import { seedFrom } from "../../tensor/linalg.js";
 import { denseToLowRank, fitRank, type LowRank, type OutputBuffers } from "../lowrank.js";
-import { freshBuffers, runMethod, type Buffers, type MergeMethod } from "../methods.js";
+import {
+  freshBuffers,
+  runMethod,
+  type Buffers,
+  type MergeMethod,
+  type MethodParams,
+  METHOD_PARAM_DEFAULTS,
+} from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleInput, ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
@@ -35,12 +42,15 @@ export function denseDelta(x: ModuleInput, out: number, inF: number): Float32Arr
 export function mergeDelta(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod; seed: number },
+  opts: { lambda: number; signMethod: SignMethod; seed: number; params?: MethodParams },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
 ): SpaceResult {
   const weights = job.inputs.map((x) => x.weight);
+  if (method.fromFactors) {
+    return fitRank(method.fromFactors(job, weights, opts.lambda), job.out, job.in, job.targetRank, dest);
+  }
   if (method.linear && method.coefficients) {
     const coeffs = method.coefficients(weights).map((c) => c * opts.lambda);
     return fitRank(concatFactors(job, coeffs), job.out, job.in, job.targetRank, dest);
@@ -54,10 +64,17 @@ export function mergeDelta(
       out: buf.f32("delta.whole", job.out * job.in),
     });
   };
-  const bound = ops.bind(job, "delta", full, buf);
+  const bound = ops.bind(job, "delta", full, buf, job.in);
   const merged = buf.f32("delta.merged", job.out * job.in);
-  const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ENTRIES / job.in));
-  const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
+  // (methods with statistics over the whole tensor and across adapters, such as SCE, take it in one piece)
+  const rowsPerChunk = method.wholeTensor ? job.out : Math.max(1, Math.floor(CHUNK_ENTRIES / job.in));
+  const ctx = {
+    ...bound,
+    weights,
+    signMethod: opts.signMethod,
+    params: opts.params ?? METHOD_PARAM_DEFAULTS,
+    buffers: buf,
+  };
   for (let r0 = 0; r0 < job.out; r0 += rowsPerChunk) {
     const r1 = Math.min(job.out, r0 + rowsPerChunk);
     const n = (r1 - r0) * job.in;

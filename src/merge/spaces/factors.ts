@@ -5,7 +5,15 @@
  * carries cross terms — approximate by nature, but exactly what PEFT users get today.
  */
 import { MerglotError } from "../../errors.js";
-import { freshBuffers, resolveMethod, runMethod, type Buffers, type MergeMethod } from "../methods.js";
+import {
+  freshBuffers,
+  resolveMethod,
+  runMethod,
+  type Buffers,
+  type MergeMethod,
+  type MethodParams,
+  METHOD_PARAM_DEFAULTS,
+} from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import { fitRank, type OutputBuffers } from "../lowrank.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
@@ -13,7 +21,7 @@ import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 export function mergeFactors(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod },
+  opts: { lambda: number; signMethod: SignMethod; params?: MethodParams },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
@@ -41,13 +49,15 @@ export function mergeFactors(
       f32: (role, n) => buf.f32(`${key}.${role}`, n),
       f64: (role, n) => buf.f64(`${key}.${role}`, n),
     };
-    const bound = ops.bind(job, key, (i) => xs[i]!, own);
-    return runMethod(
-      runAs,
-      xs,
-      { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: own },
-      lambda,
-    );
+    // rows: A_i is r × in, B_i is out × r
+    const bound = ops.bind(job, key, (i) => xs[i]!, own, key === "lora_A" ? job.in : r);
+    const ctx = {
+      ...bound,
+      weights,
+      signMethod: opts.signMethod,
+      params: opts.params ?? METHOD_PARAM_DEFAULTS,
+    };
+    return runMethod(runAs, xs, { ...ctx, buffers: own }, lambda);
   };
   const a = combine(
     "lora_A",

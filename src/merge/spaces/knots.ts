@@ -18,7 +18,14 @@ import {
   type Mat,
 } from "../../tensor/linalg.js";
 import { fitRank, type OutputBuffers } from "../lowrank.js";
-import { freshBuffers, runMethod, type Buffers, type MergeMethod } from "../methods.js";
+import {
+  freshBuffers,
+  runMethod,
+  type Buffers,
+  type MergeMethod,
+  type MethodParams,
+  METHOD_PARAM_DEFAULTS,
+} from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
@@ -214,16 +221,22 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
 export function mergeKnots(
   job: ModuleJob,
   method: MergeMethod,
-  opts: { lambda: number; signMethod: SignMethod },
+  opts: { lambda: number; signMethod: SignMethod; params?: MethodParams },
   ops: OperatorBinder,
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
 ): SpaceResult {
   const { u, tasks } = knotsBasis(job, buf);
   const k = u.cols;
-  const bound = ops.bind(job, "knots", (i) => tasks[i]!, buf);
+  const bound = ops.bind(job, "knots", (i) => tasks[i]!, buf, job.in);
   const weights = job.inputs.map((x) => x.weight);
-  const ctx = { weights, signMethod: opts.signMethod, trim: bound.trim, drop: bound.drop, buffers: buf };
+  const ctx = {
+    ...bound,
+    weights,
+    signMethod: opts.signMethod,
+    params: opts.params ?? METHOD_PARAM_DEFAULTS,
+    buffers: buf,
+  };
   const merged = k === 0 ? new Float32Array(0) : runMethod(method, tasks, ctx, opts.lambda);
   return fitRank({ b: u.data, a: merged, rank: k }, job.out, job.in, job.targetRank, dest);
 }
