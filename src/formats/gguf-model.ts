@@ -13,7 +13,7 @@
  * Tensors are streamed: one output tensor is assembled at a time from bounded reads of its source, so memory
  * stays at about one tensor's output bytes. The file is written to a temp name and renamed into place.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { MerglotError } from "../errors.js";
 import { ensureWritable } from "../fsutil.js";
@@ -22,6 +22,7 @@ import { GgufWriter, type GgufTensorSpec, type GgufValue, type GgufWritableType 
 import { readGgufVocab, vocabMetadata, type GgufVocab } from "./gguf-vocab.js";
 import { hfToGgufName, llamaCppArchFor, type LlamaCppArch } from "./llama-names.js";
 import { DTYPE_SIZE, SafetensorsReader, type StDType, type TensorEntry } from "./safetensors.js";
+import { readJsonFile } from "../json-input.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // config.json
@@ -86,12 +87,7 @@ export function configPathOf(pathOrDir: string): string {
 /** Read and validate the config.json of a llama / mistral / qwen2 model (a folder or the file itself). */
 export function readLlamaConfig(pathOrDir: string): LlamaModelConfig {
   const path = configPathOf(pathOrDir);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    configError(path, `invalid JSON (${(e as Error).message})`);
-  }
+  const parsed = readJsonFile(path, { code: "model.config" });
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     configError(path, "must contain a JSON object");
   const raw = parsed as Record<string, unknown>;
@@ -317,12 +313,11 @@ interface PlannedTensor {
 function weightFiles(dir: string): string[] {
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
-    let map: unknown;
-    try {
-      map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map?: unknown }).weight_map;
-    } catch (e) {
-      throw new MerglotError("model.weights", `${index}: invalid JSON (${(e as Error).message})`);
-    }
+    const parsedIndex = readJsonFile(index, { code: "model.weights" });
+    const map: unknown =
+      typeof parsedIndex === "object" && parsedIndex !== null
+        ? (parsedIndex as { weight_map?: unknown }).weight_map
+        : undefined;
     if (typeof map !== "object" || map === null)
       throw new MerglotError("model.weights", `${index}: no "weight_map" object`);
     const files = [...new Set(Object.values(map as Record<string, unknown>).map(String))].sort();

@@ -6,10 +6,12 @@
  * Writing is atomic: the folder is assembled under a temp name and renamed into place.
  * This module knows nothing about merging.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
+import { describeValue, readJsonFile } from "../json-input.js";
 import { commitTemp, ensureWritable, tempPathFor } from "../fsutil.js";
+import { compilePatternKey, matchPatternKey } from "./peft-patterns.js";
 import { SafetensorsReader, SafetensorsWriter, type StDType, type TensorSpec } from "./safetensors.js";
 
 export const CONFIG_FILE = "adapter_config.json";
@@ -17,6 +19,8 @@ export const WEIGHTS_FILE = "adapter_model.safetensors";
 const PICKLE_FILE = "adapter_model.bin";
 /** PEFT saves `base_model.model.` + the module path; the adapter name ("default") is stripped on save. */
 export const PEFT_PREFIX = "base_model.model.";
+
+export { matchPatternKey } from "./peft-patterns.js";
 
 export type FloatDType = "F32" | "F16" | "BF16";
 
@@ -51,21 +55,6 @@ export interface LoraModule {
   dtype: StDType;
 }
 
-/** PEFT's `get_pattern_key`: the first key K (in insertion order) with `re.match(r"(.*\.)?K$", name)`. */
-export function matchPatternKey(keys: Iterable<string>, moduleName: string): string | undefined {
-  for (const key of keys) {
-    if (key === moduleName) return key;
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(.*\\.)?(${key})$`);
-    } catch {
-      continue;
-    }
-    if (re.test(moduleName)) return key;
-  }
-  return undefined;
-}
-
 /** Scaling PEFT applies to B·A for one module: alpha/r, or alpha/sqrt(r) with rsLoRA. */
 export function moduleScaling(
   config: PeftConfig,
@@ -86,13 +75,22 @@ function fail(path: string, msg: string): never {
 function numberMap(path: string, field: string, v: unknown): Record<string, number> {
   if (v === undefined || v === null) return {};
   if (typeof v !== "object" || Array.isArray(v)) fail(path, `field "${field}" must be an object of numbers`);
-  const out: Record<string, number> = {};
+  // No prototype: a key such as "__proto__" stays an ordinary pattern key.
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof x !== "number" || !Number.isFinite(x) || x <= 0) {
-      fail(path, `field "${field}.${k}" must be a positive number, got ${JSON.stringify(x)}`);
+    if (
+      typeof x !== "number" ||
+      !Number.isFinite(x) ||
+      x <= 0 ||
+      (field === "rank_pattern" && !Number.isInteger(x))
+    ) {
+      const what = field === "rank_pattern" ? "a positive integer" : "a positive number";
+      fail(path, `field "${field}.${k}" must be ${what}, got ${describeValue(x)}`);
     }
     out[k] = x;
   }
+  // PEFT matches these keys as regular expressions: an invalid one is an error (PEFT raises), never skipped.
+  for (const k of Object.keys(out)) compilePatternKey(k, `${path}: field "${field}"`);
   return out;
 }
 
@@ -101,15 +99,15 @@ export function parsePeftConfig(raw: unknown, path: string): PeftConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(path, "must contain a JSON object");
   const o = raw as Record<string, unknown>;
   const peftType = o.peft_type ?? "LORA";
-  if (peftType !== "LORA") fail(path, `peft_type ${JSON.stringify(peftType)} is not supported (only LORA)`);
+  if (peftType !== "LORA") fail(path, `peft_type ${describeValue(peftType)} is not supported (only LORA)`);
   if (o.use_dora === true) fail(path, "DoRA adapters (use_dora: true) are not supported yet");
   if (o.lora_bias === true) fail(path, "adapters with lora_bias: true are not supported yet");
   const r = o.r;
   if (typeof r !== "number" || !Number.isInteger(r) || r <= 0)
-    fail(path, `field "r" must be a positive integer, got ${JSON.stringify(r)}`);
+    fail(path, `field "r" must be a positive integer, got ${describeValue(r)}`);
   const alpha = o.lora_alpha ?? r;
   if (typeof alpha !== "number" || !Number.isFinite(alpha))
-    fail(path, `field "lora_alpha" must be a number, got ${JSON.stringify(alpha)}`);
+    fail(path, `field "lora_alpha" must be a number, got ${describeValue(alpha)}`);
   const tm = o.target_modules ?? null;
   if (
     tm !== null &&
@@ -180,12 +178,7 @@ export class LoraAdapter {
     }
     if (!existsSync(configPath))
       throw new MerglotError("peft.missing", `${dir}: no ${CONFIG_FILE} in the adapter folder`);
-    let rawConfig: unknown;
-    try {
-      rawConfig = JSON.parse(readFileSync(configPath, "utf8"));
-    } catch (e) {
-      throw new MerglotError("peft.config", `${configPath}: invalid JSON (${(e as Error).message})`);
-    }
+    const rawConfig = readJsonFile(configPath, { code: "peft.config" });
     const config = parsePeftConfig(rawConfig, configPath);
     const file = SafetensorsReader.open(weights);
     try {

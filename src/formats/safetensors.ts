@@ -10,6 +10,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
+import { parseJsonText } from "../json-input.js";
 import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
 import { decodeToFloat32, encodeFromFloat32, type FloatDType } from "../tensor/dtypes.js";
 
@@ -125,12 +126,8 @@ function elementCount(shape: readonly number[]): number | undefined {
  */
 export function parseHeaderText(text: string, path: string): unknown {
   if (!text.startsWith("{")) fail("header_json", path, "header JSON does not start with '{'");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    fail("header_json", path, `header is not valid JSON (${(e as Error).message})`);
-  }
+  // Position only in the message, never the text; depth bounded (a real header nests 3 levels).
+  const json = parseJsonText(text, `${path}: header`, { code: "safetensors.header_json", maxDepth: 64 });
   const dup = findDuplicateKey(text);
   if (dup) {
     if (dup.owner === undefined) fail("duplicate", path, `header names tensor "${dup.key}" more than once`);

@@ -15,6 +15,7 @@ import { loadTokenizer } from "../engine/tokenizer.js";
 import { readPromptCompletionJsonl, readTextDocuments, tokenizeDocuments, tokenizePairs } from "./data.js";
 import type { Param } from "./optim.js";
 import { runTraining, type RunOptions, type TrainConfig, type TrainingLog } from "./trainer.js";
+import { readJsonFile } from "../json-input.js";
 
 export interface TrainAdapterOptions {
   baseDir: string;
@@ -68,12 +69,7 @@ export interface PretrainOptions {
 /** Train a small model from scratch on text and write an HF model folder (config, weights, tokenizer, log). */
 export function pretrainModel(o: PretrainOptions): { log: TrainingLog; model: LlamaModel } {
   if (!o.force) ensureWritable(o.outDir, false);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(o.configPath, "utf8"));
-  } catch (e) {
-    throw new MerglotError("config.json", `${o.configPath}: cannot read JSON (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(o.configPath, { code: "config.json" });
   const config = parseModelConfig(raw, o.configPath);
   const tokPath = o.tokenizer ?? join(dirname(o.configPath), "tokenizer.json");
   const tok = loadTokenizer(tokPath);
