@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { runDemo } from "../workflow/demo.js";
 import { parseThreads } from "./merge.js";
+import { printOut } from "./terminal.js";
 
 export function registerDemo(program: Command): void {
   program
@@ -10,6 +11,6 @@ export function registerDemo(program: Command): void {
     .option("--force", "replace an existing output folder")
     .option("--threads <n>", "worker threads", parseThreads)
     .action(async (o: { output: string; force?: boolean; threads?: number }) => {
-      await runDemo({ output: o.output, force: o.force, threads: o.threads });
+      await runDemo({ output: o.output, force: o.force, threads: o.threads, log: (s) => printOut(s + "\n") });
     });
 }

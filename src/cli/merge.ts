@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { MerglotError } from "../errors.js";
 import { merge } from "../merge/engine.js";
 import { progressBar } from "./progress.js";
+import { printMessage, printOut } from "./terminal.js";
 
 export function parseThreads(v: string): number {
   const n = Number(v);
@@ -45,15 +46,15 @@ export function registerMerge(program: Command): void {
           bar.stop();
         }
         if (o.json) {
-          process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+          printOut(JSON.stringify(summary, null, 2) + "\n");
           return;
         }
-        for (const w of summary.warnings) process.stderr.write(`merglot: warning: ${w}\n`);
+        for (const w of summary.warnings) printMessage(`warning: ${w}`);
         const rank =
           summary.rank.min === summary.rank.max
             ? `${summary.rank.min}`
             : `${summary.rank.min}–${summary.rank.max}`;
-        process.stdout.write(
+        printOut(
           `merged ${summary.adapters} adapters with ${summary.method} (${summary.space} space): ${summary.modules} modules, ` +
             `rank ${rank}, ${summary.dtype} → ${summary.output} in ${(summary.timings.total_ms! / 1000).toFixed(2)} s\n`,
         );

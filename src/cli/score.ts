@@ -10,6 +10,7 @@ import { loadTransformersProvider } from "../eval/metrics/bertscore/transformers
 import { loadEngineProvider } from "../eval/metrics/bertscore/engine-provider.js";
 import { MAX_RESAMPLES } from "../eval/metrics/bootstrap.js";
 import { formatReport, scoreFiles, type ScoreFilesOptions } from "../eval/metrics/score-files.js";
+import { printOut } from "./terminal.js";
 
 interface ScoreFlags {
   metric: string;
@@ -118,10 +119,7 @@ export function toScoreOptions(f: ScoreFlags): ScoreFilesOptions {
 }
 
 /** `write` receives the report (default: stdout); tests pass their own. */
-export function registerScore(
-  program: Command,
-  write: (text: string) => void = (t) => process.stdout.write(t),
-): void {
+export function registerScore(program: Command, write: (text: string) => void = (t) => printOut(t)): void {
   program
     .command("score")
     .description("score predictions against references (JSONL) with one metric, with a bootstrap CI")

@@ -17,6 +17,7 @@ import {
   type TrainingLog,
 } from "../train/trainer.js";
 import { progressBar } from "./progress.js";
+import { printOut } from "./terminal.js";
 
 export interface TrainingFlags {
   epochs: string;
@@ -130,7 +131,7 @@ function tokensPerS(s: StepLog): number {
 export function printSummary(log: TrainingLog, output: string, json: boolean | undefined): void {
   const kernels = ortStatus();
   if (json) {
-    process.stdout.write(
+    printOut(
       JSON.stringify(
         {
           output,
@@ -149,7 +150,7 @@ export function printSummary(log: TrainingLog, output: string, json: boolean | u
     return;
   }
   const first = log.steps[0]?.loss;
-  process.stdout.write(
+  printOut(
     `wrote ${output}: ${log.steps.length} steps, loss ${first?.toFixed(4) ?? "-"} → ${log.finalLoss?.toFixed(4) ?? "-"}, ` +
       `${log.tokens} tokens in ${log.wallTimeS.toFixed(1)} s (${Math.round(log.tokensPerS)} tokens/s)\n`,
   );
