@@ -33,23 +33,50 @@ const REFUSED =
  * refused rather than allowed to rewrite the wrapper's anchoring.
  */
 export function compilePatternKey(key: string, where: string): RE2JS {
-  const hit = compiled.get(key);
+  return compileWith(`K:${key}`, key, `^(?:.*\\.)?(?:${key})\\n?$`, where, "key");
+}
+
+function compileWith(cacheKey: string, source: string, wrapped: string, where: string, what: string): RE2JS {
+  const hit = compiled.get(cacheKey);
   if (hit) return hit;
   let re: RE2JS;
   try {
-    RE2JS.compile(key);
-    re = RE2JS.compile(`^(?:.*\\.)?(?:${key})\\n?$`);
+    RE2JS.compile(source);
+    re = RE2JS.compile(wrapped);
   } catch (e) {
     const reason = (e as Error).message.replace(/^error parsing regexp: /, "");
     throw new MerglotError(
       "peft.pattern",
-      `${where}: key ${JSON.stringify(key)} is not a regular expression merglot can match (${reason}); ` +
-        `PEFT matches keys as regular expressions; ${REFUSED}`,
+      `${where}: ${what} ${JSON.stringify(source)} is not a regular expression merglot can match (${reason}); ` +
+        `PEFT reads it as a regular expression; ${REFUSED}`,
     );
   }
   if (compiled.size >= CACHE_LIMIT) compiled.clear();
-  compiled.set(key, re);
+  compiled.set(cacheKey, re);
   return re;
+}
+
+/**
+ * PEFT's `check_target_module_exists` for a string `target_modules`: `re.fullmatch(target_modules, name)`.
+ * Compiled with RE2 like the pattern keys (same refusals); `where` names the file and field.
+ */
+export function compileTargetRegex(regex: string, where: string): RE2JS {
+  return compileWith(`T:${regex}`, regex, `^(?:${regex})$`, where, "value");
+}
+
+/** Does `target_modules` (a list of names / name suffixes, a full-match regex, "all-linear" or absent) cover
+ *  module `name`, as PEFT decides which modules get a LoRA layer? */
+export function targetModulesCover(
+  targets: readonly string[] | string | null,
+  name: string,
+  where: string,
+): boolean {
+  if (targets === null) return true; // PEFT then uses its per-architecture default, which we cannot know
+  if (typeof targets === "string") {
+    // "all-linear" is resolved against the model when PEFT creates the adapter; any linear module qualifies
+    return targets === "all-linear" || compileTargetRegex(targets, where).matches(name);
+  }
+  return targets.some((t) => t === name || name.endsWith(`.${t}`));
 }
 
 /**

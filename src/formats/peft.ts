@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { MerglotError } from "../errors.js";
 import { describeValue, readJsonFile } from "../json-input.js";
 import { commitTemp, ensureWritable, tempPathFor } from "../fsutil.js";
-import { compilePatternKey, matchPatternKey } from "./peft-patterns.js";
+import {
+  compilePatternKey,
+  compileTargetRegex,
+  matchPatternKey,
+  targetModulesCover,
+} from "./peft-patterns.js";
 import { SafetensorsReader, SafetensorsWriter, type StDType, type TensorSpec } from "./safetensors.js";
 
 export const CONFIG_FILE = "adapter_config.json";
@@ -116,6 +121,9 @@ export function parsePeftConfig(raw: unknown, path: string): PeftConfig {
   ) {
     fail(path, `field "target_modules" must be a string or a list of strings`);
   }
+  // A string is a regular expression PEFT full-matches against module names: invalid is an error here.
+  if (typeof tm === "string" && tm !== "all-linear")
+    compileTargetRegex(tm, `${path}: field "target_modules"`);
   const base = o.base_model_name_or_path ?? null;
   if (base !== null && typeof base !== "string")
     fail(path, `field "base_model_name_or_path" must be a string`);
@@ -182,7 +190,7 @@ export class LoraAdapter {
     const config = parsePeftConfig(rawConfig, configPath);
     const file = SafetensorsReader.open(weights);
     try {
-      return new LoraAdapter(dir, config, file, groupModules(file, config, weights));
+      return new LoraAdapter(dir, config, file, groupModules(file, config, weights, configPath));
     } catch (e) {
       file.close();
       throw e;
@@ -213,7 +221,12 @@ export class LoraAdapter {
   }
 }
 
-function groupModules(file: SafetensorsReader, config: PeftConfig, path: string): LoraModule[] {
+function groupModules(
+  file: SafetensorsReader,
+  config: PeftConfig,
+  path: string,
+  configPath: string,
+): LoraModule[] {
   const pairs = new Map<string, { a?: string; b?: string }>();
   for (const t of file.tensors) {
     if (t.name.includes("lora_magnitude_vector")) {
@@ -280,6 +293,15 @@ function groupModules(file: SafetensorsReader, config: PeftConfig, path: string)
         );
       }
     }
+    if (!targetModulesCover(config.targetModules, name, `${configPath}: field "target_modules"`)) {
+      // PEFT creates LoRA layers only where target_modules says and drops other weights when loading: the
+      // adapter would mean one thing here and another in PEFT, so it is refused.
+      throw new MerglotError(
+        "peft.targets",
+        `${path}: module "${name}" has LoRA weights but target_modules (${describeTargets(config.targetModules)}) ` +
+          `in ${CONFIG_FILE} does not cover it, so PEFT would not load them; fix target_modules or remove the weights`,
+      );
+    }
     const s = moduleScaling(config, name);
     if (s.rank !== rank) {
       throw new MerglotError(
@@ -305,6 +327,16 @@ function groupModules(file: SafetensorsReader, config: PeftConfig, path: string)
   return modules.sort(compareModules);
 }
 
+/** target_modules for a message: the list itself when short, else its length. */
+function describeTargets(t: readonly string[] | string | null): string {
+  const text = JSON.stringify(t);
+  return text.length <= 120
+    ? text
+    : Array.isArray(t)
+      ? `a list of ${t.length} names`
+      : "a long regular expression";
+}
+
 /** Model order: by layer index, then a fixed order of module kinds, then name. */
 export function compareModules(x: { name: string; layer: number | null; kind: string }, y: typeof x): number {
   const lx = x.layer ?? -1;
@@ -320,7 +352,8 @@ const KIND_ORDER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
 export interface AdapterConfigInput {
   r: number;
   lora_alpha: number;
-  target_modules: string[];
+  /** Module names / suffixes (written sorted), or a regular expression PEFT full-matches. */
+  target_modules: string[] | string;
   base_model_name_or_path: string | null;
   use_rslora?: boolean;
   lora_dropout?: number;
@@ -351,7 +384,7 @@ export function adapterConfigJson(c: AdapterConfigInput): Record<string, unknown
     use_dora: false,
     use_rslora: false,
     ...c,
-    target_modules: [...c.target_modules].sort(),
+    target_modules: Array.isArray(c.target_modules) ? [...c.target_modules].sort() : c.target_modules,
   };
 }
 

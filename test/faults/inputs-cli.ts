@@ -13,8 +13,8 @@ const CLI = join(process.cwd(), "dist/src/cli/main.js");
  * Characters that must never reach a terminal raw: C0 controls except the newline, DEL, C1 controls, bidi
  * controls and the line/paragraph separators (the set src/escape.ts escapes).
  */
-// eslint-disable-next-line no-control-regex -- finding raw control characters is the point
 export const RAW_CONTROL =
+  // eslint-disable-next-line no-control-regex -- finding raw control characters is the point
   /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /**
