@@ -364,6 +364,19 @@ function orderKey(gguf: string): [number, number, string] {
   return g === 0 ? [0, 0, gguf] : [2, g, gguf];
 }
 
+/** The weights every decoder layer of a llama-family model has (biases, where an architecture has them, vary). */
+const LAYER_WEIGHTS = [
+  "input_layernorm.weight",
+  "self_attn.q_proj.weight",
+  "self_attn.k_proj.weight",
+  "self_attn.v_proj.weight",
+  "self_attn.o_proj.weight",
+  "post_attention_layernorm.weight",
+  "mlp.gate_proj.weight",
+  "mlp.up_proj.weight",
+  "mlp.down_proj.weight",
+];
+
 function planTensors(
   c: LlamaModelConfig,
   readers: { file: string; reader: SafetensorsReader }[],
@@ -411,6 +424,19 @@ function planTensors(
         "model.tensor",
         `${readers[0]!.file}: the model has no ${required === "token_embd.weight" ? "model.embed_tokens.weight" : "model.norm.weight"}`,
       );
+  }
+  // Every layer config.json declares must be complete: llama.cpp refuses a GGUF whose block_count promises a
+  // tensor the file lacks, so a config with more layers than the weights is refused here, naming the tensor.
+  for (let layer = 0; layer < c.numLayers; layer++) {
+    for (const part of LAYER_WEIGHTS) {
+      const hf = `model.layers.${layer}.${part}`;
+      if (!seen.has(hfToGgufName(hf)!)) {
+        throw new MerglotError(
+          "model.tensor",
+          `${c.path}: num_hidden_layers = ${c.numLayers} but the weights have no "${hf}"`,
+        );
+      }
+    }
   }
   if (!c.tieWordEmbeddings && !seen.has("output.weight")) {
     throw new MerglotError(

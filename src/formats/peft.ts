@@ -17,7 +17,13 @@ import {
   matchPatternKey,
   targetModulesCover,
 } from "./peft-patterns.js";
-import { SafetensorsReader, SafetensorsWriter, type StDType, type TensorSpec } from "./safetensors.js";
+import {
+  checkReadable,
+  SafetensorsReader,
+  SafetensorsWriter,
+  type StDType,
+  type TensorSpec,
+} from "./safetensors.js";
 
 export const CONFIG_FILE = "adapter_config.json";
 export const WEIGHTS_FILE = "adapter_model.safetensors";
@@ -286,6 +292,7 @@ function groupModules(
       );
     }
     for (const t of [ta, tb]) {
+      checkReadable(t, path); // before any work: a declared 128 GB factor is refused at open, not mid-merge
       if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "F64") {
         throw new MerglotError(
           "peft.dtype",

@@ -78,6 +78,26 @@ export type TypedTensor =
   | Float32Array
   | Float64Array;
 
+/**
+ * Most elements read into memory as one tensor (4 GiB as float32). A header may declare any size and a sparse
+ * file can back it, so sizes are checked against this before allocating: the largest real LoRA factor or
+ * llama-family weight is far below (a 70B model's full-rank MLP delta has 235M elements).
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 30;
+
+/** One clear error for a tensor too large to read, before anything is allocated. */
+export function checkReadable(t: TensorEntry, path: string): void {
+  const n = (t.end - t.begin) / DTYPE_SIZE[t.dtype];
+  if (n > MAX_TENSOR_ELEMENTS) {
+    fail(
+      "too_large",
+      path,
+      `tensor "${t.name}" [${t.shape.join(", ")}] of ${t.dtype} has ${n} elements; merglot reads one tensor ` +
+        `at a time into memory and accepts at most ${MAX_TENSOR_ELEMENTS} (4 GiB as float32)`,
+    );
+  }
+}
+
 /** The reference implementation's limit: a larger header is treated as hostile. */
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
@@ -428,6 +448,7 @@ export class SafetensorsReader {
   /** The raw little-endian bytes of tensor `name` (a fresh, 8-byte-aligned buffer). */
   readBytes(name: string): Uint8Array {
     const t = this.entry(name);
+    checkReadable(t, this.path);
     const out = new Uint8Array(t.end - t.begin);
     this.readInto(t, out, t.begin);
     return out;
@@ -442,6 +463,7 @@ export class SafetensorsReader {
     if (!FLOAT_DTYPES.has(t.dtype)) {
       fail("dtype", this.path, `tensor "${t.name}" has dtype ${t.dtype}, which cannot be read as float32`);
     }
+    checkReadable(t, this.path);
     const size = DTYPE_SIZE[t.dtype];
     const n = (t.end - t.begin) / size;
     if (out === undefined) out = new Float32Array(n);
