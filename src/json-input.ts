@@ -22,6 +22,7 @@ export interface JsonSyntaxProblem {
   reason: string;
 }
 
+const TOO_DEEP = "nested too deeply";
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 /** A literal or number at `lastIndex` (sticky). */
 const SCALAR = /(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/y;
@@ -92,7 +93,7 @@ export function findJsonProblem(text: string, maxDepth = MAX_JSON_DEPTH): JsonSy
           continue;
         }
         if (c === 0x7b || c === 0x5b) {
-          if (stack.length >= maxDepth) return problem(`nested deeper than ${maxDepth} levels`);
+          if (stack.length >= maxDepth) return problem(TOO_DEEP);
           stack.push(c);
           i++;
           expect = c === 0x7b ? "keyOrClose" : "valueOrClose";
@@ -167,6 +168,9 @@ export function parseJsonText(
   const fail = (problem: JsonSyntaxProblem): never => {
     const at = lineColumn(text, problem.offset);
     const pos = opts.multiline === false ? `column ${at.column}` : `line ${at.line}, column ${at.column}`;
+    if (problem.reason === TOO_DEEP) {
+      throw new MerglotError(code, `${where}: JSON nested deeper than ${maxDepth} levels (at ${pos})`);
+    }
     throw new MerglotError(code, `${where}: not valid JSON (${problem.reason} at ${pos})`);
   };
   let value: unknown;
@@ -178,7 +182,7 @@ export function parseJsonText(
   // Only a text longer than maxDepth can nest deeper than it; then find where (the grammar is already fine).
   if (text.length > maxDepth) {
     const deep = findTooDeep(text, maxDepth);
-    if (deep !== undefined) fail({ offset: deep, reason: `nested deeper than ${maxDepth} levels` });
+    if (deep !== undefined) fail({ offset: deep, reason: TOO_DEEP });
   }
   return value;
 }
@@ -201,8 +205,10 @@ function findTooDeep(text: string, maxDepth: number): number | undefined {
 }
 
 /**
- * Read a regular file of at most `maxBytes` as UTF-8, refusing folders, devices, FIFOs and oversized files
- * with a MerglotError naming `path` (checked on the open descriptor, so a symlink swap cannot slip past).
+ * Read a file of at most `maxBytes` as UTF-8, refusing folders and oversized content with a MerglotError
+ * naming `path` (checked on the open descriptor, so a symlink swap cannot slip past). A regular file's size is
+ * checked before reading; a pipe or device is read only up to the bound (so /dev/zero is refused, not
+ * read forever).
  */
 export function readTextFileBounded(path: string, maxBytes: number, code = "file.read"): string {
   let fd: number;
@@ -219,21 +225,27 @@ export function readTextFileBounded(path: string, maxBytes: number, code = "file
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new MerglotError(code, `${path}: is a folder, not a file`);
-    if (!st.isFile()) throw new MerglotError(code, `${path}: not a regular file`);
-    if (st.size > maxBytes) {
+    const tooLarge = (size: string): never => {
       throw new MerglotError(
         code,
-        `${path}: ${st.size} bytes is more than the ${maxBytes} bytes accepted for this file`,
+        `${path}: ${size} is more than the ${maxBytes} bytes accepted for this file`,
       );
+    };
+    if (st.isFile()) {
+      if (st.size > maxBytes) tooLarge(`${st.size} bytes`);
     }
-    const buf = Buffer.allocUnsafe(st.size);
-    let done = 0;
-    while (done < st.size) {
-      const k = readSync(fd, buf, done, st.size - done, done);
+    // A pipe or device (`--pred <(jq …)`, /dev/stdin) has no size: read in chunks up to the bound.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const chunk = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const k = readSync(fd, chunk, 0, chunk.length, null);
       if (k === 0) break;
-      done += k;
+      total += k;
+      if (total > maxBytes) tooLarge("its content");
+      chunks.push(Buffer.from(chunk.subarray(0, k)));
     }
-    return buf.toString("utf8", 0, done);
+    return Buffer.concat(chunks, total).toString("utf8");
   } finally {
     closeSync(fd);
   }

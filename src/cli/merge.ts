@@ -4,10 +4,14 @@ import { merge } from "../merge/engine.js";
 import { progressBar } from "./progress.js";
 import { printMessage, printOut } from "./terminal.js";
 
+const MAX_THREADS = 256;
+
 export function parseThreads(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1)
     throw new MerglotError("cli.flag", `--threads: expected a positive integer, got "${v}"`);
+  // Each thread is a worker with its own buffers: bound it so a typo is one line, not a million workers.
+  if (n > MAX_THREADS) throw new MerglotError("cli.flag", `--threads: at most ${MAX_THREADS}, got "${v}"`);
   return n;
 }
 
