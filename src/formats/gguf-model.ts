@@ -84,6 +84,15 @@ export function configPathOf(pathOrDir: string): string {
   return pathOrDir;
 }
 
+/** Largest vocab_size accepted (real vocabularies stay under 300k): the vocabulary is padded to it before any
+ *  weight is read, so an absurd value must be refused up front, not looped over. */
+const MAX_VOCAB = 1 << 24;
+
+function boundedVocab(path: string, n: number): number {
+  if (n > MAX_VOCAB) configError(path, `vocab_size ${n} is more than the ${MAX_VOCAB} merglot accepts`);
+  return n;
+}
+
 /** Read and validate the config.json of a llama / mistral / qwen2 model (a folder or the file itself). */
 export function readLlamaConfig(pathOrDir: string): LlamaModelConfig {
   const path = configPathOf(pathOrDir);
@@ -153,7 +162,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, path: string): Ll
     headDim,
     explicitHeadDim,
     intermediateSize: positiveInt(path, raw, "intermediate_size"),
-    vocabSize: positiveInt(path, raw, "vocab_size"),
+    vocabSize: boundedVocab(path, positiveInt(path, raw, "vocab_size")),
     maxPositionEmbeddings: positiveInt(path, raw, "max_position_embeddings", 2048),
     rmsNormEps: eps,
     ropeTheta,

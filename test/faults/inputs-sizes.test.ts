@@ -105,3 +105,41 @@ test("convert: a config with more layers than the weights is refused naming the 
   );
   assert.deepEqual(listTree(tmp.dir), before);
 });
+
+test("pretrain and convert: a config.json with absurd sizes is one clear line before any allocation", () => {
+  const dir = join(tmp.dir, "tiny-for-config");
+  writeTinyModel(dir, DEFAULT_TINY, randomWeights(DEFAULT_TINY, 1));
+  const base = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+  writeFileSync(join(tmp.dir, "corpus.txt"), "one document\n\nanother document\n");
+  const pretrain = (name: string, patch: Record<string, unknown>) => {
+    writeFileSync(join(tmp.dir, name), JSON.stringify({ ...base, ...patch }));
+    return runCli(
+      tmp.dir,
+      "pretrain",
+      "--config",
+      name,
+      "--tokenizer",
+      join(dir, "tokenizer.json"),
+      "--data",
+      "corpus.txt",
+      "-o",
+      "pt",
+    );
+  };
+  // 10^9 × 64 = 6.4e10 elements in one matrix
+  assertOneClearLine(
+    pretrain("wide.json", { vocab_size: 1e9 }),
+    /wide\.json: embed_tokens \(vocab_size × hidden_size\) would have 64000000000 elements/,
+  );
+  // 10^9 layers of a 64-wide model: far over 2^33 parameters in total
+  assertOneClearLine(
+    pretrain("deep.json", { num_hidden_layers: 1e9 }),
+    /deep\.json: the model would have .* parameters; .* accepts at most 8589934592/,
+  );
+  // convert pads the vocabulary to vocab_size before reading weights: bounded first
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...base, vocab_size: 2 ** 40 }));
+  assertOneClearLine(
+    runCli(tmp.dir, "convert", dir, "--to", "gguf", "-o", "v.gguf"),
+    /config\.json: vocab_size 1099511627776 is more than the 16777216/,
+  );
+});
