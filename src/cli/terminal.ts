@@ -20,7 +20,16 @@ export function printOut(text: string): void {
 
 /** Print one message line to stderr as `merglot: <message>`; the message cannot span lines or carry controls. */
 export function printMessage(message: string): void {
-  process.stderr.write(`merglot: ${escapeControl(message)}\n`);
+  process.stderr.write(`merglot: ${shorten(escapeControl(message))}\n`);
+}
+
+/** Longest message printed whole; a longer one (a crafted 10 MB tensor name) keeps its start and end. */
+const MAX_MESSAGE = 2000;
+
+function shorten(s: string): string {
+  if (s.length <= MAX_MESSAGE) return s;
+  const keep = MAX_MESSAGE / 2;
+  return `${s.slice(0, keep)} … (${s.length - 2 * keep} characters omitted) … ${s.slice(-keep)}`;
 }
 
 /** Print to stderr; control characters in `text` are escaped (its newlines kept). */

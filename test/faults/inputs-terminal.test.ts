@@ -98,3 +98,19 @@ test("paths and unknown options with control characters are escaped too", () => 
   assert.doesNotMatch(usage.stderr, RAW_CONTROL);
   assert.ok(usage.stderr.includes("--\\u001b]0;PWNED\\u0007"), usage.stderr);
 });
+
+test("a message quoting a 1,000,000-character tensor name stays one bounded line", () => {
+  const dir = join(tmp.dir, "long-name");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "adapter_config.json"), JSON.stringify({ r: 2, target_modules: ["q_proj"] }));
+  const name = `base_model.model.${"n".repeat(1_000_000)}.extra`;
+  writeSafetensors(join(dir, "adapter_model.safetensors"), [
+    { name, dtype: "F32", shape: [1], data: new Float32Array(1) },
+  ]);
+  const r = runCli(tmp.dir, "inspect", dir);
+  assertOneClearLine(
+    r,
+    /long-name\/adapter_model\.safetensors: tensor "base_model\.model\.n+ … \(\d+ characters omitted\) … n+\.extra" is not a LoRA factor/,
+  );
+  assert.ok(r.stderr.length < 2100, `${r.stderr.length} characters`);
+});
