@@ -78,3 +78,17 @@ test("other commands' counts: merge --threads, train sizes", () => {
   assertOneClearLine(train("--seq-len", "1e9"), /--seq-len: at most 1048576, got "1e9"/);
   assertOneClearLine(train("--r", "1e9"), /--r: at most 65536, got "1e9"/);
 });
+
+test("a recipe that is a folder or an endless device is one clear line", () => {
+  mkdirSync(join(tmp.dir, "recipe-dir"));
+  assertOneClearLine(
+    runCli(tmp.dir, "merge", "recipe-dir", "-o", "out"),
+    /recipe-dir: is a folder, not a file/,
+  );
+  if (process.platform === "linux") {
+    assertOneClearLine(
+      runCli(tmp.dir, "merge", "/dev/zero", "-o", "out"),
+      /\/dev\/zero: its content is more than the 67108864 bytes accepted/,
+    );
+  }
+});
