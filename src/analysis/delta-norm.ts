@@ -24,7 +24,9 @@ export function deltaInner(x: Factors, y: Factors): number {
   return x.scaling * y.scaling * s;
 }
 
-/** ‖s·B·A‖_F for A (r × in) and B (out × r), both row-major. */
+/** ‖s·B·A‖_F for A (r × in) and B (out × r), both row-major. From the r × r Grams when that is the smaller
+ *  work space, else from B·A itself (out × in): a rank far above min(out, in) — 100,000 on a 64 × 64 module —
+ *  would otherwise need r² floats. Memory: min(r², out·in) floats besides the factors. */
 export function deltaFrobeniusNorm(
   a: Float32Array,
   b: Float32Array,
@@ -33,6 +35,12 @@ export function deltaFrobeniusNorm(
   out: number,
   scaling: number,
 ): number {
+  if (r * r > out * inF) {
+    const d = gemmF32(out, inF, r, b, a);
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[i]! * d[i]!;
+    return Math.abs(scaling) * Math.sqrt(s);
+  }
   const f: Factors = { a, b, rank: r, in: inF, out, scaling: 1 };
   return Math.abs(scaling) * Math.sqrt(Math.max(0, deltaInner(f, f)));
 }

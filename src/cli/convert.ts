@@ -6,6 +6,7 @@ import {
   detectConvertInput,
   type ConvertDType,
 } from "../formats/convert.js";
+import { printOut } from "./terminal.js";
 
 const DTYPES: Record<string, ConvertDType> = { f32: "F32", f16: "F16", bf16: "BF16" };
 
@@ -64,11 +65,11 @@ export function registerConvert(program: Command): void {
         });
         const seconds = (performance.now() - t0) / 1000;
         if (o.json) {
-          process.stdout.write(JSON.stringify({ kind, ...r, seconds }, null, 2) + "\n");
+          printOut(JSON.stringify({ kind, ...r, seconds }, null, 2) + "\n");
           return;
         }
         const folded = r.foldedModules > 0 ? `, ${r.foldedModules} modules' scaling folded into lora_b` : "";
-        process.stdout.write(
+        printOut(
           `converted adapter ${path} (${r.modules} modules, ${r.architecture}) → ${r.path}: ` +
             `${r.tensorCount} tensors, alpha ${r.alpha}${folded} in ${seconds.toFixed(2)} s\n`,
         );
@@ -84,10 +85,10 @@ export function registerConvert(program: Command): void {
       });
       const seconds = (performance.now() - t0) / 1000;
       if (o.json) {
-        process.stdout.write(JSON.stringify({ kind, ...r, seconds }, null, 2) + "\n");
+        printOut(JSON.stringify({ kind, ...r, seconds }, null, 2) + "\n");
         return;
       }
-      process.stdout.write(
+      printOut(
         `converted model ${path} (${r.architecture}, ${r.dtype}) → ${r.path}: ${r.tensorCount} tensors, ` +
           `${r.tokenizer.tokens} tokens (${r.tokenizer.model}/${r.tokenizer.pre}), ` +
           `${(r.bytes / 2 ** 20).toFixed(1)} MiB in ${seconds.toFixed(2)} s\n`,

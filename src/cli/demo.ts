@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { runDemo } from "../workflow/demo.js";
 import { parseThreads } from "./merge.js";
+import { printOut } from "./terminal.js";
 
 export function registerDemo(program: Command): void {
   program
@@ -20,6 +21,7 @@ export function registerDemo(program: Command): void {
           force: o.force,
           replaceForeign: o.forceReplaceForeign,
           threads: o.threads,
+          log: (s) => printOut(s + "\n"),
         });
       },
     );

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { formatReport, inspectPath } from "../inspect/inspect.js";
+import { printOut } from "./terminal.js";
 
 export function registerInspect(program: Command): void {
   program
@@ -10,6 +11,8 @@ export function registerInspect(program: Command): void {
     .option("--no-norms", "skip ‖ΔW‖_F (reads only the headers)")
     .action((path: string, o: { json?: boolean; norms: boolean }) => {
       const report = inspectPath(path, { norms: o.norms });
-      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report) + "\n");
+      // JSON.stringify escapes C0 controls itself; printOut escapes what it leaves (DEL, C1, bidi).
+      // formatReport escapes the names it quotes.
+      printOut(o.json ? JSON.stringify(report, null, 2) + "\n" : formatReport(report) + "\n");
     });
 }

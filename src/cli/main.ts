@@ -9,6 +9,7 @@ import { enableSignalCleanup, interruptedBy } from "../output/debris.js";
 import { describeFsError } from "../output/fs-errors.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands.js";
+import { printErr, printMessage, printOut } from "./terminal.js";
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -18,7 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(VERSION)
     .option("--debug", "show stack traces for errors")
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => printErr(s), writeOut: (s) => printOut(s) });
   registerCommands(program);
   try {
     await program.parseAsync(argv);
@@ -32,19 +33,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     const debug = argv.includes("--debug");
     if (isMerglotError(e)) {
-      process.stderr.write(`merglot: ${e.message}\n`);
-      if (debug && e.stack) process.stderr.write(`${e.stack}\n`);
+      printMessage(e.message);
+      if (debug && e.stack) printErr(`${e.stack}\n`);
       return 1;
     }
     const err = e as NodeJS.ErrnoException;
     if (err && typeof err.code === "string" && typeof err.path === "string") {
       // a file-system error: name the path and the problem, not the stack
-      process.stderr.write(`merglot: ${err.path}: ${describeFsError(err)}\n`);
-      if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+      printMessage(`${err.path}: ${describeFsError(err)}`);
+      if (debug && err.stack) printErr(`${err.stack}\n`);
       return 1;
     }
-    process.stderr.write(`merglot: internal error: ${err?.message ?? String(e)}\n`);
-    process.stderr.write(debug && err?.stack ? `${err.stack}\n` : "(run with --debug for a stack trace)\n");
+    printMessage(`internal error: ${err?.message ?? String(e)}`);
+    printErr(debug && err?.stack ? `${err.stack}\n` : "(run with --debug for a stack trace)\n");
     return 2;
   }
 }
@@ -61,7 +62,7 @@ main(process.argv).then(
     process.exitCode = code;
   },
   (e) => {
-    process.stderr.write(`merglot: internal error: ${String(e)}\n`);
+    printMessage(`internal error: ${String(e)}`);
     process.exitCode = 2;
   },
 );

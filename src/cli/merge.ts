@@ -2,11 +2,16 @@ import type { Command } from "commander";
 import { MerglotError } from "../errors.js";
 import { merge } from "../merge/engine.js";
 import { progressBar } from "./progress.js";
+import { printMessage, printOut } from "./terminal.js";
+
+const MAX_THREADS = 256;
 
 export function parseThreads(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1)
     throw new MerglotError("cli.flag", `--threads: expected a positive integer, got "${v}"`);
+  // Each thread is a worker with its own buffers: bound it so a typo is one line, not a million workers.
+  if (n > MAX_THREADS) throw new MerglotError("cli.flag", `--threads: at most ${MAX_THREADS}, got "${v}"`);
   return n;
 }
 
@@ -51,15 +56,15 @@ export function registerMerge(program: Command): void {
           bar.stop();
         }
         if (o.json) {
-          process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+          printOut(JSON.stringify(summary, null, 2) + "\n");
           return;
         }
-        for (const w of summary.warnings) process.stderr.write(`merglot: warning: ${w}\n`);
+        for (const w of summary.warnings) printMessage(`warning: ${w}`);
         const rank =
           summary.rank.min === summary.rank.max
             ? `${summary.rank.min}`
             : `${summary.rank.min}–${summary.rank.max}`;
-        process.stdout.write(
+        printOut(
           `merged ${summary.adapters} adapters with ${summary.method} (${summary.space} space): ${summary.modules} modules, ` +
             `rank ${rank}, ${summary.dtype} → ${summary.output} in ${(summary.timings.total_ms! / 1000).toFixed(2)} s\n`,
         );

@@ -1,4 +1,5 @@
 import cliProgress from "cli-progress";
+import { escapeControl } from "./terminal.js";
 
 /** A progress bar on a TTY, nothing otherwise (logs and CI stay clean). */
 export function progressBar(label: string): {
@@ -8,7 +9,7 @@ export function progressBar(label: string): {
   if (!process.stderr.isTTY) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} [{bar}] {value}/{total} {what} | {duration_formatted} elapsed, eta {eta_formatted}`,
+      format: `${escapeControl(label)} [{bar}] {value}/{total} {what} | {duration_formatted} elapsed, eta {eta_formatted}`,
       stream: process.stderr,
       hideCursor: true,
     },
@@ -21,7 +22,7 @@ export function progressBar(label: string): {
         bar.start(total, 0, { what: "" });
         started = true;
       }
-      bar.update(done, { what });
+      bar.update(done, { what: escapeControl(what) });
     },
     stop() {
       if (started) bar.stop();

@@ -8,7 +8,9 @@ import type { Command } from "commander";
 import { MerglotError } from "../errors.js";
 import { loadTransformersProvider } from "../eval/metrics/bertscore/transformers-provider.js";
 import { loadEngineProvider } from "../eval/metrics/bertscore/engine-provider.js";
+import { MAX_RESAMPLES } from "../eval/metrics/bootstrap.js";
 import { formatReport, scoreFiles, type ScoreFilesOptions } from "../eval/metrics/score-files.js";
+import { printOut } from "./terminal.js";
 
 interface ScoreFlags {
   metric: string;
@@ -39,10 +41,11 @@ interface ScoreFlags {
   fuzzy?: string | boolean;
 }
 
-function int(flag: string, v: string, min: number): number {
+function int(flag: string, v: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
+  if (v.trim() === "" || !Number.isInteger(n) || n < min)
     throw new MerglotError("cli.flag", `--${flag}: expected an integer ≥ ${min}, got "${v}"`);
+  if (n > max) throw new MerglotError("cli.flag", `--${flag}: at most ${max}, got "${v}"`);
   return n;
 }
 
@@ -89,12 +92,13 @@ export function toScoreOptions(f: ScoreFlags): ScoreFilesOptions {
     compare: f.compare,
     lang: f.lang,
     bootstrap: {
-      samples: int("samples", f.samples, 1),
+      samples: int("samples", f.samples, 1, MAX_RESAMPLES),
       seed: int("seed", f.seed, 0),
       confidence: num("confidence", f.confidence),
     },
     pairedMethod: oneOf("test", f.test, ["bootstrap", "randomization"] as const),
-    pairedSamples: f.pairedSamples === undefined ? undefined : int("paired-samples", f.pairedSamples, 1),
+    pairedSamples:
+      f.pairedSamples === undefined ? undefined : int("paired-samples", f.pairedSamples, 1, MAX_RESAMPLES),
     labels: f.labels === undefined ? undefined : f.labels.split(",").map((s) => s.trim()),
     average: oneOf("average", f.average, ["macro", "micro", "weighted"] as const),
     zeroDivision: zd,
@@ -115,10 +119,7 @@ export function toScoreOptions(f: ScoreFlags): ScoreFilesOptions {
 }
 
 /** `write` receives the report (default: stdout); tests pass their own. */
-export function registerScore(
-  program: Command,
-  write: (text: string) => void = (t) => process.stdout.write(t),
-): void {
+export function registerScore(program: Command, write: (text: string) => void = (t) => printOut(t)): void {
   program
     .command("score")
     .description("score predictions against references (JSONL) with one metric, with a bootstrap CI")

@@ -22,6 +22,7 @@ import { loadTask, loaderColumns } from "../tasks/load.js";
 import type { PromptCompletion } from "../train/data.js";
 import { taskTrainingPairs } from "../train/task-data.js";
 import { progressBar } from "./progress.js";
+import { printOut } from "./terminal.js";
 
 export interface TrainingFlags {
   epochs: string;
@@ -77,10 +78,23 @@ function num(flag: string, v: string): number {
   return x;
 }
 
+/** Upper bounds of the count flags: far above any run this engine can do, low enough that a typo such as
+ *  `--epochs 1e12` or `--seq-len 1e9` is one clear line instead of a hang or a failed allocation. */
+const MAX_COUNT: Record<string, number> = {
+  epochs: 100_000,
+  batch: 65_536,
+  "grad-accum": 65_536,
+  "seq-len": 1_048_576,
+  threads: 256,
+  r: 65_536,
+};
+
 function int(flag: string, v: string): number {
   const x = num(flag, v);
   if (!Number.isInteger(x) || x < 1)
     throw new MerglotError("cli.flag", `--${flag}: expected a positive integer, got "${v}"`);
+  const max = MAX_COUNT[flag] ?? Number.MAX_SAFE_INTEGER;
+  if (x > max) throw new MerglotError("cli.flag", `--${flag}: at most ${max}, got "${v}"`);
   return x;
 }
 
@@ -92,7 +106,7 @@ export function trainConfigFrom(f: TrainingFlags, mode: BatchMode): TrainConfig 
     );
   }
   const seed = num("seed", f.seed);
-  if (!Number.isInteger(seed) || seed < 0)
+  if (!Number.isSafeInteger(seed) || seed < 0)
     throw new MerglotError("cli.flag", `--seed: expected a non-negative integer, got "${f.seed}"`);
   return {
     epochs: int("epochs", f.epochs),
@@ -140,7 +154,7 @@ function tokensPerS(s: StepLog): number {
 export function printSummary(log: TrainingLog, output: string, json: boolean | undefined): void {
   const kernels = ortStatus();
   if (json) {
-    process.stdout.write(
+    printOut(
       JSON.stringify(
         {
           output,
@@ -159,7 +173,7 @@ export function printSummary(log: TrainingLog, output: string, json: boolean | u
     return;
   }
   const first = log.steps[0]?.loss;
-  process.stdout.write(
+  printOut(
     `wrote ${output}: ${log.steps.length} steps, loss ${first?.toFixed(4) ?? "-"} → ${log.finalLoss?.toFixed(4) ?? "-"}, ` +
       `${log.tokens} tokens in ${log.wallTimeS.toFixed(1)} s (${Math.round(log.tokensPerS)} tokens/s)\n`,
   );

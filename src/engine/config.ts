@@ -93,6 +93,43 @@ function parseRopeScaling(raw: unknown, path: string): RopeScaling | null {
 }
 
 /** Parse an HF `config.json` object; `path` names the file in error messages. */
+/** Most parameters the built-in engine holds (float32, plus gradients and optimiser state when training). */
+export const MAX_ENGINE_PARAMETERS = 2 ** 33;
+/** Largest single weight matrix, as for a safetensors read (src/formats/safetensors.ts). */
+const MAX_MATRIX_ELEMENTS = 2 ** 30;
+
+/**
+ * Refuse a config whose sizes the engine cannot allocate, before anything is allocated: hidden_size 10^9 or
+ * num_hidden_layers 10^9 is one clear line, not "Invalid typed array length" or an endless loop.
+ */
+function checkEngineSize(
+  path: string,
+  c: { vocab: number; hidden: number; ffn: number; layers: number; q: number; kv: number; tied: boolean },
+): void {
+  const matrices: [string, number][] = [
+    ["embed_tokens (vocab_size × hidden_size)", c.vocab * c.hidden],
+    ["q_proj (heads·head_dim × hidden_size)", c.q * c.hidden],
+    ["mlp (intermediate_size × hidden_size)", c.ffn * c.hidden],
+  ];
+  for (const [what, n] of matrices) {
+    if (n > MAX_MATRIX_ELEMENTS) {
+      throw new MerglotError(
+        "config.size",
+        `${path}: ${what} would have ${n} elements; the built-in engine holds each weight in memory and accepts at most ${MAX_MATRIX_ELEMENTS}`,
+      );
+    }
+  }
+  const perLayer = c.hidden * (2 * c.q + 2 * c.kv) + 3 * c.hidden * c.ffn + 2 * c.hidden;
+  const total = c.vocab * c.hidden * (c.tied ? 1 : 2) + c.layers * perLayer + c.hidden;
+  if (total > MAX_ENGINE_PARAMETERS) {
+    throw new MerglotError(
+      "config.size",
+      `${path}: the model would have ${total.toExponential(3)} parameters; the built-in engine holds them in ` +
+        `memory as float32 and accepts at most ${MAX_ENGINE_PARAMETERS} (small models: use llama.cpp for large ones)`,
+    );
+  }
+}
+
 export function parseModelConfig(input: unknown, path: string): ModelConfig {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
     throw new MerglotError("config.json", `${path}: expected a JSON object`);
@@ -140,12 +177,24 @@ export function parseModelConfig(input: unknown, path: string): ModelConfig {
   if (modelType === "qwen2" && raw.use_sliding_window === true && typeof raw.sliding_window === "number") {
     slidingWindow = raw.sliding_window;
   }
+  const vocabSize = posInt(raw, "vocab_size", path);
+  const intermediateSize = posInt(raw, "intermediate_size", path);
+  const numLayers = posInt(raw, "num_hidden_layers", path);
+  checkEngineSize(path, {
+    vocab: vocabSize,
+    hidden: hiddenSize,
+    ffn: intermediateSize,
+    layers: numLayers,
+    q: numHeads * headDim,
+    kv: numKvHeads * headDim,
+    tied: raw.tie_word_embeddings === true,
+  });
   return {
     modelType,
-    vocabSize: posInt(raw, "vocab_size", path),
+    vocabSize,
     hiddenSize,
-    intermediateSize: posInt(raw, "intermediate_size", path),
-    numLayers: posInt(raw, "num_hidden_layers", path),
+    intermediateSize,
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,

@@ -3,7 +3,7 @@
  * `model.safetensors.index.json`. Loading reads one tensor at a time into the model's arrays; saving writes
  * a single `model.safetensors` (float32 unless asked otherwise) next to `config.json`, atomically.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
 import { openOutput, type OutputSlot } from "../output/slot.js";
@@ -11,14 +11,11 @@ import { OWNERS } from "../output/owners.js";
 import { SafetensorsReader, writeSafetensors } from "../formats/safetensors.js";
 import { parseModelConfig, toHfConfig, type ModelConfig } from "./config.js";
 import { LlamaModel, type DType } from "./model.js";
+import { readJsonFile } from "../json-input.js";
 
 function readJson(path: string): unknown {
   if (!existsSync(path)) throw new MerglotError("model.missing", `${path}: file not found`);
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new MerglotError("model.json", `${path}: invalid JSON (${(e as Error).message})`);
-  }
+  return readJsonFile(path, { code: "model.json" });
 }
 
 export function readModelConfig(dir: string): ModelConfig {

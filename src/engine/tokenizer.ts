@@ -2,10 +2,14 @@
  * Tokenizers come from the model's own `tokenizer.json` (+ optional `tokenizer_config.json`), run by
  * Hugging Face's tokenizers.js (@huggingface/tokenizers): no hand-written BPE, no network.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { MerglotError } from "../errors.js";
+import { readJsonFile } from "../json-input.js";
+
+/** tokenizer.json of large vocabularies is tens of MB; far above that is not a tokenizer. */
+const MAX_TOKENIZER_BYTES = 512 * 1024 * 1024;
 
 export interface TextTokenizer {
   /** Token ids of `text`; `addSpecialTokens` applies the tokenizer's post-processor (e.g. a BOS token). */
@@ -18,11 +22,7 @@ export interface TextTokenizer {
 }
 
 function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new MerglotError("tokenizer.json", `${path}: invalid JSON (${(e as Error).message})`);
-  }
+  return readJsonFile(path, { code: "tokenizer.json", maxBytes: MAX_TOKENIZER_BYTES });
 }
 
 function tokenName(v: unknown): string | null {

@@ -13,7 +13,7 @@
  * Tensors are streamed: one output tensor is assembled at a time from bounded reads of its source, so memory
  * stays at about one tensor's output bytes. The file is written to a temp name and renamed into place.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { MerglotError } from "../errors.js";
 import { OWNERS } from "../output/owners.js";
@@ -23,6 +23,7 @@ import { GgufWriter, type GgufTensorSpec, type GgufValue, type GgufWritableType 
 import { readGgufVocab, vocabMetadata, type GgufVocab } from "./gguf-vocab.js";
 import { hfToGgufName, llamaCppArchFor, type LlamaCppArch } from "./llama-names.js";
 import { DTYPE_SIZE, SafetensorsReader, type StDType, type TensorEntry } from "./safetensors.js";
+import { readJsonFile } from "../json-input.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // config.json
@@ -84,15 +85,19 @@ export function configPathOf(pathOrDir: string): string {
   return pathOrDir;
 }
 
+/** Largest vocab_size accepted (real vocabularies stay under 300k): the vocabulary is padded to it before any
+ *  weight is read, so an absurd value must be refused up front, not looped over. */
+const MAX_VOCAB = 1 << 24;
+
+function boundedVocab(path: string, n: number): number {
+  if (n > MAX_VOCAB) configError(path, `vocab_size ${n} is more than the ${MAX_VOCAB} merglot accepts`);
+  return n;
+}
+
 /** Read and validate the config.json of a llama / mistral / qwen2 model (a folder or the file itself). */
 export function readLlamaConfig(pathOrDir: string): LlamaModelConfig {
   const path = configPathOf(pathOrDir);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    configError(path, `invalid JSON (${(e as Error).message})`);
-  }
+  const parsed = readJsonFile(path, { code: "model.config" });
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     configError(path, "must contain a JSON object");
   const raw = parsed as Record<string, unknown>;
@@ -158,7 +163,7 @@ export function parseLlamaConfig(raw: Record<string, unknown>, path: string): Ll
     headDim,
     explicitHeadDim,
     intermediateSize: positiveInt(path, raw, "intermediate_size"),
-    vocabSize: positiveInt(path, raw, "vocab_size"),
+    vocabSize: boundedVocab(path, positiveInt(path, raw, "vocab_size")),
     maxPositionEmbeddings: positiveInt(path, raw, "max_position_embeddings", 2048),
     rmsNormEps: eps,
     ropeTheta,
@@ -318,12 +323,11 @@ interface PlannedTensor {
 function weightFiles(dir: string): string[] {
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
-    let map: unknown;
-    try {
-      map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map?: unknown }).weight_map;
-    } catch (e) {
-      throw new MerglotError("model.weights", `${index}: invalid JSON (${(e as Error).message})`);
-    }
+    const parsedIndex = readJsonFile(index, { code: "model.weights" });
+    const map: unknown =
+      typeof parsedIndex === "object" && parsedIndex !== null
+        ? (parsedIndex as { weight_map?: unknown }).weight_map
+        : undefined;
     if (typeof map !== "object" || map === null)
       throw new MerglotError("model.weights", `${index}: no "weight_map" object`);
     const files = [...new Set(Object.values(map as Record<string, unknown>).map(String))].sort();
@@ -369,6 +373,19 @@ function orderKey(gguf: string): [number, number, string] {
   const g = globals.indexOf(gguf);
   return g === 0 ? [0, 0, gguf] : [2, g, gguf];
 }
+
+/** The weights every decoder layer of a llama-family model has (biases, where an architecture has them, vary). */
+const LAYER_WEIGHTS = [
+  "input_layernorm.weight",
+  "self_attn.q_proj.weight",
+  "self_attn.k_proj.weight",
+  "self_attn.v_proj.weight",
+  "self_attn.o_proj.weight",
+  "post_attention_layernorm.weight",
+  "mlp.gate_proj.weight",
+  "mlp.up_proj.weight",
+  "mlp.down_proj.weight",
+];
 
 function planTensors(
   c: LlamaModelConfig,
@@ -417,6 +434,19 @@ function planTensors(
         "model.tensor",
         `${readers[0]!.file}: the model has no ${required === "token_embd.weight" ? "model.embed_tokens.weight" : "model.norm.weight"}`,
       );
+  }
+  // Every layer config.json declares must be complete: llama.cpp refuses a GGUF whose block_count promises a
+  // tensor the file lacks, so a config with more layers than the weights is refused here, naming the tensor.
+  for (let layer = 0; layer < c.numLayers; layer++) {
+    for (const part of LAYER_WEIGHTS) {
+      const hf = `model.layers.${layer}.${part}`;
+      if (!seen.has(hfToGgufName(hf)!)) {
+        throw new MerglotError(
+          "model.tensor",
+          `${c.path}: num_hidden_layers = ${c.numLayers} but the weights have no "${hf}"`,
+        );
+      }
+    }
   }
   if (!c.tieWordEmbeddings && !seen.has("output.weight")) {
     throw new MerglotError(

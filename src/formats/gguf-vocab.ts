@@ -19,6 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
 import type { GgufValue } from "./gguf.js";
+import { readJsonFile } from "../json-input.js";
 
 /** llama.cpp's token types (`llama_token_type` / gguf-py `TokenType`). */
 export const TokenType = {
@@ -83,12 +84,7 @@ function fail(path: string, message: string, code = "model.tokenizer"): never {
 }
 
 function readJson(path: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    fail(path, `invalid JSON (${(e as Error).message})`);
-  }
+  const v = readJsonFile(path, { code: "model.tokenizer", maxBytes: 512 * 1024 * 1024 });
   if (typeof v !== "object" || v === null || Array.isArray(v)) fail(path, "must contain a JSON object");
   return v as Record<string, unknown>;
 }

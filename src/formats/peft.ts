@@ -6,19 +6,33 @@
  * Writing is atomic: the folder is assembled under a temp name and renamed into place.
  * This module knows nothing about merging.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileError } from "../output/fs-errors.js";
 import { MerglotError } from "../errors.js";
+import { describeValue, readJsonFile } from "../json-input.js";
 import { openOutput, type OutputSlot } from "../output/slot.js";
 import { OWNERS } from "../output/owners.js";
-import { SafetensorsReader, SafetensorsWriter, type StDType, type TensorSpec } from "./safetensors.js";
+import {
+  compilePatternKey,
+  compileTargetRegex,
+  matchPatternKey,
+  targetModulesCover,
+} from "./peft-patterns.js";
+import {
+  checkReadable,
+  SafetensorsReader,
+  SafetensorsWriter,
+  type StDType,
+  type TensorSpec,
+} from "./safetensors.js";
 
 export const CONFIG_FILE = "adapter_config.json";
 export const WEIGHTS_FILE = "adapter_model.safetensors";
 const PICKLE_FILE = "adapter_model.bin";
 /** PEFT saves `base_model.model.` + the module path; the adapter name ("default") is stripped on save. */
 export const PEFT_PREFIX = "base_model.model.";
+
+export { matchPatternKey } from "./peft-patterns.js";
 
 export type FloatDType = "F32" | "F16" | "BF16";
 
@@ -53,21 +67,6 @@ export interface LoraModule {
   dtype: StDType;
 }
 
-/** PEFT's `get_pattern_key`: the first key K (in insertion order) with `re.match(r"(.*\.)?K$", name)`. */
-export function matchPatternKey(keys: Iterable<string>, moduleName: string): string | undefined {
-  for (const key of keys) {
-    if (key === moduleName) return key;
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(.*\\.)?(${key})$`);
-    } catch {
-      continue;
-    }
-    if (re.test(moduleName)) return key;
-  }
-  return undefined;
-}
-
 /** Scaling PEFT applies to B·A for one module: alpha/r, or alpha/sqrt(r) with rsLoRA. */
 export function moduleScaling(
   config: PeftConfig,
@@ -88,13 +87,22 @@ function fail(path: string, msg: string): never {
 function numberMap(path: string, field: string, v: unknown): Record<string, number> {
   if (v === undefined || v === null) return {};
   if (typeof v !== "object" || Array.isArray(v)) fail(path, `field "${field}" must be an object of numbers`);
-  const out: Record<string, number> = {};
+  // No prototype: a key such as "__proto__" stays an ordinary pattern key.
+  const out: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof x !== "number" || !Number.isFinite(x) || x <= 0) {
-      fail(path, `field "${field}.${k}" must be a positive number, got ${JSON.stringify(x)}`);
+    if (
+      typeof x !== "number" ||
+      !Number.isFinite(x) ||
+      x <= 0 ||
+      (field === "rank_pattern" && !Number.isInteger(x))
+    ) {
+      const what = field === "rank_pattern" ? "a positive integer" : "a positive number";
+      fail(path, `field "${field}.${k}" must be ${what}, got ${describeValue(x)}`);
     }
     out[k] = x;
   }
+  // PEFT matches these keys as regular expressions: an invalid one is an error (PEFT raises), never skipped.
+  for (const k of Object.keys(out)) compilePatternKey(k, `${path}: field "${field}"`);
   return out;
 }
 
@@ -103,15 +111,15 @@ export function parsePeftConfig(raw: unknown, path: string): PeftConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(path, "must contain a JSON object");
   const o = raw as Record<string, unknown>;
   const peftType = o.peft_type ?? "LORA";
-  if (peftType !== "LORA") fail(path, `peft_type ${JSON.stringify(peftType)} is not supported (only LORA)`);
+  if (peftType !== "LORA") fail(path, `peft_type ${describeValue(peftType)} is not supported (only LORA)`);
   if (o.use_dora === true) fail(path, "DoRA adapters (use_dora: true) are not supported yet");
   if (o.lora_bias === true) fail(path, "adapters with lora_bias: true are not supported yet");
   const r = o.r;
   if (typeof r !== "number" || !Number.isInteger(r) || r <= 0)
-    fail(path, `field "r" must be a positive integer, got ${JSON.stringify(r)}`);
+    fail(path, `field "r" must be a positive integer, got ${describeValue(r)}`);
   const alpha = o.lora_alpha ?? r;
   if (typeof alpha !== "number" || !Number.isFinite(alpha))
-    fail(path, `field "lora_alpha" must be a number, got ${JSON.stringify(alpha)}`);
+    fail(path, `field "lora_alpha" must be a number, got ${describeValue(alpha)}`);
   const tm = o.target_modules ?? null;
   if (
     tm !== null &&
@@ -120,6 +128,9 @@ export function parsePeftConfig(raw: unknown, path: string): PeftConfig {
   ) {
     fail(path, `field "target_modules" must be a string or a list of strings`);
   }
+  // A string is a regular expression PEFT full-matches against module names: invalid is an error here.
+  if (typeof tm === "string" && tm !== "all-linear")
+    compileTargetRegex(tm, `${path}: field "target_modules"`);
   const base = o.base_model_name_or_path ?? null;
   if (base !== null && typeof base !== "string")
     fail(path, `field "base_model_name_or_path" must be a string`);
@@ -185,23 +196,11 @@ export class LoraAdapter {
     }
     if (!existsSync(configPath))
       throw new MerglotError("peft.missing", `${dir}: no ${CONFIG_FILE} in the adapter folder`);
-    let configText: string;
-    try {
-      configText = readFileSync(configPath, "utf8");
-    } catch (e) {
-      // e.g. too many open files: a failed read must not be reported as a malformed config
-      throw fileError(e, configPath, "reading the adapter config");
-    }
-    let rawConfig: unknown;
-    try {
-      rawConfig = JSON.parse(configText);
-    } catch (e) {
-      throw new MerglotError("peft.config", `${configPath}: invalid JSON (${(e as Error).message})`);
-    }
+    const rawConfig = readJsonFile(configPath, { code: "peft.config" });
     const config = parsePeftConfig(rawConfig, configPath);
     const file = SafetensorsReader.open(weights, { fd: opts.weightsFd });
     try {
-      return new LoraAdapter(dir, config, file, groupModules(file, config, weights));
+      return new LoraAdapter(dir, config, file, groupModules(file, config, weights, configPath));
     } catch (e) {
       file.close();
       throw e;
@@ -232,7 +231,12 @@ export class LoraAdapter {
   }
 }
 
-function groupModules(file: SafetensorsReader, config: PeftConfig, path: string): LoraModule[] {
+function groupModules(
+  file: SafetensorsReader,
+  config: PeftConfig,
+  path: string,
+  configPath: string,
+): LoraModule[] {
   const pairs = new Map<string, { a?: string; b?: string }>();
   for (const t of file.tensors) {
     if (t.name.includes("lora_magnitude_vector")) {
@@ -292,12 +296,22 @@ function groupModules(file: SafetensorsReader, config: PeftConfig, path: string)
       );
     }
     for (const t of [ta, tb]) {
+      checkReadable(t, path); // before any work: a declared 128 GB factor is refused at open, not mid-merge
       if (t.dtype !== "F32" && t.dtype !== "F16" && t.dtype !== "BF16" && t.dtype !== "F64") {
         throw new MerglotError(
           "peft.dtype",
           `${path}: tensor "${t.name}" has dtype ${t.dtype}; LoRA factors must be floating point`,
         );
       }
+    }
+    if (!targetModulesCover(config.targetModules, name, `${configPath}: field "target_modules"`)) {
+      // PEFT creates LoRA layers only where target_modules says and drops other weights when loading: the
+      // adapter would mean one thing here and another in PEFT, so it is refused.
+      throw new MerglotError(
+        "peft.targets",
+        `${path}: module "${name}" has LoRA weights but target_modules (${describeTargets(config.targetModules)}) ` +
+          `in ${CONFIG_FILE} does not cover it, so PEFT would not load them; fix target_modules or remove the weights`,
+      );
     }
     const s = moduleScaling(config, name);
     if (s.rank !== rank) {
@@ -324,6 +338,16 @@ function groupModules(file: SafetensorsReader, config: PeftConfig, path: string)
   return modules.sort(compareModules);
 }
 
+/** target_modules for a message: the list itself when short, else its length. */
+function describeTargets(t: readonly string[] | string | null): string {
+  const text = JSON.stringify(t);
+  return text.length <= 120
+    ? text
+    : Array.isArray(t)
+      ? `a list of ${t.length} names`
+      : "a long regular expression";
+}
+
 /** Model order: by layer index, then a fixed order of module kinds, then name. */
 export function compareModules(x: { name: string; layer: number | null; kind: string }, y: typeof x): number {
   const lx = x.layer ?? -1;
@@ -339,7 +363,8 @@ const KIND_ORDER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_pro
 export interface AdapterConfigInput {
   r: number;
   lora_alpha: number;
-  target_modules: string[];
+  /** Module names / suffixes (written sorted), or a regular expression PEFT full-matches. */
+  target_modules: string[] | string;
   base_model_name_or_path: string | null;
   use_rslora?: boolean;
   lora_dropout?: number;
@@ -370,7 +395,7 @@ export function adapterConfigJson(c: AdapterConfigInput): Record<string, unknown
     use_dora: false,
     use_rslora: false,
     ...c,
-    target_modules: [...c.target_modules].sort(),
+    target_modules: Array.isArray(c.target_modules) ? [...c.target_modules].sort() : c.target_modules,
   };
 }
 

@@ -10,6 +10,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
+import { parseJsonText } from "../json-input.js";
 import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
 import { decodeToFloat32, encodeFromFloat32, type FloatDType } from "../tensor/dtypes.js";
 
@@ -77,6 +78,26 @@ export type TypedTensor =
   | Float32Array
   | Float64Array;
 
+/**
+ * Most elements read into memory as one tensor (4 GiB as float32). A header may declare any size and a sparse
+ * file can back it, so sizes are checked against this before allocating: the largest real LoRA factor or
+ * llama-family weight is far below (a 70B model's full-rank MLP delta has 235M elements).
+ */
+export const MAX_TENSOR_ELEMENTS = 2 ** 30;
+
+/** One clear error for a tensor too large to read, before anything is allocated. */
+export function checkReadable(t: TensorEntry, path: string): void {
+  const n = (t.end - t.begin) / DTYPE_SIZE[t.dtype];
+  if (n > MAX_TENSOR_ELEMENTS) {
+    fail(
+      "too_large",
+      path,
+      `tensor "${t.name}" [${t.shape.join(", ")}] of ${t.dtype} has ${n} elements; merglot reads one tensor ` +
+        `at a time into memory and accepts at most ${MAX_TENSOR_ELEMENTS} (4 GiB as float32)`,
+    );
+  }
+}
+
 /** The reference implementation's limit: a larger header is treated as hostile. */
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
@@ -125,12 +146,8 @@ function elementCount(shape: readonly number[]): number | undefined {
  */
 export function parseHeaderText(text: string, path: string): unknown {
   if (!text.startsWith("{")) fail("header_json", path, "header JSON does not start with '{'");
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    fail("header_json", path, `header is not valid JSON (${(e as Error).message})`);
-  }
+  // Position only in the message, never the text; depth bounded (a real header nests 3 levels).
+  const json = parseJsonText(text, `${path}: header`, { code: "safetensors.header_json", maxDepth: 64 });
   const dup = findDuplicateKey(text);
   if (dup) {
     if (dup.owner === undefined) fail("duplicate", path, `header names tensor "${dup.key}" more than once`);
@@ -440,6 +457,7 @@ export class SafetensorsReader {
   /** The raw little-endian bytes of tensor `name` (a fresh, 8-byte-aligned buffer). */
   readBytes(name: string): Uint8Array {
     const t = this.entry(name);
+    checkReadable(t, this.path);
     const out = new Uint8Array(t.end - t.begin);
     this.readInto(t, out, t.begin);
     return out;
@@ -454,6 +472,7 @@ export class SafetensorsReader {
     if (!FLOAT_DTYPES.has(t.dtype)) {
       fail("dtype", this.path, `tensor "${t.name}" has dtype ${t.dtype}, which cannot be read as float32`);
     }
+    checkReadable(t, this.path);
     const size = DTYPE_SIZE[t.dtype];
     const n = (t.end - t.begin) / size;
     if (out === undefined) out = new Float32Array(n);

@@ -7,6 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { deltaFrobeniusNorm } from "../analysis/delta-norm.js";
 import { MerglotError } from "../errors.js";
+import { escapeControl, escapeOutput } from "../escape.js";
 import { CONFIG_FILE, LoraAdapter, WEIGHTS_FILE } from "../formats/peft.js";
 import { GgufReader, type GgufValue } from "../formats/gguf.js";
 import { DTYPE_SIZE, SafetensorsReader } from "../formats/safetensors.js";
@@ -194,40 +195,43 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
-/** The human-readable form printed by `merglot inspect`. */
+/** The human-readable form printed by `merglot inspect`. Names come from the file: control characters in them
+ *  are escaped (a name with ESC or CR must not rewrite the terminal, one with a newline must not fake a row). */
 export function formatReport(r: InspectReport): string {
+  const esc = escapeControl;
   const out: string[] = [];
   if (r.kind === "adapter") {
-    out.push(`adapter   ${r.path}`);
-    out.push(`base      ${r.baseModel ?? "(not set)"}`);
+    out.push(`adapter   ${esc(r.path)}`);
+    out.push(`base      ${esc(r.baseModel ?? "(not set)")}`);
     out.push(
-      `r=${r.r}  lora_alpha=${r.loraAlpha}${r.useRslora ? "  rsLoRA" : ""}  target_modules=${JSON.stringify(r.targetModules)}`,
+      `r=${r.r}  lora_alpha=${r.loraAlpha}${r.useRslora ? "  rsLoRA" : ""}  target_modules=${escapeOutput(JSON.stringify(r.targetModules))}`,
     );
     out.push("");
     out.push(
       table(
         ["module", "shape (out×in)", "rank", "alpha", "scaling", "dtype", "‖ΔW‖_F"],
         r.modules!.map((m) => [
-          m.name,
+          esc(m.name),
           `${m.out}×${m.in}`,
           String(m.rank),
           String(m.alpha),
           m.scaling.toPrecision(4),
-          m.dtype,
+          esc(m.dtype),
           Number.isNaN(m.deltaNorm) ? "-" : m.deltaNorm.toPrecision(5),
         ]),
         [false, true, true, true, true, false, true],
       ),
     );
   } else {
-    out.push(`${r.kind === "gguf" ? `gguf v${r.ggufVersion}` : "safetensors"}   ${r.path}`);
-    if (r.metadata && Object.keys(r.metadata).length) out.push(`metadata      ${JSON.stringify(r.metadata)}`);
-    for (const [k, v] of Object.entries(r.ggufMetadata ?? {})) out.push(`  ${k} = ${String(v)}`);
+    out.push(`${r.kind === "gguf" ? `gguf v${r.ggufVersion}` : "safetensors"}   ${esc(r.path)}`);
+    if (r.metadata && Object.keys(r.metadata).length)
+      out.push(`metadata      ${escapeOutput(JSON.stringify(r.metadata))}`);
+    for (const [k, v] of Object.entries(r.ggufMetadata ?? {})) out.push(`  ${esc(k)} = ${esc(String(v))}`);
     out.push("");
     out.push(
       table(
         ["tensor", "dtype", "shape", "bytes"],
-        r.tensors!.map((t) => [t.name, t.dtype, `[${t.shape.join(", ")}]`, human(t.bytes)]),
+        r.tensors!.map((t) => [esc(t.name), esc(t.dtype), `[${t.shape.join(", ")}]`, human(t.bytes)]),
         [false, false, true, true],
       ),
     );

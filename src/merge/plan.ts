@@ -296,14 +296,9 @@ function outputConfig(
   const r = [...counts.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0])[0]![0];
   const rankPattern: Record<string, number> = {};
   for (const m of modules) if (m.targetRank !== r) rankPattern[m.name] = m.targetRank;
-  const lists = configs.map((c) => c.targetModules);
-  // Copying the inputs' lists is right only when each list describes its adapter's weights; otherwise the
-  // output names what it really holds (planMerge warns about the disagreement).
-  const consistent = adapters.every((a, i) => targetMismatch(a, configs[i]!) === null);
-  const targets =
-    consistent && lists.every((t) => Array.isArray(t))
-      ? [...new Set(lists.flatMap((t) => t as string[]))]
-      : [...new Set(modules.map((m) => m.kind))];
+  // The kinds of the modules actually written, never the inputs' lists: an input's list may name kinds it
+  // has no weights for (PEFT accepts that), and copying it would make PEFT add LoRA layers the output lacks.
+  const targets = [...new Set(modules.map((m) => m.kind))];
   return adapterConfigJson({
     r,
     lora_alpha: r,

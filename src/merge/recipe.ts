@@ -3,11 +3,12 @@
  * Validation is strict: unknown keys are errors, because a typo must never silently change a merge, and
  * every message names the file and the field.
  */
-import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { existsSync } from "node:fs";
 import { MerglotError } from "../errors.js";
+import { readTextFileBounded } from "../json-input.js";
 import {
   METHOD_NAMES,
   METHOD_PARAM_DEFAULTS,
@@ -249,12 +250,12 @@ export function parseRecipeYaml(text: string, source: string, baseDir: string): 
   return parseRecipe(obj, source, baseDir);
 }
 
+/** A recipe is a few kB; even 100,000 listed models stay far below this. */
+const MAX_RECIPE_BYTES = 64 * 1024 * 1024;
+
 export function loadRecipe(path: string): Recipe {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    throw new MerglotError("recipe.missing", `${path}: recipe file not found or unreadable`);
-  }
+  if (!existsSync(path)) throw new MerglotError("recipe.missing", `${path}: recipe file not found`);
+  // Bounded read: a folder, /dev/zero or a 10 GB file is one clear line, not a hang or a failed allocation.
+  const text = readTextFileBounded(path, MAX_RECIPE_BYTES, "recipe.missing");
   return parseRecipeYaml(text, path, dirname(resolve(path)));
 }

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Template } from "@huggingface/jinja";
 import { loadTokenizer } from "../engine/tokenizer.js";
 import { MerglotError } from "../errors.js";
+import { readJsonFile } from "../json-input.js";
 import { GgufReader } from "../formats/gguf.js";
 
 export interface ChatFormat {
@@ -27,12 +28,8 @@ export interface ChatFormat {
 }
 
 function readJson(path: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(readFileSync(path, "utf8"));
-    return v !== null && typeof v === "object" ? (v as Record<string, unknown>) : {};
-  } catch (e) {
-    throw new MerglotError("chat.config", `${path}: invalid JSON (${(e as Error).message})`);
-  }
+  const v = readJsonFile(path, { code: "chat.config" });
+  return v !== null && typeof v === "object" ? (v as Record<string, unknown>) : {};
 }
 
 function tokenText(v: unknown): string {

@@ -23,6 +23,7 @@ import {
 } from "./data.js";
 import type { Param } from "./optim.js";
 import { runTraining, type RunOptions, type TrainConfig, type TrainingLog } from "./trainer.js";
+import { readJsonFile } from "../json-input.js";
 
 export interface TrainAdapterOptions {
   baseDir: string;
@@ -84,12 +85,7 @@ export interface PretrainOptions {
 export function pretrainModel(o: PretrainOptions): { log: TrainingLog; model: LlamaModel } {
   const out = outputSpec(o, OWNERS.pretrain, [o.configPath, o.dataPath, o.tokenizer]);
   checkOutput(out);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(o.configPath, "utf8"));
-  } catch (e) {
-    throw new MerglotError("config.json", `${o.configPath}: cannot read JSON (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(o.configPath, { code: "config.json" });
   const config = parseModelConfig(raw, o.configPath);
   const tokPath = o.tokenizer ?? join(dirname(o.configPath), "tokenizer.json");
   const tok = loadTokenizer(tokPath);

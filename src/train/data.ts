@@ -3,8 +3,8 @@
  * text or JSONL of {"text"} for pre-training (loss on every token). Examples become token id lists with the
  * index where scoring starts.
  */
-import { readFileSync } from "node:fs";
 import { MerglotError } from "../errors.js";
+import { MAX_TEXT_FILE_BYTES, parseJsonText, readTextFileBounded } from "../json-input.js";
 import type { TextTokenizer } from "../engine/tokenizer.js";
 
 export interface Example {
@@ -21,16 +21,11 @@ export interface PromptCompletion {
 /** Parse a JSONL file of {"prompt", "completion"} objects; errors name the file and line. */
 export function readPromptCompletionJsonl(path: string): PromptCompletion[] {
   const out: PromptCompletion[] = [];
-  readFileSync(path, "utf8")
+  readTextFileBounded(path, MAX_TEXT_FILE_BYTES, "data.read")
     .split("\n")
     .forEach((line, i) => {
       if (line.trim() === "") return;
-      let obj: unknown;
-      try {
-        obj = JSON.parse(line);
-      } catch (e) {
-        throw new MerglotError("data.json", `${path}:${i + 1}: invalid JSON (${(e as Error).message})`);
-      }
+      const obj = parseJsonText(line, `${path}:${i + 1}`, { code: "data.json", multiline: false });
       const o = obj as Record<string, unknown>;
       if (
         typeof o !== "object" ||
@@ -51,18 +46,13 @@ export function readPromptCompletionJsonl(path: string): PromptCompletion[] {
 
 /** Documents of a pre-training corpus: JSONL {"text"} lines, or plain text split at blank lines. */
 export function readTextDocuments(path: string): string[] {
-  const raw = readFileSync(path, "utf8");
+  const raw = readTextFileBounded(path, MAX_TEXT_FILE_BYTES, "data.read");
   let docs: string[];
   if (path.endsWith(".jsonl")) {
     docs = [];
     raw.split("\n").forEach((line, i) => {
       if (line.trim() === "") return;
-      let o: unknown;
-      try {
-        o = JSON.parse(line);
-      } catch (e) {
-        throw new MerglotError("data.json", `${path}:${i + 1}: invalid JSON (${(e as Error).message})`);
-      }
+      const o = parseJsonText(line, `${path}:${i + 1}`, { code: "data.json", multiline: false });
       const text = (o as { text?: unknown })?.text;
       if (typeof text !== "string")
         throw new MerglotError(

@@ -7,7 +7,7 @@
  * checkpoint only needs the step, the parameters and the optimiser moments to continue bit for bit.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
 import { folderWithMarker } from "../output/guard.js";
@@ -18,6 +18,7 @@ import { Rng } from "../engine/rng.js";
 import { epochOrder, makeBatches, type BatchMode, type TrainBatch } from "./batching.js";
 import type { Example } from "./data.js";
 import { AdamW, clipGradNorm, learningRate, type Param, type Schedule } from "./optim.js";
+import { readJsonFile } from "../json-input.js";
 
 export interface TrainConfig {
   epochs: number;
@@ -272,12 +273,13 @@ function loadCheckpoint(path: string, params: Param[], opt: AdamW, fp: string): 
       "train.resume",
       `${path}: no checkpoint found (expected ${STATE_FILE} or checkpoint-step-N folders)`,
     );
-  let state: { format?: string; fingerprint?: string; adamT?: number; log?: TrainingLog };
-  try {
-    state = JSON.parse(readFileSync(join(dir, STATE_FILE), "utf8"));
-  } catch (e) {
-    throw new MerglotError("train.resume", `${join(dir, STATE_FILE)}: unreadable (${(e as Error).message})`);
-  }
+  const parsedState = readJsonFile(join(dir, STATE_FILE), { code: "train.resume" });
+  const state = (typeof parsedState === "object" && parsedState !== null ? parsedState : {}) as {
+    format?: string;
+    fingerprint?: string;
+    adamT?: number;
+    log?: TrainingLog;
+  };
   if (state.format !== "merglot-trainer-1" || !state.log || typeof state.adamT !== "number") {
     throw new MerglotError("train.resume", `${join(dir, STATE_FILE)}: not a merglot trainer checkpoint`);
   }

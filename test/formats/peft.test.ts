@@ -127,7 +127,7 @@ describe("adapter folders", () => {
     expectMerglot(() => LoraAdapter.open(folder("noconfig", null, [A, B])), /no adapter_config\.json/);
     expectMerglot(
       () => LoraAdapter.open(folder("badjson", "{r: 2", [A, B])),
-      /adapter_config\.json: invalid JSON/,
+      /adapter_config\.json: not valid JSON/,
     );
     expectMerglot(() => LoraAdapter.open(folder("onlyA", { r: 2 }, [A])), /q_proj" has lora_A but no lora_B/);
     expectMerglot(() => LoraAdapter.open(folder("onlyB", { r: 2 }, [B])), /q_proj" has lora_B but no lora_A/);

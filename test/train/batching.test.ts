@@ -62,7 +62,7 @@ describe("data files", () => {
         /d\.jsonl:3: expected an object with string fields "prompt" and "completion"/,
       );
       writeFileSync(f, '{"prompt":"a","completion":"b"}\n{oops\n');
-      assert.throws(() => readPromptCompletionJsonl(f), /d\.jsonl:2: invalid JSON/);
+      assert.throws(() => readPromptCompletionJsonl(f), /d\.jsonl:2: not valid JSON/);
       const t = join(dir, "t.txt");
       writeFileSync(t, "one doc\nstill one\n\n\ntwo\n");
       assert.deepEqual(readTextDocuments(t), ["one doc\nstill one", "two"]);

@@ -1,5 +1,6 @@
 /** JSON Lines (one object per line; blank lines skipped) and JSON-array files. */
 import { MerglotError } from "../../errors.js";
+import { parseJsonText } from "../../json-input.js";
 import { utf8Chunks, utf8Lines } from "../text.js";
 import type { SourceRow } from "./row.js";
 
@@ -14,12 +15,8 @@ export function* readJsonl(file: string): Generator<SourceRow> {
   for (const { line, lineNo } of utf8Lines(file)) {
     if (line.trim() === "") continue;
     const where = `line ${lineNo}`;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new MerglotError("data.json", `${file} ${where}: not valid JSON (${(e as Error).message})`);
-    }
+    // parse errors give the position and a reason of our own, never the line's text
+    const v = parseJsonText(line, `${file} ${where}`, { code: "data.json" });
     yield { row: asObject(v, file, where), file, where };
   }
 }
@@ -40,12 +37,7 @@ export function* readJson(file: string): Generator<SourceRow> {
   }
   let text = "";
   for (const chunk of utf8Chunks(file)) text += chunk;
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new MerglotError("data.json", `${file}: not valid JSON (${(e as Error).message})`);
-  }
+  const v = parseJsonText(text, file, { code: "data.json", multiline: true });
   const rows = v as unknown[];
   for (let i = 0; i < rows.length; i++) {
     const where = `item ${i}`;

@@ -28,6 +28,10 @@ export interface Interval {
   seed: number;
 }
 
+/** Most resamples accepted: 100× the usual 10,000 is far past where the interval stops moving, and the work
+ *  (resamples × items) and the Float64Array of statistics must stay bounded. */
+export const MAX_RESAMPLES = 1_000_000;
+
 export function resolveBootstrap(options: BootstrapOptions = {}): Required<BootstrapOptions> {
   const samples = options.samples ?? 1000;
   const seed = options.seed ?? 0;
@@ -35,7 +39,13 @@ export function resolveBootstrap(options: BootstrapOptions = {}): Required<Boots
   if (!Number.isInteger(samples) || samples < 1) {
     throw new MerglotError("metrics.option", `bootstrap: samples must be a positive integer, got ${samples}`);
   }
-  if (!Number.isInteger(seed))
+  if (samples > MAX_RESAMPLES) {
+    throw new MerglotError(
+      "metrics.option",
+      `bootstrap: samples must be at most ${MAX_RESAMPLES}, got ${samples}`,
+    );
+  }
+  if (!Number.isSafeInteger(seed))
     throw new MerglotError("metrics.option", `bootstrap: seed must be an integer, got ${seed}`);
   if (!(confidence > 0 && confidence < 1)) {
     throw new MerglotError("metrics.option", `bootstrap: confidence must lie in (0, 1), got ${confidence}`);

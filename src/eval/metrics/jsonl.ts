@@ -3,8 +3,8 @@
  * problem is reported with the file and line number, because a bad line 4,812 is otherwise hard to find.
  * Field accessors take the parsed record plus its location and throw a MerglotError naming both.
  */
-import { readFileSync } from "node:fs";
 import { MerglotError } from "../../errors.js";
+import { describeValue, MAX_TEXT_FILE_BYTES, parseJsonText, readTextFileBounded } from "../../json-input.js";
 
 export interface JsonlRecord {
   file: string;
@@ -14,22 +14,17 @@ export interface JsonlRecord {
 }
 
 export function readJsonl(file: string): JsonlRecord[] {
-  const text = readFileSync(file, "utf8");
+  const text = readTextFileBounded(file, MAX_TEXT_FILE_BYTES, "jsonl.read");
   const out: JsonlRecord[] = [];
   const lines = text.split("\n");
   lines.forEach((raw, i) => {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (line.trim() === "") return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
-      throw new MerglotError("jsonl.parse", `${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
+    const value = parseJsonText(line, `${file}:${i + 1}`, { code: "jsonl.parse", multiline: false });
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
       throw new MerglotError(
         "jsonl.record",
-        `${file}:${i + 1}: expected a JSON object, got ${JSON.stringify(value)}`,
+        `${file}:${i + 1}: expected a JSON object, got ${describeValue(value)}`,
       );
     }
     out.push({ file, line: i + 1, value: value as Record<string, unknown> });
@@ -53,7 +48,7 @@ export function stringField(r: JsonlRecord, name: string, aliases: readonly stri
   if (typeof v !== "string")
     throw new MerglotError(
       "jsonl.field",
-      `${where(r)}: field "${name}" must be a string, got ${JSON.stringify(v)}`,
+      `${where(r)}: field "${name}" must be a string, got ${describeValue(v)}`,
     );
   return v;
 }
@@ -63,7 +58,7 @@ export function labelField(r: JsonlRecord, name: string): string | number {
   if (typeof v === "string" || (typeof v === "number" && Number.isFinite(v))) return v;
   throw new MerglotError(
     "jsonl.field",
-    `${where(r)}: field "${name}" must be a string or a number, got ${JSON.stringify(v)}`,
+    `${where(r)}: field "${name}" must be a string or a number, got ${describeValue(v)}`,
   );
 }
 
@@ -93,7 +88,7 @@ export function goldField(r: JsonlRecord, name: string): number | number[] {
   if (Array.isArray(v) && v.length > 0 && v.every(ok)) return v;
   throw new MerglotError(
     "jsonl.field",
-    `${where(r)}: field "${name}" must be a choice index (integer ≥ 0) or a list of them, got ${JSON.stringify(v)}`,
+    `${where(r)}: field "${name}" must be a choice index (integer ≥ 0) or a list of them, got ${describeValue(v)}`,
   );
 }
 
@@ -111,7 +106,7 @@ export function checkAligned(a: readonly JsonlRecord[], b: readonly JsonlRecord[
     if (ia !== undefined && ib !== undefined && JSON.stringify(ia) !== JSON.stringify(ib)) {
       throw new MerglotError(
         "metrics.alignment",
-        `record ${i + 1}: ${where(a[i])} has id ${JSON.stringify(ia)} but ${where(b[i])} has id ${JSON.stringify(ib)}`,
+        `record ${i + 1}: ${where(a[i])} has id ${describeValue(ia)} but ${where(b[i])} has id ${describeValue(ib)}`,
       );
     }
   }

@@ -13,11 +13,12 @@
  * transformers.js keeps its settings in one process-wide `env` object; this provider sets
  * `allowRemoteModels = false` there and leaves it so.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { importBackend } from "../../../backends.js";
 import { MerglotError } from "../../../errors.js";
 import type { EmbeddingProvider, TokenEmbeddings } from "./provider.js";
+import { readJsonFile } from "../../../json-input.js";
 
 export interface TransformersProviderOptions {
   /** The local model folder. */
@@ -73,15 +74,10 @@ export async function loadTransformersProvider(
       );
     }
   }
-  let config: { model_type?: unknown };
-  try {
-    config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { model_type?: unknown };
-  } catch (e) {
-    throw new MerglotError(
-      "metrics.model",
-      `${join(dir, "config.json")}: not valid JSON (${(e as Error).message})`,
-    );
-  }
+  const parsedConfig = readJsonFile(join(dir, "config.json"), { code: "metrics.model" });
+  const config = (typeof parsedConfig === "object" && parsedConfig !== null ? parsedConfig : {}) as {
+    model_type?: unknown;
+  };
   const outputName = options.outputName ?? "last_hidden_state";
   const batchSize = options.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
