@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--debug", "show stack traces for errors")
     .exitOverride()
     .configureOutput({ writeErr: (s) => printErr(s), writeOut: (s) => printOut(s) });
-  registerCommands(program);
+  await registerCommands(program, argv);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -104,7 +104,7 @@ function updateTable(results: StudyResults): Table | null {
       },
     ],
     rows: results.update.map((u) => ({
-      label: `${u.task}: ${u.lang}`,
+      label: `${u.task}: ${u.lang}, ${u.variant}`,
       variant: `update/${u.lang}`,
       cells: [
         u.merge_path_s,

@@ -14,7 +14,13 @@ import { renderMarkdown } from "./markdown.js";
 import { readStudyResults, type StudyResults } from "./results.js";
 
 export { buildDocument } from "./document.js";
-export { readStudyResults, studyResultsSchema, type StudyResults } from "./results.js";
+export {
+  readStudyResults,
+  normaliseResults,
+  studyFileSchema,
+  type StudyResults,
+  type StudyFile,
+} from "./results.js";
 
 /** Marks a file as one `merglot report` wrote, so regenerating it needs no flag. */
 const HTML_MARK = `<meta name="generator" content="merglot report">`;

@@ -165,10 +165,10 @@ export function mainTable(results: StudyResults): Table {
     results,
     "table-main",
     "Per-language scores",
-    "Both baselines and the best setting of each merge method (by mean over languages). Bold: best in its " +
-      "column. †: significantly different from the combined baseline (paired bootstrap, p < 0.05).",
+    "The base model, both baselines and the best setting of each merge method (by mean over languages). Bold: " +
+      "best in its column. †: significantly different from the combined baseline (paired bootstrap, p < 0.05).",
     (t) => [
-      ...["combined", "per_language"].filter((v) => variantsOf(results, t).includes(v)),
+      ...["base", "combined", "per_language"].filter((v) => variantsOf(results, t).includes(v)),
       ...bestMergedPerMethod(results, t),
     ],
   );

@@ -302,22 +302,18 @@ describe("output.format gguf", () => {
 });
 
 describe("target_modules that disagree with the weights", () => {
-  test("are warned about, and the output lists the modules it really holds", async () => {
-    const out = join(tmp.dir, "tm-out");
-    const s = await merge(
-      writeRecipe(tmp.dir, "tm.yaml", "merge_method: ties\nmodels:\n  - model: a0\n  - model: mislisted\n"),
-      { output: out, threads: 1 },
+  test("weights the list does not cover are refused (PEFT would drop them), naming file and module", async () => {
+    await assert.rejects(
+      merge(
+        writeRecipe(tmp.dir, "tm.yaml", "merge_method: ties\nmodels:\n  - model: a0\n  - model: mislisted\n"),
+        {
+          output: join(tmp.dir, "tm-out"),
+          threads: 1,
+        },
+      ),
+      /\/mislisted\/adapter_model\.safetensors: module "model\.layers\.0\.self_attn\.v_proj" has LoRA weights but target_modules .* does not cover it/,
     );
-    const w = s.warnings.filter((x) => x.includes("target_modules"));
-    assert.equal(w.length, 1, s.warnings.join("\n"));
-    assert.match(
-      w[0]!,
-      /\/mislisted: target_modules disagrees with the weights \(its weights have v_proj, down_proj, which the list does not name; the list names k_proj, which its weights do not have\); the output's target_modules lists the merged modules$/,
-    );
-    const cfg = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8")) as {
-      target_modules: string[];
-    };
-    assert.deepEqual(cfg.target_modules, ["down_proj", "q_proj", "v_proj"]);
+    assert.equal(existsSync(join(tmp.dir, "tm-out")), false);
   });
 
   test("lists that agree are copied as before (union), with no warning", async () => {

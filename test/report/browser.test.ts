@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import puppeteer from "puppeteer-core";
 import { writeReport } from "../../src/report/index.js";
 import { tempDir } from "../helpers/fixtures.js";
-import { sampleResults } from "./fixture.js";
+import { sampleResults, sampleStudyFile } from "./fixture.js";
 
 const CHROMIUM = process.env.MERGLOT_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -36,7 +36,7 @@ describe("report in a real browser", () => {
     });
     try {
       const results = sampleResults();
-      writeFileSync(join(dir, "results.json"), JSON.stringify(results));
+      writeFileSync(join(dir, "results.json"), JSON.stringify(sampleStudyFile()));
       const [html] = await writeReport({ input: dir, formats: ["html"] });
       const page = await browser.newPage();
       const problems: string[] = [];

@@ -1,19 +1,24 @@
 /**
- * A hand-made results.json: 3 languages, two tasks, both baselines, two merge methods with two settings each,
- * an update, a cluster, a multitask merge, costs and similarities. Values are chosen by hand so the expected
- * table entries can be worked out on paper (see the tests).
+ * A hand-made results.json in the form `merglot study` writes: 3 languages, two tasks, both baselines, two merge
+ * methods with two settings each, an update, a cluster, a multitask merge, costs and similarities. Values are
+ * chosen by hand so the expected table entries can be worked out on paper (see the tests).
  */
-import type { StudyResults } from "../../src/report/results.js";
+import {
+  normaliseResults,
+  studyFileSchema,
+  type StudyFile,
+  type StudyResults,
+} from "../../src/report/results.js";
 
 const langs = ["en", "de", "ja"];
 
 function rows(task: string, metric: string, variant: string, values: number[]) {
-  return langs.map((lang, i) => ({ task, lang, variant, metrics: { [metric]: values[i]! } }));
+  return langs.map((lang, i) => ({ model: "tiny", task, lang, variant, metrics: { [metric]: values[i]! } }));
 }
 
-export function sampleResults(): StudyResults {
+export function sampleStudyFile(): StudyFile {
   return {
-    study: "fixture <study> & co",
+    study: { name: "fixture <study> & co" },
     languages: langs,
     tasks: ["sentiment", "extraction"],
     results: [
@@ -25,8 +30,8 @@ export function sampleResults(): StudyResults {
       // knots_ties: w1-d1 mean 0.73 (best), w1-d0.5 mean 0.6
       ...rows("sentiment", "macro_f1", "merged/knots_ties/w1-d1", [0.74, 0.75, 0.7]),
       ...rows("sentiment", "macro_f1", "merged/knots_ties/w1-d0.5", [0.6, 0.6, 0.6]),
-      ...rows("sentiment", "macro_f1", "update/en/ties/w1-d0.5", [0.79, 0.73, 0.66]),
-      ...rows("sentiment", "macro_f1", "cluster/european+east_asian/ties/w1-d0.5", [0.77, 0.71, 0.64]),
+      ...rows("sentiment", "macro_f1", "update/en/merged/ties/w1-d0.5", [0.79, 0.73, 0.66]),
+      ...rows("sentiment", "macro_f1", "cluster/european/ties/w1-d0.5", [0.77, 0.71, 0.64]),
       ...rows("sentiment", "macro_f1", "multitask/ties/w1-d1", [0.6, 0.5, 0.4]),
       // extraction: lower is better
       ...rows("extraction", "hallucination_rate", "combined", [0.2, 0.3, 0.4]),
@@ -41,40 +46,54 @@ export function sampleResults(): StudyResults {
     ),
     costs: [
       {
+        model: "tiny",
+        task: "sentiment",
         variant: "combined",
-        task: "sentiment",
-        trainings: 1,
-        sequential_s: 30,
-        parallel_s: 30,
-        device_s: 30,
+        trainings: ["train/sentiment/combined"],
+        merges: [],
+        sequentialWallS: 30,
+        parallelWallS: 30,
+        deviceS: 30,
+        tokens: 1000,
         cost: 0.25,
+        currency: "USD",
       },
       {
+        model: "tiny",
+        task: "sentiment",
         variant: "per_language",
-        task: "sentiment",
-        trainings: 3,
-        sequential_s: 33,
-        parallel_s: 12,
-        device_s: 33,
+        trainings: ["train/sentiment/en", "train/sentiment/de", "train/sentiment/ja"],
+        merges: [],
+        sequentialWallS: 33,
+        parallelWallS: 12,
+        deviceS: 33,
+        tokens: 1000,
         cost: 0.275,
+        currency: "USD",
       },
     ],
-    update: [
-      {
-        task: "sentiment",
-        lang: "en",
-        merge_path_s: 6,
-        merge_path_cost: 0.05,
-        combined_path_s: 30,
-        combined_path_cost: 0.25,
-        speedup: 5,
-        cost_ratio: 5,
-      },
-    ],
+    update: {
+      lang: "en",
+      speedup: 5,
+      costRatio: 5,
+      entries: [
+        {
+          model: "tiny",
+          task: "sentiment",
+          variant: "merged/ties/w1-d0.5",
+          update: { wallS: 6, deviceS: 6, cost: 0.05 },
+          combined: { wallS: 30, deviceS: 30, cost: 0.25 },
+          speedup: 5,
+          costRatio: 5,
+        },
+      ],
+    },
     similarity: {
       sentiment: {
+        model: "tiny",
+        task: "sentiment",
         languages: langs,
-        by_kind: {
+        modules: {
           all: [
             [1, 0.1, 0.05],
             [0.1, 1, 0.2],
@@ -83,6 +102,9 @@ export function sampleResults(): StudyResults {
         },
       },
     },
-    currency: "USD",
-  };
+  } as unknown as StudyFile;
+}
+
+export function sampleResults(): StudyResults {
+  return normaliseResults(studyFileSchema.parse(sampleStudyFile()));
 }

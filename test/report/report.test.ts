@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { writeReport } from "../../src/report/index.js";
 import { mainTable, multitaskTable } from "../../src/report/tables.js";
 import { tempDir } from "../helpers/fixtures.js";
-import { sampleResults } from "./fixture.js";
+import { sampleResults, sampleStudyFile } from "./fixture.js";
 
 describe("report tables", () => {
   it("Table 1 keeps both baselines and the best setting of each method, by mean over languages", () => {
@@ -54,7 +54,7 @@ describe("merglot report files", () => {
   it("writes the same bytes twice, and regenerates its own files without --force", async () => {
     const { dir, cleanup } = tempDir();
     try {
-      writeFileSync(join(dir, "results.json"), JSON.stringify(sampleResults()));
+      writeFileSync(join(dir, "results.json"), JSON.stringify(sampleStudyFile()));
       const first = await writeReport({ input: dir });
       const html1 = readFileSync(first[0]!, "utf8");
       const md1 = readFileSync(first[1]!, "utf8");
@@ -73,7 +73,7 @@ describe("merglot report files", () => {
   it("refuses to overwrite a file it did not write, and names the bad field of a broken results.json", async () => {
     const { dir, cleanup } = tempDir();
     try {
-      writeFileSync(join(dir, "results.json"), JSON.stringify(sampleResults()));
+      writeFileSync(join(dir, "results.json"), JSON.stringify(sampleStudyFile()));
       writeFileSync(join(dir, "report.html"), "my own notes");
       await assert.rejects(
         writeReport({ input: dir, formats: ["html"] }),
@@ -82,7 +82,7 @@ describe("merglot report files", () => {
       assert.equal(readFileSync(join(dir, "report.html"), "utf8"), "my own notes");
       await writeReport({ input: dir, formats: ["html"], replaceForeign: true });
       assert.ok(readFileSync(join(dir, "report.html"), "utf8").startsWith("<!doctype html>"));
-      const broken = sampleResults() as unknown as { results: { metrics: unknown }[] };
+      const broken = sampleStudyFile() as unknown as { results: { metrics: unknown }[] };
       broken.results[2]!.metrics = { macro_f1: "high" };
       writeFileSync(join(dir, "results.json"), JSON.stringify(broken));
       await assert.rejects(writeReport({ input: dir }), /results\.json: results\.2\.metrics\.macro_f1: /);
