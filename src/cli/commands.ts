@@ -8,6 +8,7 @@ import { registerMerge } from "./merge.js";
 import { registerPretrain } from "./pretrain.js";
 import { registerReport } from "./report.js";
 import { registerScore } from "./score.js";
+import { registerSearch } from "./search.js";
 import { registerTrain } from "./train.js";
 
 /** Every subcommand, one module each. */
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerData(program);
   registerDemo(program);
   registerReport(program);
+  registerSearch(program);
 }
