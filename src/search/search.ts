@@ -155,10 +155,10 @@ export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<
   ensureWritable(out, opts.force ?? false);
   const log = opts.onProgress ?? (() => undefined);
   const dims = dimsOf(spec);
-  if (dims.length === 0 && spec.methods.length === 1 && spec.optimizer.kind !== "grid")
+  if (dims.length === 0)
     throw new MerglotError(
       "search.field",
-      `${spec.source}: parameters: nothing to search (give a min/max range)`,
+      `${spec.source}: parameters: nothing to search; give weight, density or lambda a {min, max} range (min = max scores one fixed setting)`,
     );
   const task: Task = loadTask(spec.task);
   for (const l of spec.languages)
