@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   study: async () => (await import("./study.js")).registerStudy,
   demo: async () => (await import("./demo.js")).registerDemo,
   report: async () => (await import("./report.js")).registerReport,
+  search: async () => (await import("./search.js")).registerSearch,
 };
 
 /** Register the command named in `argv` (the first word that is not an option), or all of them for help. */

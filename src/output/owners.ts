@@ -19,6 +19,8 @@ export const OWNERS = {
   data: folderWithMarker("data", "data_manifest.json"),
   /** eval: the metrics every evaluation writes. */
   eval: folderWithMarker("eval", "metrics.json"),
+  /** search: its record of every candidate. */
+  search: folderWithMarker("search", "search.json"),
   /** demo: its summary. */
   demo: folderWithMarker("demo", "summary.json"),
   /** Library writers called with a plain path (tests, scripts): any existing path counts, as `force` says. */

@@ -1,0 +1,398 @@
+/**
+ * The merge search: an optimizer (cmaes.ts) proposes merge parameters; each candidate is one merge into a
+ * scratch folder plus an evaluation on the VALIDATION rows of every language; the objective is the mean of
+ * the task metric over languages, minus, with `max_drop`, the total shortfall below each language's floor
+ * (its own adapter's validation score − max_drop): a penalty, so infeasible candidates rank below feasible
+ * ones near them. The test split is read only after the search, to score the best merge once.
+ *
+ * Resume: the search works in `<OUT>.partial/`, appending one JSON line per finished candidate to
+ * candidates.jsonl. A restarted search with the same spec replays the optimizer from the start: every
+ * proposed point whose parameters are already in the log takes its logged scores (the cache keyed by the
+ * parameters), so the optimizer, being deterministic for its seed and told values, walks the same path and
+ * continues where the killed run stopped. Identical parameters within a run share one evaluation the same
+ * way. At the end the best merge is re-merged (merges are deterministic) and everything is renamed to OUT.
+ */
+import { createHash } from "node:crypto";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, relative } from "node:path";
+import { stringify } from "yaml";
+import { loadExamples } from "../data/load.js";
+import { splitReads, type SplitRead } from "../data/split-log.js";
+import type { Example } from "../data/example.js";
+import { MerglotError } from "../errors.js";
+import { evaluate } from "../eval/evaluate.js";
+import { checkOutput, OWNERS, openOutput, type OutputSpec } from "../output/index.js";
+import { merge } from "../merge/engine.js";
+import { resolveMethod } from "../merge/methods.js";
+import { loaderColumns, loadTask, type Task } from "../tasks/load.js";
+import { Cmaes, GridSearch, RandomSearch, type Bounds, type Optimizer } from "./cmaes.js";
+import type { ParamRange, SearchSpec } from "./spec.js";
+
+/** One searched coordinate. */
+interface Dim {
+  name: string;
+  param: "weight" | "density" | "lambda";
+  /** The language it applies to; undefined for a global value. */
+  lang?: string;
+  min: number;
+  max: number;
+}
+
+export interface CandidateParams {
+  method: string;
+  weight: Record<string, number>;
+  density: Record<string, number>;
+  lambda: number;
+}
+
+export interface CandidateRecord {
+  index: number;
+  method: string;
+  params: CandidateParams;
+  /** Validation metric per language. */
+  scores: Record<string, number>;
+  mean: number;
+  /** mean − penalty (what the optimizer maximises). */
+  objective: number;
+  feasible: boolean;
+  /** True when the scores came from an earlier candidate with identical parameters. */
+  cached: boolean;
+  seconds: number;
+}
+
+export interface SearchResult {
+  out: string;
+  candidates: CandidateRecord[];
+  best: CandidateRecord;
+  /** Validation score of each language's own adapter (the floor's reference), when max_drop is set. */
+  own: Record<string, number> | null;
+  test: Record<string, number> | null;
+  /** Splits read before the final test evaluation began. */
+  searchReads: SplitRead[];
+  resumed: number;
+}
+
+export interface SearchOptions {
+  output: string;
+  force?: boolean;
+  /** Replace an existing output that is not a search's (never an input). */
+  replaceForeign?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+function dimsOf(spec: SearchSpec): Dim[] {
+  const dims: Dim[] = [];
+  const add = (param: Dim["param"], v: number | ParamRange) => {
+    if (typeof v === "number") return;
+    if (v.perLanguage)
+      for (const l of spec.languages) dims.push({ name: `${param}.${l}`, param, lang: l, ...v });
+    else dims.push({ name: param, param, min: v.min, max: v.max });
+  };
+  add("weight", spec.weight);
+  add("density", spec.density);
+  add("lambda", spec.lambda);
+  return dims;
+}
+
+function paramsAt(spec: SearchSpec, dims: Dim[], method: string, x: readonly number[]): CandidateParams {
+  const fixed = (v: number | ParamRange) => (typeof v === "number" ? v : NaN);
+  const p: CandidateParams = { method, weight: {}, density: {}, lambda: fixed(spec.lambda) };
+  for (const l of spec.languages) {
+    p.weight[l] = fixed(spec.weight);
+    p.density[l] = fixed(spec.density);
+  }
+  dims.forEach((d, i) => {
+    // 12 significant digits: a key that survives the JSON round trip of the log unchanged
+    const v = Number(x[i]!.toPrecision(12));
+    if (d.param === "lambda") p.lambda = v;
+    else if (d.lang) p[d.param][d.lang] = v;
+    else for (const l of spec.languages) p[d.param][l] = v;
+  });
+  return p;
+}
+
+function keyOf(p: CandidateParams): string {
+  return JSON.stringify(p);
+}
+
+/** The plain recipe object of a candidate (absolute model paths). */
+export function recipeOf(spec: SearchSpec, p: CandidateParams): Record<string, unknown> {
+  const usesDensity = resolveMethod(p.method)!.method.usesDensity;
+  return {
+    merge_method: p.method,
+    models: spec.languages.map((l) => ({
+      model: spec.adapters[l]!,
+      parameters: { weight: p.weight[l]!, ...(usesDensity ? { density: p.density[l]! } : {}) },
+    })),
+    parameters: { lambda: p.lambda },
+    seed: spec.seed,
+    output: { dtype: "float32" },
+  };
+}
+
+function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number): Optimizer {
+  const bounds: Bounds = { lo: dims.map((d) => d.min), hi: dims.map((d) => d.max) };
+  if (spec.optimizer.kind === "grid") return new GridSearch(bounds, spec.optimizer.gridPoints);
+  if (spec.optimizer.kind === "random") return new RandomSearch(bounds, seed);
+  return new Cmaes({ bounds, seed, lambda: spec.optimizer.population });
+}
+
+/** The spec fields that decide the candidates (the budget may change between a kill and a resume). */
+function specKey(spec: SearchSpec): string {
+  const { budget: _b, source: _s, finalTest: _f, ...rest } = spec;
+  return createHash("sha256").update(JSON.stringify(rest)).digest("hex");
+}
+
+function readLog(path: string): CandidateRecord[] {
+  if (!existsSync(path)) return [];
+  const text = readFileSync(path, "utf8");
+  // a kill during an append leaves at most one partial last line: it is dropped (and re-evaluated)
+  const lines = text.split("\n");
+  lines.pop();
+  return lines.filter((l) => l !== "").map((l) => JSON.parse(l) as CandidateRecord);
+}
+
+export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<SearchResult> {
+  const out = opts.output;
+  const outSpec: OutputSpec = {
+    path: out,
+    kind: "dir",
+    inputs: [spec.source, spec.base, ...Object.values(spec.adapters), ...Object.values(spec.data)],
+    owner: OWNERS.search,
+    force: opts.force ?? false,
+    replaceForeign: opts.replaceForeign ?? false,
+  };
+  checkOutput(outSpec); // before any work: a refused output costs nothing
+  const log = opts.onProgress ?? (() => undefined);
+  const dims = dimsOf(spec);
+  if (dims.length === 0)
+    throw new MerglotError(
+      "search.field",
+      `${spec.source}: parameters: nothing to search; give weight, density or lambda a {min, max} range (min = max scores one fixed setting)`,
+    );
+  const task: Task = loadTask(spec.task);
+  for (const l of spec.languages)
+    if (!task.definition.prompts[l])
+      throw new MerglotError("task.lang", `task ${task.definition.task} has no prompt for language "${l}"`);
+
+  const work = `${out}.partial`;
+  const key = specKey(spec);
+  const keyPath = join(work, "spec-key");
+  if (existsSync(work) && (!existsSync(keyPath) || readFileSync(keyPath, "utf8") !== key)) {
+    if (!opts.force)
+      throw new MerglotError(
+        "output.exists",
+        `${work}: an unfinished search of another spec is there (use --force to discard it)`,
+      );
+    rmSync(work, { recursive: true, force: true });
+  }
+  mkdirSync(work, { recursive: true });
+  writeFileSync(keyPath, key);
+  const logPath = join(work, "candidates.jsonl");
+  const logged = readLog(logPath);
+  // rewrite without a torn last line, so later appends start on a fresh line
+  writeFileSync(logPath, logged.map((r) => JSON.stringify(r) + "\n").join(""));
+
+  const readsBefore = splitReads().length;
+  const validation = new Map<string, Example[]>();
+  for (const l of spec.languages) {
+    const loaded = await loadExamples({
+      path: spec.data[l]!,
+      task: task.definition.task,
+      lang: l,
+      split: "validation",
+      limit: spec.limit,
+      seed: spec.seed,
+      columns: loaderColumns(task),
+    });
+    validation.set(l, loaded.examples);
+  }
+  const score = async (lang: string, adapter: string, examples: readonly Example[], split: string) => {
+    const r = await evaluate({
+      model: spec.base,
+      adapters: [adapter],
+      task,
+      lang,
+      examples,
+      split,
+      dataSource: spec.data[lang],
+      runner: "engine",
+    });
+    const v = r.metrics[spec.metric];
+    if (v === undefined)
+      throw new MerglotError(
+        "search.field",
+        `${spec.source}: objective.metric: task ${task.definition.task} has no metric "${spec.metric}" (it has ${Object.keys(r.metrics).join(", ")})`,
+      );
+    return v;
+  };
+
+  let own: Record<string, number> | null = null;
+  if (spec.maxDrop !== undefined) {
+    own = {};
+    for (const l of spec.languages)
+      own[l] = await score(l, spec.adapters[l]!, validation.get(l)!, "validation");
+  }
+
+  const cache = new Map<string, CandidateRecord>();
+  for (const r of logged) if (!r.cached) cache.set(keyOf(r.params), r);
+  const candidates: CandidateRecord[] = [];
+  let best: CandidateRecord | null = null;
+  const spentBefore = logged.reduce((s, r) => s + r.seconds, 0);
+  const t0 = performance.now();
+  const elapsed = () => spentBefore + (performance.now() - t0) / 1000;
+  const total = spec.budget.candidates;
+  const perMethod = total === undefined ? Infinity : Math.floor(total / spec.methods.length);
+  if (perMethod < 1)
+    throw new MerglotError(
+      "search.field",
+      `${spec.source}: budget.candidates: ${total} is fewer than one per method (${spec.methods.length})`,
+    );
+  const scratch = join(work, "candidate");
+
+  const evaluateCandidate = async (
+    p: CandidateParams,
+  ): Promise<Omit<CandidateRecord, "index" | "cached">> => {
+    const started = performance.now();
+    rmSync(scratch, { recursive: true, force: true });
+    try {
+      await merge(recipeOf(spec, p), { output: scratch, force: true, threads: 1 });
+      const scores: Record<string, number> = {};
+      for (const l of spec.languages) scores[l] = await score(l, scratch, validation.get(l)!, "validation");
+      const mean = spec.languages.reduce((s, l) => s + scores[l]!, 0) / spec.languages.length;
+      let shortfall = 0;
+      if (own) for (const l of spec.languages) shortfall += Math.max(0, own[l]! - spec.maxDrop! - scores[l]!);
+      return {
+        method: p.method,
+        params: p,
+        scores,
+        mean,
+        objective: mean - shortfall,
+        feasible: shortfall === 0,
+        seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+      };
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  };
+
+  let index = 0;
+  let stop = false;
+  for (const [mi, method] of spec.methods.entries()) {
+    const opt = optimizerFor(spec, dims, spec.seed + mi);
+    let used = 0;
+    while (!stop && used < perMethod) {
+      const batch = opt.ask();
+      if (batch.length === 0) break;
+      const xs = batch.slice(0, perMethod - used);
+      const values: number[] = [];
+      for (const x of xs) {
+        // the time budget is checked between candidates, so at least one candidate always runs
+        if (spec.budget.seconds !== undefined && index > 0 && elapsed() >= spec.budget.seconds) {
+          stop = true;
+          break;
+        }
+        const p = paramsAt(spec, dims, method, x);
+        const k = keyOf(p);
+        const prior = logged[index];
+        if (prior && keyOf(prior.params) !== k)
+          throw new MerglotError(
+            "search.resume",
+            `${logPath}: candidate ${index} in the log has other parameters than the replay proposes; the log is not from this search (use --force to start over)`,
+          );
+        let rec: CandidateRecord;
+        const hit = cache.get(k);
+        if (prior) rec = prior;
+        else if (hit) rec = { ...hit, index, cached: true, seconds: 0 };
+        else {
+          rec = { index, cached: false, ...(await evaluateCandidate(p)) };
+          cache.set(k, rec);
+        }
+        if (!prior) appendFileSync(logPath, JSON.stringify(rec) + "\n");
+        candidates.push(rec);
+        values.push(-rec.objective);
+        if (!best || rec.objective > best.objective) best = rec;
+        index++;
+        used++;
+        log(
+          `[${index}${total ? `/${total}` : ""}] ${method} ${spec.metric} ${rec.mean.toFixed(4)} objective ${rec.objective.toFixed(4)}` +
+            `${prior ? " (replayed)" : rec.cached ? " (cached)" : ""} | best ${best.objective.toFixed(4)} at #${best.index + 1} | ${elapsed().toFixed(1)} s`,
+        );
+      }
+      // a batch cut short by the budget is not told: the optimizer state is only ever advanced by whole batches
+      if (values.length < batch.length) break;
+      opt.tell(batch, values);
+    }
+    if (stop) break;
+  }
+  if (!best) throw new MerglotError("search.budget", `${spec.source}: the budget allowed no candidate`);
+  const searchReads = splitReads().slice(readsBefore);
+
+  // the best merge, re-merged deterministically, then its test score
+  const adapterDir = join(work, "adapter");
+  rmSync(adapterDir, { recursive: true, force: true });
+  await merge(recipeOf(spec, best.params), { output: adapterDir, force: true, threads: 1 });
+  let test: Record<string, number> | null = null;
+  if (spec.finalTest) {
+    test = {};
+    for (const l of spec.languages) {
+      const loaded = await loadExamples({
+        path: spec.data[l]!,
+        task: task.definition.task,
+        lang: l,
+        split: "test",
+        columns: loaderColumns(task),
+      });
+      test[l] = await score(l, adapterDir, loaded.examples, "test");
+    }
+  }
+  const recipe = recipeOf(spec, best.params);
+  const rel = (p: string) => relative(out, p) || ".";
+  (recipe.models as { model: string }[]).forEach((m) => (m.model = rel(m.model)));
+  writeFileSync(
+    join(work, "best-recipe.yaml"),
+    `# The best merge found by merglot search (${spec.optimizer.kind}, seed ${spec.seed}); model paths are relative to this file.\n` +
+      stringify(recipe),
+  );
+  const result = {
+    optimizer: spec.optimizer.kind,
+    seed: spec.seed,
+    metric: spec.metric,
+    split: "validation",
+    dimensions: dims.map((d) => ({ name: d.name, min: d.min, max: d.max })),
+    own_adapters_validation: own,
+    best: {
+      index: best.index,
+      params: best.params,
+      scores: best.scores,
+      mean: best.mean,
+      objective: best.objective,
+    },
+    test: test && {
+      scores: test,
+      mean: spec.languages.reduce((s, l) => s + test![l]!, 0) / spec.languages.length,
+    },
+    candidates,
+  };
+  writeFileSync(join(work, "search.json"), JSON.stringify(result, null, 2) + "\n");
+  rmSync(keyPath);
+  rmSync(logPath);
+  // the finished work folder becomes the output through the output module's atomic replacement
+  const slot = openOutput(outSpec);
+  try {
+    rmSync(slot.temp, { recursive: true });
+    renameSync(work, slot.temp);
+    slot.commit();
+  } catch (e) {
+    throw slot.fail(e);
+  }
+  return { out, candidates, best, own, test, searchReads, resumed: logged.length };
+}

@@ -1,0 +1,191 @@
+/**
+ * SEARCH.yaml: what a merge search varies, how it scores a candidate, and when it stops. Validation is
+ * strict (unknown keys are errors naming the field), like recipes, because a typo must never silently
+ * change what is searched. Relative paths resolve against the file's folder.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { MerglotError } from "../errors.js";
+import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
+
+const finite = z.number().refine(Number.isFinite, { message: "must be a finite number" });
+
+/** A searched parameter: a range (per language or one global value), or a fixed number. */
+const range = z.strictObject({ min: finite, max: finite, per_language: z.boolean().optional() });
+const param = z.union([finite, range]);
+
+const searchSchema = z.strictObject({
+  base: z.string().min(1),
+  task: z.string().min(1),
+  /** language code → PEFT adapter folder */
+  adapters: z.record(z.string().min(1), z.string().min(1)),
+  /** language code → dataset file or folder holding a validation (and test) split */
+  data: z.record(z.string().min(1), z.string().min(1)),
+  methods: z
+    .array(
+      z.string().refine((m) => resolveMethod(m) !== undefined, {
+        message: `unknown merge method (known: ${METHOD_NAMES.join(", ")})`,
+      }),
+    )
+    .min(1),
+  parameters: z
+    .strictObject({ weight: param.optional(), density: param.optional(), lambda: param.optional() })
+    .optional(),
+  objective: z.strictObject({
+    metric: z.string().min(1),
+    /** Validation rows per language (seeded selection; default: all). */
+    limit: z.number().int().positive().optional(),
+    /** No language more than this below its own adapter's validation score (a penalty, see search.ts). */
+    max_drop: z.number().nonnegative().optional(),
+  }),
+  budget: z
+    .strictObject({
+      candidates: z.number().int().positive().optional(),
+      seconds: z.number().positive().optional(),
+    })
+    .refine((b) => b.candidates !== undefined || b.seconds !== undefined, {
+      message: "give candidates and/or seconds",
+    }),
+  optimizer: z.strictObject({
+    kind: z.enum(["cmaes", "random", "grid"]),
+    /** grid: levels per searched coordinate (default 3). */
+    grid_points: z.number().int().positive().optional(),
+    /** cmaes: population size λ (default 4 + ⌊3 ln n⌋). */
+    population: z.number().int().min(2).optional(),
+  }),
+  seed: z.number().int().nonnegative().optional(),
+  /** Skip the final test-split evaluation of the best merge. */
+  final_test: z.boolean().optional(),
+});
+
+export type SearchYaml = z.infer<typeof searchSchema>;
+
+export interface ParamRange {
+  min: number;
+  max: number;
+  perLanguage: boolean;
+}
+
+export interface SearchSpec {
+  source: string;
+  base: string;
+  task: string;
+  languages: string[];
+  adapters: Record<string, string>;
+  data: Record<string, string>;
+  methods: string[];
+  /** A number = fixed; a range = searched. Defaults: weight 1, density 1, lambda 1 (fixed). */
+  weight: number | ParamRange;
+  density: number | ParamRange;
+  lambda: number | ParamRange;
+  metric: string;
+  limit?: number;
+  maxDrop?: number;
+  budget: { candidates?: number; seconds?: number };
+  optimizer: { kind: "cmaes" | "random" | "grid"; gridPoints: number; population?: number };
+  seed: number;
+  finalTest: boolean;
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let s = "";
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  return s || "(top level)";
+}
+
+function toParam(
+  v: number | { min: number; max: number; per_language?: boolean } | undefined,
+  dflt: number,
+  name: string,
+  source: string,
+): number | ParamRange {
+  if (v === undefined) return dflt;
+  if (typeof v === "number") return v;
+  if (!(v.min <= v.max))
+    throw new MerglotError(
+      "search.field",
+      `${source}: parameters.${name}: min ${v.min} is above max ${v.max}`,
+    );
+  return { min: v.min, max: v.max, perLanguage: v.per_language ?? false };
+}
+
+export function parseSearchSpec(obj: unknown, source: string, baseDir: string): SearchSpec {
+  const parsed = searchSchema.safeParse(obj);
+  if (!parsed.success) {
+    const issues = parsed.error.issues;
+    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
+    let msg = issue.message;
+    if (issue.code === "unrecognized_keys")
+      msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    throw new MerglotError("search.field", `${source}: ${fieldPath(issue.path)}: ${msg}`);
+  }
+  const s = parsed.data;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const languages = Object.keys(s.adapters);
+  if (languages.length === 0)
+    throw new MerglotError("search.field", `${source}: adapters: give at least one`);
+  for (const l of languages)
+    if (!(l in s.data))
+      throw new MerglotError("search.field", `${source}: data.${l}: missing (adapters has language "${l}")`);
+  for (const l of Object.keys(s.data))
+    if (!(l in s.adapters))
+      throw new MerglotError("search.field", `${source}: data.${l}: no adapter for language "${l}"`);
+  const p = s.parameters ?? {};
+  const weight = toParam(p.weight, 1, "weight", source);
+  const density = toParam(p.density, 1, "density", source);
+  const lambda = toParam(p.lambda, 1, "lambda", source);
+  const dens = typeof density === "number" ? [density] : [density.min, density.max];
+  if (dens.some((d) => !(d > 0 && d <= 1)))
+    throw new MerglotError("search.field", `${source}: parameters.density: densities must lie in (0, 1]`);
+  if (typeof density !== "number")
+    for (const m of s.methods)
+      if (!resolveMethod(m)!.method.usesDensity)
+        throw new MerglotError(
+          "search.field",
+          `${source}: parameters.density: method "${m}" does not use a density, so it cannot be searched`,
+        );
+  return {
+    source,
+    base: abs(s.base),
+    task: /[\\/]/.test(s.task) || /\.ya?ml$/i.test(s.task) ? abs(s.task) : s.task,
+    languages,
+    adapters: Object.fromEntries(languages.map((l) => [l, abs(s.adapters[l]!)])),
+    data: Object.fromEntries(languages.map((l) => [l, abs(s.data[l]!)])),
+    methods: s.methods,
+    weight,
+    density,
+    lambda,
+    metric: s.objective.metric,
+    limit: s.objective.limit,
+    maxDrop: s.objective.max_drop,
+    budget: { ...s.budget },
+    optimizer: {
+      kind: s.optimizer.kind,
+      gridPoints: s.optimizer.grid_points ?? 3,
+      population: s.optimizer.population,
+    },
+    seed: s.seed ?? 0,
+    finalTest: s.final_test ?? true,
+  };
+}
+
+export function loadSearchSpec(path: string): SearchSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new MerglotError("search.missing", `${path}: search file not found or unreadable`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
+    throw new MerglotError("search.yaml", `${path}: ${where}${e.message.split("\n")[0]!}`);
+  }
+  const obj: unknown = doc.toJS();
+  if (obj === null || typeof obj !== "object" || Array.isArray(obj))
+    throw new MerglotError("search.yaml", `${path}: a search file must be a YAML mapping`);
+  return parseSearchSpec(obj, path, dirname(resolve(path)));
+}

@@ -1,0 +1,200 @@
+/**
+ * The merge search end to end on a tiny random llama and random adapters: determinism for a seed, the
+ * test split never read during the search (the loaders' split-read log), budget limits, overwrite refusal,
+ * strict SEARCH.yaml, and resume after a real SIGKILL of `merglot search` (the resumed search's candidates
+ * equal an uninterrupted run's).
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { clearSplitReads, splitReads } from "../../src/data/split-log.js";
+import { MerglotError } from "../../src/errors.js";
+import { runSearch } from "../../src/search/search.js";
+import { loadSearchSpec, parseSearchSpec } from "../../src/search/spec.js";
+import { makeAdapter, tempDir } from "../helpers/fixtures.js";
+import { writeByteModel } from "../tasks/tiny-model.js";
+
+const tmp = tempDir("merglot-search-");
+const root = tmp.dir;
+const LANGS = ["en", "de"];
+const LABELS = ["positive", "neutral", "negative"];
+// module shapes of the byte model (hidden 32, 2 KV heads of 8, ffn 48)
+const MODULES = [
+  { name: "model.layers.0.self_attn.q_proj", out: 32, in: 32, rank: 2 },
+  { name: "model.layers.0.self_attn.v_proj", out: 16, in: 32, rank: 2 },
+  { name: "model.layers.0.mlp.down_proj", out: 32, in: 48, rank: 2 },
+];
+
+function rows(lang: string, split: string, n: number): string {
+  return Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ id: `${lang}-${split}-${i}`, lang, text: `review ${i} ${split}`, label: LABELS[i % 3] }),
+  )
+    .map((l) => l + "\n")
+    .join("");
+}
+
+before(() => {
+  writeByteModel(join(root, "model"), 21);
+  LANGS.forEach((l, i) => {
+    makeAdapter(join(root, "adapters", l), { seed: 100 + i, modules: MODULES, alpha: 2 });
+    const d = join(root, "data", l);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, "train.jsonl"), rows(l, "train", 6));
+    writeFileSync(join(d, "validation.jsonl"), rows(l, "validation", 6));
+    writeFileSync(join(d, "test.jsonl"), rows(l, "test", 6));
+  });
+});
+after(() => tmp.cleanup());
+
+function specYaml(name: string, extra: string): string {
+  const p = join(root, `${name}.yaml`);
+  writeFileSync(
+    p,
+    `base: model
+task: sentiment
+adapters: { en: adapters/en, de: adapters/de }
+data: { en: data/en, de: data/de }
+methods: [ties]
+parameters:
+  weight: { min: 0.2, max: 1.5, per_language: true }
+  density: { min: 0.3, max: 1 }
+objective: { metric: accuracy }
+seed: 3
+${extra}
+`,
+  );
+  return p;
+}
+
+const strip = (s: string) => s.replace(/"seconds": [0-9.e-]+/g, '"seconds": 0');
+
+describe("merglot search", () => {
+  test("same spec and seed → identical search.json (times aside), recipe and adapter", async () => {
+    const spec = loadSearchSpec(
+      specYaml(
+        "det",
+        "budget: { candidates: 6 }\noptimizer: { kind: cmaes, population: 4 }\nfinal_test: false",
+      ),
+    );
+    const a = await runSearch(spec, { output: join(root, "det-a") });
+    await runSearch(spec, { output: join(root, "det-b") });
+    assert.equal(a.candidates.length, 6);
+    const read = (d: string, f: string) => readFileSync(join(root, d, f));
+    assert.equal(
+      strip(read("det-a", "search.json").toString()),
+      strip(read("det-b", "search.json").toString()),
+    );
+    assert.deepEqual(read("det-a", "best-recipe.yaml"), read("det-b", "best-recipe.yaml"));
+    assert.deepEqual(
+      read("det-a", "adapter/adapter_model.safetensors"),
+      read("det-b", "adapter/adapter_model.safetensors"),
+    );
+    // the best is the candidate with the highest objective, and the objective is the mean over languages
+    const max = Math.max(...a.candidates.map((c) => c.objective));
+    assert.equal(a.best.objective, max);
+    for (const c of a.candidates) assert.equal(c.mean, (c.scores.en! + c.scores.de!) / 2);
+    // a different seed proposes other parameters
+    const other = await runSearch({ ...spec, seed: 4 }, { output: join(root, "det-c") });
+    assert.notDeepEqual(
+      other.candidates.map((c) => c.params),
+      a.candidates.map((c) => c.params),
+    );
+  });
+
+  test("the test split is never read during the search; only the final evaluation reads it", async () => {
+    const spec = loadSearchSpec(specYaml("split", "budget: { candidates: 3 }\noptimizer: { kind: random }"));
+    clearSplitReads();
+    const r = await runSearch(spec, { output: join(root, "split-out") });
+    assert.ok(r.searchReads.length >= 2);
+    assert.deepEqual([...new Set(r.searchReads.map((x) => x.split))], ["validation"]);
+    const all = splitReads();
+    const firstTest = all.findIndex((x) => x.split === "test");
+    assert.ok(firstTest >= r.searchReads.length, "test is read only after the search's reads");
+    assert.ok(r.test && "en" in r.test && "de" in r.test);
+    // without the final evaluation, test is never read at all
+    clearSplitReads();
+    await runSearch({ ...spec, finalTest: false }, { output: join(root, "split-out2") });
+    assert.ok(splitReads().every((x) => x.split !== "test"));
+  });
+
+  test("budgets: candidates cap, an exhausted grid stops early, a time budget stops after one", async () => {
+    const base = loadSearchSpec(
+      specYaml(
+        "budget",
+        "budget: { candidates: 5 }\noptimizer: { kind: cmaes, population: 4 }\nfinal_test: false",
+      ),
+    );
+    const r = await runSearch(base, { output: join(root, "b1") });
+    assert.equal(r.candidates.length, 5);
+    const grid = await runSearch(
+      { ...base, weight: 1, budget: { candidates: 50 }, optimizer: { kind: "grid", gridPoints: 2 } },
+      { output: join(root, "b2") },
+    );
+    // one searched coordinate (density) with 2 levels: 0.3 and 1
+    assert.deepEqual(
+      grid.candidates.map((c) => c.params.density.en),
+      [0.3, 1],
+    );
+    const timed = await runSearch(
+      { ...base, budget: { seconds: 1e-9 }, optimizer: { kind: "random", gridPoints: 3 } },
+      { output: join(root, "b3") },
+    );
+    assert.equal(timed.candidates.length, 1);
+  });
+
+  test("an existing output is refused without force; an unknown key names the field", async () => {
+    const spec = loadSearchSpec(
+      specYaml("ow", "budget: { candidates: 1 }\noptimizer: { kind: random }\nfinal_test: false"),
+    );
+    await runSearch(spec, { output: join(root, "ow-out") });
+    await assert.rejects(runSearch(spec, { output: join(root, "ow-out") }), (e: unknown) => {
+      return e instanceof MerglotError && /already exists/.test(e.message);
+    });
+    assert.throws(
+      () =>
+        parseSearchSpec(
+          { ...{ base: "m", task: "sentiment", adapters: {}, data: {}, methods: ["ties"] }, objectiv: 1 },
+          "S.yaml",
+          root,
+        ),
+      (e: unknown) => e instanceof MerglotError && /S\.yaml: .*"objectiv"/.test(e.message),
+    );
+  });
+
+  test("resume after SIGKILL replays the log and ends with the uninterrupted run's candidates", async () => {
+    const file = specYaml(
+      "resume",
+      "budget: { candidates: 16 }\noptimizer: { kind: cmaes, population: 4 }\nfinal_test: false",
+    );
+    const out = join(root, "resume-out");
+    const cli = join(process.cwd(), "dist", "src", "cli", "main.js");
+    const child = spawn(process.execPath, [cli, "search", file, "-o", out], { stdio: "ignore" });
+    const exited = new Promise((res) => child.on("exit", res));
+    const log = `${out}.partial/candidates.jsonl`;
+    const lines = () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").length - 1 : 0);
+    await new Promise<void>((res, rej) => {
+      const t = setInterval(() => {
+        if (lines() >= 3) {
+          clearInterval(t);
+          child.kill("SIGKILL");
+          res();
+        }
+      }, 10);
+      child.on("exit", () => {
+        clearInterval(t);
+        if (lines() < 3) rej(new Error("the search finished before it could be killed"));
+      });
+    });
+    await exited;
+    assert.ok(!existsSync(out), "a killed search leaves no output folder");
+    const killedAt = lines();
+    const resumed = await runSearch(loadSearchSpec(file), { output: out });
+    assert.ok(resumed.resumed >= 3 && resumed.resumed === killedAt);
+    const fresh = await runSearch(loadSearchSpec(file), { output: join(root, "resume-fresh") });
+    const view = (r: typeof fresh) => r.candidates.map((c) => [c.params, c.scores, c.objective]);
+    assert.deepEqual(view(resumed), view(fresh));
+    assert.equal(resumed.candidates.length, 16);
+  });
+});
