@@ -1,28 +1,30 @@
 import type { Command } from "commander";
 import { runDemo } from "../workflow/demo.js";
-import { parseThreads } from "./merge.js";
+import { positiveInt, printSummary, progressView } from "./study-view.js";
 import { printOut } from "./terminal.js";
 
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("merge the embedded demo language adapters with several methods and compare them")
-    .option("-o, --output <dir>", "where to write the merged adapters", "merglot-demo")
-    .option("--force", "replace an existing output folder")
+    .description("run the embedded demo study (train, merge, evaluate, report) on the tiny demo model")
+    .option(
+      "-o, --output <dir>",
+      "study folder (its step cache makes a second run take seconds)",
+      "merglot-demo",
+    )
+    .option("--jobs <n>", "steps run in parallel", positiveInt("jobs"), 2)
     .option(
       "--force-replace-foreign",
-      "replace an existing output even if merglot did not write it (never an input)",
+      "use an existing folder that is not a demo output (nothing in it is removed; never an input)",
     )
-    .option("--threads <n>", "worker threads", parseThreads)
-    .action(
-      async (o: { output: string; force?: boolean; forceReplaceForeign?: boolean; threads?: number }) => {
-        await runDemo({
-          output: o.output,
-          force: o.force,
-          replaceForeign: o.forceReplaceForeign,
-          threads: o.threads,
-          log: (s) => printOut(s + "\n"),
-        });
-      },
-    );
+    .action(async (o: { output: string; jobs: number; forceReplaceForeign?: boolean }) => {
+      const { summary, report } = await runDemo({
+        output: o.output,
+        jobs: o.jobs,
+        replaceForeign: o.forceReplaceForeign,
+        onEvent: progressView(),
+      });
+      printSummary(summary);
+      for (const p of report) printOut(`report: ${p}\n`);
+    });
 }

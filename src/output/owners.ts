@@ -21,8 +21,6 @@ export const OWNERS = {
   eval: folderWithMarker("eval", "metrics.json"),
   /** search: its record of every candidate. */
   search: folderWithMarker("search", "search.json"),
-  /** demo: its summary. */
-  demo: folderWithMarker("demo", "summary.json"),
   /** Library writers called with a plain path (tests, scripts): any existing path counts, as `force` says. */
   unchecked: { command: "library", missing: "not checked", owns: () => true } as Ownership,
 };

@@ -93,7 +93,7 @@ export function overallChart(results: StudyResults, task: string): TopLevelSpec 
       {
         mark: { type: "bar" },
         encoding: {
-          y: { field: "variant", type: "nominal", sort: null, title: null, axis: { labelLimit: 260 } },
+          y: { field: "variant", type: "nominal", sort: null, title: null, axis: { labelLimit: 420 } },
           x: { field: "score", type: "quantitative", title: metric, scale: { zero: true } },
           color: familyColor(results),
         },

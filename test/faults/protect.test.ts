@@ -129,10 +129,10 @@ describe("--force replaces only merglot's own outputs", () => {
       ],
       /^merglot: t: refusing .*: it contains an input \(t\/ck\)$/m,
     );
-    // demo: an existing folder without summary.json is not a demo output
-    const d = cli(dir, "demo", "-o", "photos", "--force");
+    // demo: an existing folder that is not a study folder is not a demo output
+    const d = cli(dir, "demo", "-o", "photos");
     assert.equal(d.code, 1);
-    assert.match(d.stderr, /not a merglot demo output \(no summary\.json\)/);
+    assert.match(d.stderr, /not a merglot demo output \(no study\.lock\.json\)/);
   });
 });
 
