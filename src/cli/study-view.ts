@@ -4,6 +4,8 @@
  * `merglot study run` and `merglot demo`.
  */
 import { MerglotError } from "../errors.js";
+import { normaliseResults, studyFileSchema } from "../report/results.js";
+import { mainTable } from "../report/tables.js";
 import type { RunSummary, StudyEvent } from "../study/run.js";
 import { printOut } from "./terminal.js";
 
@@ -70,28 +72,29 @@ export function printSummary(s: RunSummary): void {
   );
   const r = s.results;
   if (!r) return;
-  for (const task of r.tasks) {
-    const rows = r.results.filter((x) => x.task === task);
-    if (rows.length === 0) continue;
-    const metric = Object.keys(rows[0]!.metrics)[0]!;
-    const variants = [
-      ...new Set(rows.map((x) => `${x.model === r.study.models[0]!.name ? "" : x.model + ":"}${x.variant}`)),
-    ];
-    const width = Math.max(8, ...variants.map((v) => v.length)) + 2;
-    printOut(
-      `\n${task} (${metric})\n${"variant".padEnd(width)}${r.languages.map((l) => l.padStart(7)).join("")}\n`,
+  // Table 1 of the report: base, both baselines and the best setting of each method, per task and language
+  const table = mainTable(normaliseResults(studyFileSchema.parse(r)));
+  let offset = 0;
+  for (const g of table.groups) {
+    const rows = table.rows.filter((row) =>
+      row.cells.slice(offset, offset + g.columns.length).some((c) => c.value !== null),
     );
-    for (const v of variants) {
-      const cells = r.languages.map((l) => {
-        const row = rows.find(
-          (x) =>
-            `${x.model === r.study.models[0]!.name ? "" : x.model + ":"}${x.variant}` === v && x.lang === l,
-        );
-        return (row ? row.metrics[metric]!.toFixed(3) : "-").padStart(7);
-      });
-      printOut(v.padEnd(width) + cells.join("") + "\n");
+    const width = Math.max(8, ...rows.map((row) => row.label.length)) + 2;
+    printOut(`\n${g.label}\n${"variant".padEnd(width)}${g.columns.map((c) => c.padStart(7)).join("")}\n`);
+    for (const row of rows) {
+      const cells = row.cells.slice(offset, offset + g.columns.length);
+      printOut(
+        row.label.padEnd(width) +
+          cells.map((c) => (c.value === null ? "-" : c.value.toFixed(3)).padStart(7)).join("") +
+          "\n",
+      );
     }
+    offset += g.columns.length;
   }
+  const variants = new Set(r.results.map((x) => `${x.task}/${x.variant}`)).size;
+  printOut(
+    `(best setting of each method shown; all ${variants} evaluated variants are in results.json and the report)\n`,
+  );
   if (r.update && r.update.speedup !== null)
     printOut(
       `\nupdate ablation (${r.update.lang}): retrain + re-merge is ${r.update.speedup.toFixed(2)}× faster and ` +
