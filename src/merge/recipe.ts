@@ -4,11 +4,10 @@
  * every message names the file and the field.
  */
 import { dirname, isAbsolute, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import { z } from "zod";
 import { existsSync } from "node:fs";
 import { MerglotError } from "../errors.js";
-import { readTextFileBounded } from "../json-input.js";
+import { firstIssue, parseYamlMapping, readYamlMapping } from "../yaml-input.js";
 import {
   METHOD_NAMES,
   METHOD_PARAM_DEFAULTS,
@@ -32,7 +31,6 @@ export const MAX_MODELS = 10_000;
  * `yaml`'s guard against alias bombs (a few lines that expand to billions of nodes): resolving more than
  * this many aliases in one document is refused. Set explicitly so that a change of default cannot lift it.
  */
-const MAX_ALIAS_COUNT = 100;
 
 /**
  * Whether weights sum to (numerically) zero, so that `linear`'s normalisation Σ w_i x_i / Σ w_i would
@@ -133,23 +131,12 @@ export interface Recipe {
   raw: RecipeYaml;
 }
 
-function fieldPath(path: readonly PropertyKey[]): string {
-  let s = "";
-  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
-  return s || "(top level)";
-}
-
 /** Validate a parsed recipe object; `baseDir` resolves relative model paths. */
 export function parseRecipe(obj: unknown, source: string, baseDir: string): Recipe {
   const parsed = recipeSchema.safeParse(obj);
   if (!parsed.success) {
-    // a misspelt key usually also causes a "missing field" issue: report the typo, which is the cause
-    const issues = parsed.error.issues;
-    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
-    let msg = issue.message;
-    if (issue.code === "unrecognized_keys")
-      msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-    throw new MerglotError("recipe.field", `${source}: ${fieldPath(issue.path)}: ${msg}`);
+    const { field, message } = firstIssue(parsed.error);
+    throw new MerglotError("recipe.field", `${source}: ${field}: ${message}`);
   }
   const r = parsed.data;
   const { method, knots } = resolveMethod(r.merge_method)!;
@@ -222,40 +209,22 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
 
 /** Parse YAML text into a recipe; YAML syntax errors name the line and column. */
 export function parseRecipeYaml(text: string, source: string, baseDir: string): Recipe {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
-    const what = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-    throw new MerglotError("recipe.yaml", `${source}: ${where}${what}`);
-  }
-  let obj: unknown;
-  try {
-    obj = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-  } catch (e) {
-    if (e instanceof ReferenceError && /alias/i.test(e.message)) {
-      throw new MerglotError(
-        "recipe.yaml",
-        `${source}: too many YAML aliases (more than ${MAX_ALIAS_COUNT}): refused as a possible alias bomb`,
-      );
-    }
-    throw e;
-  }
-  if (obj === null || typeof obj !== "object" || Array.isArray(obj)) {
-    throw new MerglotError(
-      "recipe.yaml",
-      `${source}: a recipe must be a YAML mapping (merge_method, models, …)`,
-    );
-  }
+  const obj = parseYamlMapping(
+    text,
+    source,
+    "recipe.yaml",
+    "a recipe must be a YAML mapping (merge_method, models, …)",
+  );
   return parseRecipe(obj, source, baseDir);
 }
 
-/** A recipe is a few kB; even 100,000 listed models stay far below this. */
-const MAX_RECIPE_BYTES = 64 * 1024 * 1024;
-
 export function loadRecipe(path: string): Recipe {
   if (!existsSync(path)) throw new MerglotError("recipe.missing", `${path}: recipe file not found`);
-  // Bounded read: a folder, /dev/zero or a 10 GB file is one clear line, not a hang or a failed allocation.
-  const text = readTextFileBounded(path, MAX_RECIPE_BYTES, "recipe.missing");
-  return parseRecipeYaml(text, path, dirname(resolve(path)));
+  const obj = readYamlMapping(
+    path,
+    "recipe.yaml",
+    "a recipe must be a YAML mapping (merge_method, models, …)",
+    "recipe.missing",
+  );
+  return parseRecipe(obj, path, dirname(resolve(path)));
 }

@@ -3,11 +3,11 @@
  * strict (unknown keys are errors naming the field), like recipes, because a typo must never silently
  * change what is searched. Relative paths resolve against the file's folder.
  */
-import { readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import { z } from "zod";
 import { MerglotError } from "../errors.js";
+import { firstIssue, readYamlMapping } from "../yaml-input.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
 
 const finite = z.number().refine(Number.isFinite, { message: "must be a finite number" });
@@ -89,12 +89,6 @@ export interface SearchSpec {
   finalTest: boolean;
 }
 
-function fieldPath(path: readonly PropertyKey[]): string {
-  let s = "";
-  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
-  return s || "(top level)";
-}
-
 function toParam(
   v: number | { min: number; max: number; per_language?: boolean } | undefined,
   dflt: number,
@@ -114,12 +108,8 @@ function toParam(
 export function parseSearchSpec(obj: unknown, source: string, baseDir: string): SearchSpec {
   const parsed = searchSchema.safeParse(obj);
   if (!parsed.success) {
-    const issues = parsed.error.issues;
-    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
-    let msg = issue.message;
-    if (issue.code === "unrecognized_keys")
-      msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-    throw new MerglotError("search.field", `${source}: ${fieldPath(issue.path)}: ${msg}`);
+    const { field, message } = firstIssue(parsed.error);
+    throw new MerglotError("search.field", `${source}: ${field}: ${message}`);
   }
   const s = parsed.data;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
@@ -172,20 +162,8 @@ export function parseSearchSpec(obj: unknown, source: string, baseDir: string): 
 }
 
 export function loadSearchSpec(path: string): SearchSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
+  if (!existsSync(path))
     throw new MerglotError("search.missing", `${path}: search file not found or unreadable`);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
-    throw new MerglotError("search.yaml", `${path}: ${where}${e.message.split("\n")[0]!}`);
-  }
-  const obj: unknown = doc.toJS();
-  if (obj === null || typeof obj !== "object" || Array.isArray(obj))
-    throw new MerglotError("search.yaml", `${path}: a search file must be a YAML mapping`);
+  const obj = readYamlMapping(path, "search.yaml", "a search file must be a YAML mapping", "search.missing");
   return parseSearchSpec(obj, path, dirname(resolve(path)));
 }

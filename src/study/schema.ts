@@ -4,11 +4,11 @@
  * study. `loadStudy` returns the study with every default filled in and every path resolved against the
  * study file's folder; cross-field checks (languages, tasks, data, clusters, methods) name the field too.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import { z } from "zod";
 import { isMerglotError, MerglotError } from "../errors.js";
+import { firstIssue, readYamlMapping } from "../yaml-input.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
 import { loadTask, type Task } from "../tasks/load.js";
 
@@ -168,12 +168,6 @@ export interface Study {
   costs: StudyYaml["costs"];
 }
 
-function fieldPath(path: readonly PropertyKey[]): string {
-  let s = "";
-  for (const p of path) s += typeof p === "number" ? `[${p}]` : s ? `.${String(p)}` : String(p);
-  return s || "(top level)";
-}
-
 function fail(source: string, field: string, msg: string): never {
   throw new MerglotError("study.field", `${source}: ${field}: ${msg}`);
 }
@@ -195,12 +189,8 @@ export function isKnownLanguage(code: string): boolean {
 export function parseStudy(obj: unknown, source: string, baseDir: string): Study {
   const parsed = studySchema.safeParse(obj);
   if (!parsed.success) {
-    const issues = parsed.error.issues;
-    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
-    let msg = issue.message;
-    if (issue.code === "unrecognized_keys")
-      msg = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-    fail(source, fieldPath(issue.path), msg);
+    const { field, message } = firstIssue(parsed.error);
+    fail(source, field, message);
   }
   const s = parsed.data;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
@@ -332,21 +322,13 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
 
 /** Read and validate a study file; YAML syntax errors name the line and column. */
 export function loadStudy(path: string): Study {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
+  if (!existsSync(path))
     throw new MerglotError("study.missing", `${path}: study file not found or unreadable`);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const where = e.linePos?.[0] ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : "";
-    const what = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-    throw new MerglotError("study.yaml", `${path}: ${where}${what}`);
-  }
-  const obj: unknown = doc.toJS();
-  if (obj === null || typeof obj !== "object" || Array.isArray(obj))
-    throw new MerglotError("study.yaml", `${path}: a study must be a YAML mapping (base_model, tasks, …)`);
+  const obj = readYamlMapping(
+    path,
+    "study.yaml",
+    "a study must be a YAML mapping (base_model, tasks, …)",
+    "study.missing",
+  );
   return parseStudy(obj, path, dirname(resolve(path)));
 }
