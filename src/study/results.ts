@@ -9,9 +9,12 @@ import { updateComparison, variantCosts, type CostEntry } from "./costs.js";
 import type { StepMetrics } from "./executors.js";
 import type { PlannedStep } from "./plan.js";
 import type { Study } from "./schema.js";
+import { compareToCombined, PRIMARY_METRIC, type ScoredSample, type Significance } from "./significance.js";
 import { readStepRecord, stepDir, type StepRecord } from "./store.js";
 
 export interface ResultRow {
+  /** Paired bootstrap against the combined baseline on the task's primary metric (same model, language). */
+  vs_combined?: Significance;
   model: string;
   task: string;
   lang: string;
@@ -35,6 +38,8 @@ export interface Results {
   };
   languages: string[];
   tasks: string[];
+  /** The metric each task is ranked and tested by (the seed's Table 1 metric). */
+  primary: Record<string, string>;
   results: ResultRow[];
   costs: CostEntry[];
   update: ReturnType<typeof updateComparison> | null;
@@ -42,6 +47,36 @@ export interface Results {
     string,
     { model: string; task: string; languages: string[]; modules: Record<string, number[][]> }
   >;
+}
+
+function readSamples(path: string): ScoredSample[] {
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as ScoredSample);
+}
+
+/** The task's primary metric: the seed's for built-in tasks, else the first metric its evaluations report. */
+function primaryOf(task: string, rows: ResultRow[]): string {
+  return PRIMARY_METRIC[task] ?? Object.keys(rows.find((r) => r.task === task)?.metrics ?? {})[0] ?? "";
+}
+
+/** Mark each variant's row with its paired bootstrap against the combined baseline (seeded: deterministic). */
+function addSignificance(study: Study, rows: ResultRow[], samplesOf: Map<ResultRow, string>): void {
+  const key = (r: ResultRow) => `${r.model}\u0000${r.task}\u0000${r.lang}`;
+  const combined = new Map(rows.filter((r) => r.variant === "combined").map((r) => [key(r), r]));
+  for (const r of rows) {
+    const base = combined.get(key(r));
+    if (!base || r === base) continue;
+    const metric = primaryOf(r.task, rows);
+    if (!(metric in r.metrics)) continue;
+    const sig = compareToCombined(readSamples(samplesOf.get(r)!), readSamples(samplesOf.get(base)!), metric, {
+      samples: study.evaluation.bootstrap,
+      seed: study.evaluation.seed,
+      confidence: study.evaluation.confidence,
+    });
+    if (sig) r.vs_combined = sig;
+  }
 }
 
 /** Records of the finished steps, by step id. */
@@ -57,13 +92,16 @@ export function finishedRecords(outDir: string, steps: PlannedStep[]): Map<strin
 export function buildResults(study: Study, steps: PlannedStep[], outDir: string): Results {
   const records = finishedRecords(outDir, steps);
   const results: ResultRow[] = [];
+  const samplesOf = new Map<ResultRow, string>();
   const similarity: Results["similarity"] = {};
   for (const s of steps) {
     if (!records.has(s.id)) continue;
     const dir = stepDir(outDir, s.key);
     if (s.kind === "evaluate" && s.result) {
       const m = JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as StepMetrics;
-      results.push({ ...s.result, n: m.count, metrics: m.metrics, ci: m.ci });
+      const row: ResultRow = { ...s.result, n: m.count, metrics: m.metrics, ci: m.ci };
+      results.push(row);
+      samplesOf.set(row, join(dir, "samples.jsonl"));
     } else if (s.kind === "analyse" && existsSync(join(dir, "similarity.json"))) {
       const sim = JSON.parse(readFileSync(join(dir, "similarity.json"), "utf8")) as {
         languages: string[];
@@ -74,6 +112,7 @@ export function buildResults(study: Study, steps: PlannedStep[], outDir: string)
       similarity[study.bases.length > 1 ? `${model}/${task}` : task] = { model, task, ...sim };
     }
   }
+  addSignificance(study, results, samplesOf);
   const costModel = study.costs;
   return {
     study: {
@@ -87,6 +126,7 @@ export function buildResults(study: Study, steps: PlannedStep[], outDir: string)
     },
     languages: study.languages,
     tasks: study.tasks.map((t) => t.name),
+    primary: Object.fromEntries(study.tasks.map((t) => [t.name, primaryOf(t.name, results)])),
     results,
     costs: variantCosts(steps, records, costModel),
     update: study.ablations.update

@@ -1,4 +1,5 @@
 import { test, after } from "node:test";
+import { DEMO_DIR } from "../../src/workflow/demo.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -68,17 +69,29 @@ test("errors: one line naming the problem, non-zero exit, no stack trace, nothin
   assert.match(dbg.stderr, /at /, "--debug shows the stack");
 });
 
-test("demo runs on the embedded data and writes its summary", () => {
-  const r = run("demo", "-o", "demo-out");
+// The demo itself (the whole study, minutes) runs in .ci/run as `npm run demo`; here: its plan is the study's.
+test("the demo study plans every language, task, baseline, merge and ablation", () => {
+  const r = run("study", "run", join(DEMO_DIR, "study.yaml"), "-o", "demo-plan", "--dry-run");
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /language-vector cosine similarity/);
-  assert.match(r.stdout, /knots_ties/);
-  const s = JSON.parse(readFileSync(join(tmp.dir, "demo-out", "summary.json"), "utf8")) as {
-    languages: string[];
-    merges: { cosine: number[] }[];
-  };
-  assert.deepEqual(s.languages, ["en", "de", "fr", "ja", "zh"]);
-  // task arithmetic of five vectors keeps a positive share of each one
-  for (const c of s.merges[0]!.cosine) assert.ok(c > 0 && c <= 1);
-  assert.equal(run("demo", "-o", "demo-out").status, 1, "refuses to overwrite without --force");
+  const ids = r.stdout
+    .split("\n")
+    .filter((l) => /^\s+(run|cached)\s/.test(l))
+    .map((l) => l.trim().split(/\s+/)[1]!);
+  for (const task of ["sentiment", "reasoning"])
+    for (const lang of ["en", "de", "fr", "ja", "zh"]) {
+      assert.ok(ids.includes(`train/${task}/${lang}`), `train/${task}/${lang}`);
+      assert.ok(ids.includes(`evaluate/${task}/${lang}/combined`), `evaluate/${task}/${lang}/combined`);
+      for (const m of ["ties", "knots_ties", "dare_ties", "knots_dare_ties"])
+        for (const d of ["1", "0.5"])
+          assert.ok(
+            ids.includes(`evaluate/${task}/${lang}/merged/${m}/w1-d${d}`),
+            `${task} ${lang} ${m} d${d}`,
+          );
+    }
+  assert.ok(
+    ids.includes("train/sentiment/combined/update"),
+    "the update ablation retrains the combined adapter",
+  );
+  assert.ok(ids.some((id) => id.startsWith("merge/sentiment/cluster/east_asian/")));
+  assert.ok(ids.includes("analyse/similarity/reasoning"));
 });
