@@ -60,10 +60,11 @@ function costTable(results: StudyResults): Table | null {
   const rows = results.costs.map((c) => ({
     label: `${c.task}: ${c.variant}`,
     variant: c.variant,
-    cells: [c.trainings, c.sequential_s, c.parallel_s, c.device_s, c.cost].map((value) => ({
+    cells: [c.trainings, c.sequential_s, c.parallel_s, c.device_s, c.cost].map((value, i) => ({
       value,
       best: false,
       significant: false,
+      count: i === 0,
     })),
   }));
   return {

@@ -11,9 +11,9 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** How a number is shown: integers as they are, everything else to three decimals. */
-export function formatNumber(v: number): string {
-  return Number.isInteger(v) ? String(v) : v.toFixed(3);
+/** How a cell's number is shown: counts as they are, every score, time and price to three decimals. */
+export function formatNumber(c: Cell): string {
+  return c.count ? String(c.value) : c.value!.toFixed(3);
 }
 
 const CSS = `
@@ -57,7 +57,7 @@ function cellHtml(c: Cell, sep: boolean): string {
   const sig = c.significant
     ? `<sup class="sig" title="significantly different from the combined baseline">†</sup>`
     : "";
-  return `<td${attr} data-value="${c.value}">${formatNumber(c.value)}${sig}</td>`;
+  return `<td${attr} data-value="${c.value}">${formatNumber(c)}${sig}</td>`;
 }
 
 export function tableHtml(t: Table): string {

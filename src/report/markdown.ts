@@ -20,7 +20,7 @@ export function tableMarkdown(t: Table): string {
         .map((c) =>
           c.value === null
             ? "–"
-            : `${c.best ? "**" : ""}${formatNumber(c.value)}${c.best ? "**" : ""}${c.significant ? " †" : ""}`,
+            : `${c.best ? "**" : ""}${formatNumber(c)}${c.best ? "**" : ""}${c.significant ? " †" : ""}`,
         )
         .join(" | ")} |`,
   );

@@ -37,6 +37,8 @@ export interface Cell {
   best: boolean;
   /** Significantly different from the combined baseline (paired bootstrap), when known. */
   significant: boolean;
+  /** A count (shown without decimals); every other value is shown to three decimals. */
+  count?: boolean;
 }
 
 export interface Table {
