@@ -9,7 +9,8 @@ import { join, relative } from "node:path";
 
 const memo = new Map<string, string>();
 
-function fileHash(path: string): string {
+/** sha256 of a file's bytes, memoised per (path, size, mtime) within this process. */
+export function sha256File(path: string): string {
   const st = statSync(path);
   const key = `${path}\0${st.size}\0${st.mtimeMs}`;
   const known = memo.get(key);
@@ -51,7 +52,7 @@ export function hashPaths(paths: readonly string[]): string {
   const h = createHash("sha256");
   for (const root of paths) {
     h.update(`root\0${listFiles(root).length}\0`);
-    for (const f of listFiles(root)) h.update(`${relative(root, f)}\0${fileHash(f)}\n`);
+    for (const f of listFiles(root)) h.update(`${relative(root, f)}\0${sha256File(f)}\n`);
   }
   return h.digest("hex");
 }

@@ -1,39 +1,15 @@
 /**
  * Content hashes for step keys (DVC-style: contents, never timestamps). A file hashes its bytes; a folder
  * hashes the sorted list of (relative path, file hash) of every file in it, so renaming or editing any file
- * changes it. Files are read in 1 MB chunks so a multi-GB base model never sits in memory.
+ * changes it. Files are hashed by src/eval/content-hash.ts (chunked, memoised per process).
  */
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-
-const memo = new Map<string, string>();
+import { sha256File } from "../eval/content-hash.js";
 
 export function sha256Text(s: string): string {
   return createHash("sha256").update(s).digest("hex");
-}
-
-/** sha256 of a file's bytes, memoised per (path, size, mtime) within this process. */
-export function sha256File(path: string): string {
-  const st = statSync(path);
-  const memoKey = `${path}\0${st.size}\0${st.mtimeMs}`;
-  const hit = memo.get(memoKey);
-  if (hit) return hit;
-  const h = createHash("sha256");
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const fd = openSync(path, "r");
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  const d = h.digest("hex");
-  memo.set(memoKey, d);
-  return d;
 }
 
 function listFiles(dir: string, root: string, out: string[]): void {
