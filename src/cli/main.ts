@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { isMerglotError } from "../errors.js";
-import { enableSignalCleanup, interruptedBy } from "../output/debris.js";
+import { enableSignalCleanup, interruptedBy, stopOnBrokenPipe } from "../output/debris.js";
 import { describeFsError } from "../output/fs-errors.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands.js";
@@ -56,6 +56,9 @@ enableSignalCleanup((signal, removed) =>
     `merglot: interrupted by ${signal}${removed ? "; the unfinished output was removed" : ""}\n`,
   ),
 );
+
+stopOnBrokenPipe(process.stdout);
+stopOnBrokenPipe(process.stderr);
 
 main(process.argv).then(
   (code) => {

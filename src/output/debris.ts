@@ -102,7 +102,9 @@ let cleanupEnabled = false;
 let listening = false;
 
 const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-type Sig = keyof typeof SIGNALS;
+type Sig = keyof typeof SIGNALS | "SIGPIPE";
+/** Exit status of a run stopped by its stdout/stderr reader going away: 128 + SIGPIPE, as a C tool would report. */
+const EXIT_CODES: Record<Sig, number> = { ...SIGNALS, SIGPIPE: 13 };
 
 /** Record a temp or trash path of this run, so that a signal removes (or restores) it. */
 export function registerDebris(path: string, kind: DebrisKind, target: string): void {
@@ -182,8 +184,9 @@ function handler(signal: Sig): void {
   const hadDebris = live.size > 0;
   const exit = () => {
     const removed = cleanupLiveDebris() > 0 || hadDebris;
-    notify?.(signal, removed);
-    process.exit(128 + SIGNALS[signal]);
+    // a closed pipe is the reader's choice (`merglot … | head`): stop quietly, as Unix tools do
+    if (signal !== "SIGPIPE") notify?.(signal, removed);
+    process.exit(128 + EXIT_CODES[signal]);
   };
   if (interrupted !== null || stoppers.size === 0) {
     exit();
@@ -196,6 +199,18 @@ function handler(signal: Sig): void {
   void Promise.race([Promise.all(waits), limit]).then(() => {
     clearTimeout(timer);
     exit();
+  });
+}
+
+/**
+ * The reader of stdout or stderr went away (EPIPE: `merglot inspect … | head`). Node ignores SIGPIPE, so
+ * without this the next write throws an unhandled stream error with a stack trace. Stop the run like an
+ * interrupt (workers wound down, temp paths removed) and exit 141 without a message.
+ */
+export function stopOnBrokenPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    if (interrupted === null) handler("SIGPIPE");
   });
 }
 
