@@ -286,10 +286,18 @@ export function customSchema(task: string): Schema {
   };
 }
 
+function identityColumns(row: SourceRow["row"]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of ["id", "lang"]) if (k in row) out[k] = row[k];
+  return out;
+}
+
 /** A schema that renames columns (canonical field → source column) and then reads the result. */
 export function mappedSchema(task: string, columns: Record<string, string>): (src: SourceRow) => SourceRow {
   return (src) => {
-    const row: Record<string, unknown> = isBuiltinTask(task) ? { ...src.row } : {};
+    // A custom task keeps only its mapped fields, plus the file's own id and lang: its samples must carry the
+    // user's ids (a mapping may still rename them, e.g. id: uid).
+    const row: Record<string, unknown> = isBuiltinTask(task) ? { ...src.row } : identityColumns(src.row);
     for (const [field, column] of Object.entries(columns)) {
       if (!(column in src.row)) {
         throw new MerglotError(

@@ -146,6 +146,12 @@ describe("a folder of per-split files in JSONL, CSV and TSV", () => {
       { id: "fr-test-0", lang: "fr", sentence: "Bon, mais cher." },
       { id: "fr-test-1", lang: "fr", sentence: "Top!" },
     ]);
+    // a custom task's file with its own id and lang columns keeps them through the mapping
+    const own = tree(join(dir, "custom-ids"), {
+      "t.jsonl": '{"id":"r-17","lang":"de","body":"Gut."}\n{"id":"r-18","lang":"fr","body":"Bien."}\n',
+    }) + "/t.jsonl";
+    const mine = await loadExamples({ path: own, task: "tone", lang: "de", columns: { sentence: "body" } });
+    assert.deepEqual(mine.examples, [{ id: "r-17", lang: "de", sentence: "Gut." }]);
     await rejectsMerglot(
       loadExamples({ path: p, task: "sentiment", columns: { text: "body" } }),
       "data.column",
