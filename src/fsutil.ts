@@ -3,7 +3,7 @@
  * registered by src/output (so signals and later runs clean them up); policy for the user's outputs
  * (protected paths, ownership, atomic replacement of folders) lives in src/output/slot.ts.
  */
-import { closeSync, existsSync, fsyncSync, renameSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, renameSync, rmSync, statSync } from "node:fs";
 import { MerglotError } from "./errors.js";
 import { debrisPathFor, registerDebris, unregisterDebris } from "./output/debris.js";
 
@@ -48,4 +48,26 @@ export function discardTempFile(fd: number, tmp: string): void {
   } finally {
     unregisterDebris(tmp);
   }
+}
+
+/**
+ * Refuse a named pipe, socket or device where a file is read by offset (safetensors, GGUF) or hashed: opening
+ * a FIFO blocks until some process writes to it, so without this a mistyped path would hang the run forever.
+ * A path that cannot be stat'ed is left to the caller's open, which reports it.
+ */
+export function refuseSpecialFile(path: string, code: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return;
+  }
+  const kind = st.isFIFO()
+    ? "a named pipe"
+    : st.isSocket()
+      ? "a socket"
+      : st.isCharacterDevice() || st.isBlockDevice()
+        ? "a device"
+        : null;
+  if (kind) throw new MerglotError(code, `${path}: is ${kind}, not a regular file`);
 }

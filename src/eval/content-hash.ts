@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { refuseSpecialFile } from "../fsutil.js";
 
 const memo = new Map<string, string>();
 
@@ -15,6 +16,7 @@ export function sha256File(path: string): string {
   const key = `${path}\0${st.size}\0${st.mtimeMs}`;
   const known = memo.get(key);
   if (known) return known;
+  refuseSpecialFile(path, "file.read");
   const h = createHash("sha256");
   const fd = openSync(path, "r");
   try {

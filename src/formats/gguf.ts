@@ -16,7 +16,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
-import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
+import { commitTempFile, discardTempFile, refuseSpecialFile, tempPathFor } from "../fsutil.js";
 import type { OutputSlot } from "../output/slot.js";
 import { decodeToFloat32, encodeFromFloat32, f16BitsToF32 } from "../tensor/dtypes.js";
 
@@ -522,6 +522,7 @@ export class GgufReader {
   /** Open and validate a GGUF file; tensor data is read later, on demand. */
   static open(path: string): GgufReader {
     let fd: number;
+    refuseSpecialFile(path, "gguf.open");
     try {
       fd = openSync(path, "r");
     } catch (e) {

@@ -11,7 +11,7 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { MerglotError } from "../errors.js";
 import { parseJsonText } from "../json-input.js";
-import { commitTempFile, discardTempFile, tempPathFor } from "../fsutil.js";
+import { commitTempFile, discardTempFile, refuseSpecialFile, tempPathFor } from "../fsutil.js";
 import { decodeToFloat32, encodeFromFloat32, type FloatDType } from "../tensor/dtypes.js";
 
 export type StDType =
@@ -372,6 +372,7 @@ export class SafetensorsReader {
   static open(path: string, opts: { fd?: number } = {}): SafetensorsReader {
     let fd: number;
     const owned = opts.fd === undefined;
+    if (opts.fd === undefined) refuseSpecialFile(path, "safetensors.open");
     try {
       fd = opts.fd ?? openSync(path, "r");
     } catch (e) {
