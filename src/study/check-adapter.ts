@@ -34,6 +34,8 @@ export interface AdapterRequest {
   alpha: number;
   /** "all-linear" or module kinds (q_proj, …), as training.target_modules. */
   targets: string[];
+  /** How messages name the folder (default: its path), e.g. "{output_dir}" when the folder is a temp one. */
+  label?: string;
 }
 
 export interface AdapterCheck {
@@ -86,15 +88,14 @@ function baseConfig(base: string): { config: LlamaModelConfig; gguf: boolean } {
  * MerglotError saying what is wrong (the caller names the step); returns what it found.
  */
 export function checkProducedAdapter(dir: string, req: AdapterRequest): AdapterCheck {
+  const label = req.label ?? dir;
   if (!existsSync(dir))
-    bad(
-      `no adapter was written: ${dir} does not exist (the command must write a PEFT folder there: {output_dir})`,
-    );
-  if (!statSync(dir).isDirectory()) bad(`${dir}: not a folder (the command must write a PEFT folder there)`);
+    bad(`no adapter was written: ${label} does not exist (a PEFT folder must be written there)`);
+  if (!statSync(dir).isDirectory()) bad(`${label}: not a folder (a PEFT folder must be written there)`);
   for (const f of [CONFIG_FILE, WEIGHTS_FILE])
     if (!existsSync(resolve(dir, f)))
       bad(
-        `${dir}: no ${f}: not a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors; with PEFT: save_pretrained(dir, safe_serialization=True))`,
+        `${label}: no ${f}: not a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors; with PEFT: save_pretrained(dir, safe_serialization=True))`,
       );
   let adapter: LoraAdapter;
   try {
@@ -104,15 +105,15 @@ export function checkProducedAdapter(dir: string, req: AdapterRequest): AdapterC
     throw e;
   }
   try {
-    return checkOpened(adapter, req);
+    return checkOpened(adapter, req, label);
   } finally {
     adapter.close();
   }
 }
 
-function checkOpened(adapter: LoraAdapter, req: AdapterRequest): AdapterCheck {
+function checkOpened(adapter: LoraAdapter, req: AdapterRequest, label: string): AdapterCheck {
   const c = adapter.config;
-  const where = `${adapter.path}/${CONFIG_FILE}`;
+  const where = `${label}/${CONFIG_FILE}`;
   if (c.r !== req.r) bad(`${where}: r is ${c.r}, but the study trains rank ${req.r} (training.r)`);
   if (c.loraAlpha !== req.alpha)
     bad(`${where}: lora_alpha is ${c.loraAlpha}, but the study trains alpha ${req.alpha} (training.alpha)`);
@@ -156,7 +157,7 @@ function checkOpened(adapter: LoraAdapter, req: AdapterRequest): AdapterCheck {
         bad(`${where}: target_modules ${tm} also covers ${name}, which the study does not target (${asked})`);
     }
 
-  const weights = `${adapter.path}/${WEIGHTS_FILE}`;
+  const weights = `${label}/${WEIGHTS_FILE}`;
   for (const m of adapter.modules) {
     if (!expected.has(m.name))
       bad(

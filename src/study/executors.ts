@@ -312,7 +312,12 @@ function commandTrain(setting: Extract<ExecutorSetting, { kind: "command" }>, cw
       }
       let check;
       try {
-        check = checkProducedAdapter(paths.outputDir, { base: step.files.base!, ...lora });
+        // named as the user wrote it: the step's temp folder is gone when they read the message
+        check = checkProducedAdapter(paths.outputDir, {
+          base: step.files.base!,
+          ...lora,
+          label: "{output_dir}",
+        });
       } catch (e) {
         if (!(e instanceof MerglotError)) throw e;
         const kept = keepLog(log, step, ctx);
