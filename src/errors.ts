@@ -6,10 +6,13 @@
 export class MerglotError extends Error {
   /** A short machine-readable kind, e.g. "safetensors.header", "recipe.field". */
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  /** More lines for the person reading the message (e.g. the tail of a failed command's log), or undefined. */
+  readonly detail?: string;
+  constructor(code: string, message: string, options?: { cause?: unknown; detail?: string }) {
     super(message, options);
     this.name = "MerglotError";
     this.code = code;
+    if (options?.detail !== undefined) this.detail = options.detail;
   }
 }
 

@@ -34,6 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     const debug = argv.includes("--debug");
     if (isMerglotError(e)) {
       printMessage(e.message);
+      // multi-line context (a failed command's log tail), indented, control characters escaped
+      if (e.detail) printErr(e.detail.replace(/^/gm, "  ") + "\n");
       if (debug && e.stack) printErr(`${e.stack}\n`);
       return 1;
     }

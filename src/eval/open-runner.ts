@@ -60,7 +60,7 @@ export function runnerKindFor(model: string, requested?: RunnerKind): RunnerKind
 }
 
 /** The base model's shape as llama.cpp's GGUF metadata states it (to check and convert adapters). */
-function baseShapeFromGguf(path: string): BaseShape {
+export function baseShapeFromGguf(path: string): BaseShape {
   const r = GgufReader.open(path);
   try {
     const arch = r.getString("general.architecture");

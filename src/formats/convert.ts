@@ -90,7 +90,7 @@ export function findBaseConfig(
 }
 
 /** The [out, in] shape config.json implies for a LoRA-targeted module, or undefined for other modules. */
-function moduleShape(c: LlamaModelConfig, name: string): [number, number] | undefined {
+export function moduleShape(c: LlamaModelConfig, name: string): [number, number] | undefined {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   const kind = name.slice(name.lastIndexOf(".") + 1);

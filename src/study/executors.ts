@@ -5,9 +5,10 @@
  * scheduler does (run.ts), so every executor gets crash safety and caching for free.
  *
  * `local` runs every kind in this process with merglot's own library (trainer, merge engine, engine
- * runner). The extension point for `command` (a user's training command, e.g. TRL + PEFT, that writes a
- * PEFT folder) and `slurm` (job arrays) is `executorsFor`: they replace `train` (and possibly `evaluate`)
- * and keep the rest.
+ * runner). `command` runs a train step as the user's command (e.g. TRL + PEFT on a GPU machine; see
+ * command.ts for its template, subprocess.ts for the process, check-adapter.ts for what it must write).
+ * `executorsFor` is the one place that maps the study's settings (`executor`, `executors.<kind>`) to the
+ * executor of each step kind.
  *
  * Step output layout (inside the step's folder):
  *   prepare   train.jsonl, test.jsonl (the selected canonical examples)
@@ -16,8 +17,16 @@
  *   evaluate  metrics.json (evaluate()'s report, timing left out), samples.jsonl (one line per example)
  *   analyse   similarity.json ({"languages","modules": {"all"|kind: n × n cosine}})
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { languageVectorSimilarity } from "../analysis/similarity.js";
 import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
@@ -32,7 +41,11 @@ import { renderExample } from "../tasks/render.js";
 import { trainAdapter } from "../train/api.js";
 import { taskTrainingPairs } from "../train/task-data.js";
 import { TRAIN_DEFAULTS, type TrainConfig } from "../train/trainer.js";
+import { checkProducedAdapter } from "./check-adapter.js";
+import { expandCommand, placeholderEnv, trainCommandValues } from "./command.js";
 import type { PlannedStep, StepKind } from "./plan.js";
+import type { ExecutorSetting } from "./schema.js";
+import { logTail, runSubprocess } from "./subprocess.js";
 
 export interface StepContext {
   /** Empty folder for the step's outputs (a temp folder the scheduler renames when the step returns). */
@@ -41,6 +54,8 @@ export interface StepContext {
   inputs: Record<string, string>;
   /** Progress inside the step (training steps, evaluated examples). */
   onProgress?: (done: number, total: number, what: string) => void;
+  /** Where executors that run other programs keep the log of a failed step (OUT_DIR/logs). */
+  logsDir?: string;
 }
 
 /** What a step measured (the scheduler adds wall and CPU time). */
@@ -53,21 +68,35 @@ export interface StepReport {
 
 export interface StepExecutor {
   run(step: PlannedStep, ctx: StepContext): Promise<StepReport>;
+  /**
+   * The work happens outside this process (a subprocess, a cluster): the scheduler runs it here even with
+   * --jobs > 1 instead of in a worker process (which exists to keep CPU-bound work off the event loop).
+   */
+  external?: boolean;
 }
 
 export type Executors = Record<StepKind, StepExecutor>;
 
-export interface ExecutorSettings {
-  kind: "local";
-  device: string;
-}
-
-/** The executors for a study's `executor` setting. */
-export function executorsFor(settings: ExecutorSettings): Executors {
-  switch (settings.kind) {
-    case "local":
-      return LOCAL_EXECUTORS;
+/**
+ * The executor of every step kind from the study's settings (`executors.<kind>`, else `executor`; schema.ts
+ * resolves and checks them). `cwd`: where user commands run (the study file's folder, against which every
+ * other path of the study resolves too).
+ */
+export function executorsFor(settings: Record<StepKind, ExecutorSetting>, opts: { cwd: string }): Executors {
+  const out = {} as Executors;
+  for (const kind of Object.keys(LOCAL_EXECUTORS) as StepKind[]) {
+    const s = settings[kind];
+    switch (s.kind) {
+      case "local":
+        out[kind] = LOCAL_EXECUTORS[kind];
+        break;
+      case "command":
+        if (kind !== "train") throw new Error(`internal: a command executor for ${kind} steps`);
+        out[kind] = commandTrain(s, opts.cwd);
+        break;
+    }
   }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------- prepare
@@ -137,6 +166,19 @@ const prepare: StepExecutor = {
 
 // ------------------------------------------------------------------------------------------------ train
 
+/** The examples a train step reads: its inputs' train.jsonl, in the plan's order (data0, data1, …). */
+function trainExamples(ctx: StepContext): Example[] {
+  const names = Object.keys(ctx.inputs)
+    .filter((n) => n.startsWith("data"))
+    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  return names.flatMap((n) => readJsonl<Example>(join(ctx.inputs[n]!, "train.jsonl")));
+}
+
+/** Each example in its own language's prompt, through the base model's chat template (as evaluation). */
+function trainPairs(step: PlannedStep, examples: Example[]) {
+  return taskTrainingPairs(taskOf(step), examples, { chat: chatFormatOf(step.files.base!), where: step.id });
+}
+
 /** A LoRA adapter on the prepared examples of its inputs (several languages for `combined`). */
 const trainStep: StepExecutor = {
   async run(step, ctx) {
@@ -144,13 +186,8 @@ const trainStep: StepExecutor = {
       lora: { r: number; alpha: number; targets: string[] };
       train: Partial<TrainConfig>;
     };
-    const task = taskOf(step);
-    const names = Object.keys(ctx.inputs)
-      .filter((n) => n.startsWith("data"))
-      .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
-    const examples = names.flatMap((n) => readJsonl<Example>(join(ctx.inputs[n]!, "train.jsonl")));
-    // Each example in its own language's prompt, through the base model's chat template (as evaluation).
-    const pairs = taskTrainingPairs(task, examples, { chat: chatFormatOf(step.files.base!), where: step.id });
+    const examples = trainExamples(ctx);
+    const pairs = trainPairs(step, examples);
     const { log } = trainAdapter({
       baseDir: step.files.base!,
       dataPath: step.id,
@@ -171,6 +208,135 @@ const trainStep: StepExecutor = {
     };
   },
 };
+
+// ------------------------------------------------------------------------------------------ train: command
+
+/** Lines of a failed command's log shown with the error. */
+const LOG_TAIL_LINES = 20;
+
+/**
+ * Where a failed step's log is kept: OUT_DIR/logs/<step id>.log (its temp folder is removed when it fails).
+ * Without a logs folder (a library caller), next to the step's temp folder.
+ */
+function keptLogPath(step: PlannedStep, ctx: StepContext): string {
+  return ctx.logsDir ? join(ctx.logsDir, `${step.id}.log`) : `${ctx.outDir}.command.log`;
+}
+
+function keepLog(log: string, step: PlannedStep, ctx: StepContext): string {
+  const kept = keptLogPath(step, ctx);
+  mkdirSync(dirname(kept), { recursive: true });
+  copyFileSync(log, kept);
+  return kept;
+}
+
+/** Tokens and final loss, where the training program records them: merglot's training_log.json, or TRL's
+ *  trainer_state.json (`num_tokens`, `loss` in log_history; in the output folder or its last checkpoint). */
+function trainingRecord(adapterDir: string): { tokens?: number; finalLoss?: number } {
+  const own = join(adapterDir, "training_log.json");
+  try {
+    if (existsSync(own)) {
+      const log = JSON.parse(readFileSync(own, "utf8")) as { tokens?: unknown; finalLoss?: unknown };
+      return {
+        ...(typeof log.tokens === "number" ? { tokens: log.tokens } : {}),
+        ...(typeof log.finalLoss === "number" ? { finalLoss: log.finalLoss } : {}),
+      };
+    }
+    const checkpoints = readdirSync(adapterDir)
+      .filter((n) => /^checkpoint-\d+$/.test(n))
+      .sort((a, b) => Number(a.slice(11)) - Number(b.slice(11)));
+    for (const dir of [adapterDir, ...checkpoints.reverse().map((c) => join(adapterDir, c))]) {
+      const p = join(dir, "trainer_state.json");
+      if (!existsSync(p)) continue;
+      const history = (JSON.parse(readFileSync(p, "utf8")) as { log_history?: Record<string, unknown>[] })
+        .log_history;
+      if (!Array.isArray(history)) return {};
+      const out: { tokens?: number; finalLoss?: number } = {};
+      for (const h of history) {
+        if (typeof h.num_tokens === "number") out.tokens = h.num_tokens;
+        if (typeof h.loss === "number") out.finalLoss = h.loss;
+      }
+      return out;
+    }
+  } catch {
+    /* a record we cannot read is no reason to fail a step whose adapter passed its check */
+  }
+  return {};
+}
+
+/**
+ * A train step as the user's command: its inputs written into the step's folder (canonical examples and
+ * rendered prompt/completion pairs), the template expanded, the command run (subprocess.ts), then the adapter
+ * it wrote to {output_dir} = <step>/adapter checked (check-adapter.ts) before the step counts as done.
+ */
+function commandTrain(setting: Extract<ExecutorSetting, { kind: "command" }>, cwd: string): StepExecutor {
+  return {
+    external: true,
+    async run(step, ctx) {
+      const { lora } = step.params as { lora: { r: number; alpha: number; targets: string[] } };
+      const examples = trainExamples(ctx);
+      const pairs = trainPairs(step, examples);
+      const inputs = join(ctx.outDir, "inputs");
+      const pairsDir = join(inputs, "pairs");
+      mkdirSync(pairsDir, { recursive: true });
+      const paths = {
+        trainJsonl: join(inputs, "train.jsonl"),
+        trainPairsJsonl: join(pairsDir, "train.jsonl"),
+        trainPairsDir: pairsDir,
+        outputDir: join(ctx.outDir, "adapter"),
+        stepDir: ctx.outDir,
+      };
+      writeJsonl(paths.trainJsonl, examples);
+      writeJsonl(paths.trainPairsJsonl, pairs);
+      const values = trainCommandValues(step, paths);
+      const log = join(ctx.outDir, "command.log");
+      ctx.onProgress?.(0, 1, "command running");
+      const r = await runSubprocess({
+        command: expandCommand(setting.command, values),
+        cwd,
+        env: { ...placeholderEnv(values), ...setting.env },
+        logPath: log,
+        timeoutS: setting.timeout,
+        removeOnInterrupt: ctx.outDir,
+      });
+      if (r.code !== 0 || r.timedOut) {
+        const kept = keepLog(log, step, ctx);
+        const how = r.timedOut
+          ? `ran past its time limit of ${setting.timeout} s (executors.train.timeout) and was stopped`
+          : r.signal !== null
+            ? `was ended by ${r.signal}`
+            : `exited with code ${r.code}`;
+        const tail = logTail(kept, LOG_TAIL_LINES);
+        throw new MerglotError("study.command", `the training command ${how}; its log: ${kept}`, {
+          detail: `last ${tail.length} lines of the log:\n${tail.join("\n")}`,
+        });
+      }
+      let check;
+      try {
+        // named as the user wrote it: the step's temp folder is gone when they read the message
+        check = checkProducedAdapter(paths.outputDir, {
+          base: step.files.base!,
+          ...lora,
+          label: "{output_dir}",
+        });
+      } catch (e) {
+        if (!(e instanceof MerglotError)) throw e;
+        const kept = keepLog(log, step, ctx);
+        throw new MerglotError(e.code, `the training command succeeded but ${e.message}; its log: ${kept}`);
+      }
+      rmSync(keptLogPath(step, ctx), { force: true }); // a failure log of an earlier run is stale now
+      const rec = trainingRecord(paths.outputDir);
+      return {
+        ...(rec.tokens !== undefined ? { tokens: rec.tokens } : {}),
+        info: {
+          examples: examples.length,
+          modules: check.modules,
+          commandWallS: r.wallS,
+          ...(rec.finalLoss !== undefined ? { finalLoss: rec.finalLoss } : {}),
+        },
+      };
+    },
+  };
+}
 
 // ------------------------------------------------------------------------------------------------ merge
 

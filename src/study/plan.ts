@@ -65,6 +65,9 @@ export function buildSteps(study: Study): Step[] {
       schedule: t.schedule,
       warmupRatio: t.warmup,
     },
+    // A training command is part of what produces an adapter: editing it re-runs the trainings (device, env
+    // and timeout are not: they change where and how long, not what).
+    ...(study.executors.train.kind === "command" ? { command: study.executors.train.command } : {}),
   };
   const evalParams = { evaluation: study.evaluation };
   const sets = study.merges.sets;
@@ -78,10 +81,12 @@ export function buildSteps(study: Study): Step[] {
   });
 
   for (const base of study.bases) {
-    if (base.format === "gguf")
+    // A command trains with the user's own stack (which reads whatever {base_model} names); evaluation of a
+    // GGUF base goes through llama.cpp. Only the built-in trainer needs an HF folder.
+    if (base.format === "gguf" && study.executors.train.kind === "local")
       throw new MerglotError(
         "study.executor",
-        `${study.source}: base_model: ${base.path}: the local executor trains with the built-in engine, which needs an HF model folder (a GGUF base needs a command executor)`,
+        `${study.source}: base_model: ${base.path}: the local executor trains with the built-in engine, which needs an HF model folder (a GGUF base needs a command executor for training: executors.train)`,
       );
     const P = multiBase ? `${base.name}/` : "";
     const baseFiles = { base: base.path };
@@ -133,18 +138,18 @@ export function buildSteps(study: Study): Step[] {
             context: { taskSource: task.task.source },
           });
       }
-      const train = (id: string, data: string[]) =>
+      const train = (id: string, data: string[], langs: string[]) =>
         add({
           id,
           kind: "train",
           params: { ...trainParams, task: task.task.text },
-          context: { taskSource: task.task.source },
+          context: { taskSource: task.task.source, taskName: task.name, languages: langs.join(",") },
           files: baseFiles,
           deps: Object.fromEntries(data.map((d, i) => [`data${i}`, d])),
         });
       const perLang: Record<string, string> = {};
       for (const lang of study.languages)
-        perLang[lang] = train(`${P}train/${task.name}/${lang}`, [prep[lang]!]);
+        perLang[lang] = train(`${P}train/${task.name}/${lang}`, [prep[lang]!], [lang]);
       allTaskAdapters.push({ task, adapters: perLang });
       const langAdapters = study.languages.map((l) => perLang[l]!);
       const ones = study.languages.map(() => 1);
@@ -159,6 +164,7 @@ export function buildSteps(study: Study): Step[] {
         combined = train(
           `${P}train/${task.name}/combined`,
           study.languages.map((l) => prep[l]!),
+          study.languages,
         );
         if (study.baselines.includes("combined"))
           for (const lang of study.languages) evaluate(task, lang, "combined", prep[lang]!, [combined]);
@@ -209,9 +215,9 @@ export function buildSteps(study: Study): Step[] {
           deps: {},
           context: { taskSource: task.task.source },
         });
-        const trainL = train(`${P}train/${task.name}/${L}/update`, [prepU]);
+        const trainL = train(`${P}train/${task.name}/${L}/update`, [prepU], [L]);
         const dataU = study.languages.map((l) => (l === L ? prepU : prep[l]!));
-        const combinedU = train(`${P}train/${task.name}/combined/update`, dataU);
+        const combinedU = train(`${P}train/${task.name}/combined/update`, dataU, study.languages);
         const adaptersU = study.languages.map((l) => (l === L ? trainL : perLang[l]!));
         const V = `update/${L}`;
         evaluate(task, L, `${V}/per_language`, prep[L]!, [trainL]);

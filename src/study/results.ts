@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { updateComparison, variantCosts, type CostEntry } from "./costs.js";
 import type { StepMetrics } from "./executors.js";
 import type { PlannedStep } from "./plan.js";
-import type { Study } from "./schema.js";
+import { deviceOf, type Study } from "./schema.js";
 import { compareToCombined, PRIMARY_METRIC, type ScoredSample, type Significance } from "./significance.js";
 import { readStepRecord, stepDir, type StepRecord } from "./store.js";
 
@@ -34,6 +34,8 @@ export interface Results {
     training: Study["training"];
     merges: Study["merges"];
     executor: Study["executor"];
+    /** What ran each step kind (its env and command stay in study.yaml: they may hold secrets). */
+    executors: Record<string, { kind: string; device: string }>;
     costs: Study["costs"];
   };
   languages: string[];
@@ -122,6 +124,9 @@ export function buildResults(study: Study, steps: PlannedStep[], outDir: string)
       training: study.training,
       merges: study.merges,
       executor: study.executor,
+      executors: Object.fromEntries(
+        Object.entries(study.executors).map(([k, e]) => [k, { kind: e.kind, device: deviceOf(e) }]),
+      ),
       costs: study.costs,
     },
     languages: study.languages,

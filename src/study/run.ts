@@ -15,7 +15,7 @@ import type { ChildJob, ChildMessage } from "./child.js";
 import { executorsFor, type StepContext, type StepReport } from "./executors.js";
 import { planStudy, type PlannedStep } from "./plan.js";
 import { buildResults, type Results } from "./results.js";
-import type { Study } from "./schema.js";
+import { deviceOf, type Study } from "./schema.js";
 import {
   claimStudyDir,
   commitStep,
@@ -32,7 +32,7 @@ import {
   type LockStep,
   type StepRecord,
 } from "./store.js";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 export interface RunOptions {
   outDir: string;
@@ -232,8 +232,9 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
     const todo = steps.filter((s) => !cached.includes(s.id));
     emit({ type: "plan", total: steps.length, cached: cached.length, toRun: todo.length });
 
-    const executors = executorsFor(study.executor);
-    const threads = study.executor.threads ?? Math.max(1, Math.floor(availableParallelism() / jobs));
+    const executors = executorsFor(study.executors, { cwd: dirname(resolve(study.source)) });
+    const ownThreads = study.executor.kind === "local" ? study.executor.threads : undefined;
+    const threads = ownThreads ?? Math.max(1, Math.floor(availableParallelism() / jobs));
     const pool = jobs > 1 ? new WorkerPool(threads) : null;
     const done = new Set(cached);
     const running = new Map<string, Promise<void>>();
@@ -261,6 +262,7 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
         outDir: tmp,
         inputs,
         onProgress: (d, t, what) => emit({ type: "progress", step: s.id, done: d, total: t, what }),
+        logsDir: join(opts.outDir, "logs"),
       };
       const entry = lock.steps[s.id]!;
       entry.status = "running";
@@ -269,8 +271,9 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
       emit({ type: "start", step: s.id, running: [...running.keys(), s.id] });
       const w0 = performance.now();
       const cpu0 = process.cpuUsage();
+      // Work done outside this process (a user's command) needs no worker process to keep it off the loop.
       const work =
-        jobs === 1
+        jobs === 1 || executors[s.kind].external
           ? executors[s.kind].run(s, ctx).then((report) => {
               const c = process.cpuUsage(cpu0);
               return { report, cpuS: (c.user + c.system) / 1e6 };
@@ -286,8 +289,8 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
             wallS,
             cpuS,
             deviceS: wallS,
-            device: study.executor.device,
-            executor: study.executor.kind,
+            device: deviceOf(study.executors[s.kind]),
+            executor: study.executors[s.kind].kind,
             tokens: report.tokens ?? null,
             info: report.info ?? {},
             finishedAt: new Date().toISOString(),
@@ -308,7 +311,10 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
           writeLock(opts.outDir, lock);
           running.delete(s.id);
           // Name the step: the executor's message names the file or field, not where in the study it was.
-          failure ??= e instanceof MerglotError ? new MerglotError(e.code, `step ${s.id}: ${e.message}`) : e;
+          failure ??=
+            e instanceof MerglotError
+              ? new MerglotError(e.code, `step ${s.id}: ${e.message}`, { detail: e.detail })
+              : e;
         },
       );
       running.set(s.id, p);

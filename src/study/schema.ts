@@ -11,6 +11,7 @@ import { isMerglotError, MerglotError } from "../errors.js";
 import { firstIssue, readYamlMapping } from "../yaml-input.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
 import { loadTask, type Task } from "../tasks/load.js";
+import { checkCommandTemplate } from "./command.js";
 
 /** The seed study's languages and training values (r = α = 64, lr 2e-5, batch 8). */
 export const DEFAULT_LANGUAGES = ["en", "de", "fr", "ja", "zh"] as const;
@@ -52,20 +53,50 @@ const trainingSchema = z.strictObject({
   warmup: z.number().min(0).max(1).default(0),
 });
 
+/** The kinds of step a study has (plan.ts builds them); `executors` may choose an executor for each. */
+export const STEP_KINDS = ["prepare", "train", "merge", "evaluate", "analyse"] as const;
+
+const localExecutorSchema = z.strictObject({
+  kind: z.literal("local"),
+  /** Name of the device for the cost model (default "cpu"). */
+  device: z.string().min(1).default("cpu"),
+  /** Matrix-kernel threads per step (default: the cores divided among --jobs). */
+  threads: positiveInt.optional(),
+});
+
+/** A user's training command (e.g. TRL + PEFT), run as a subprocess: see command.ts for the placeholders. */
+const commandExecutorSchema = z.strictObject({
+  kind: z.literal("command"),
+  /** A /bin/sh command line with {placeholders}; merglot shell-quotes every value it puts in. */
+  command: z.string().min(1),
+  /** Name of the device for the cost model (default: none, so the price of the executor kind applies). */
+  device: z.string().min(1).optional(),
+  /** Extra environment variables for the command. */
+  env: z.record(z.string(), z.string()).optional(),
+  /** Seconds before the command is stopped and the step fails (default: no limit). */
+  timeout: z.number().positive().optional(),
+});
+
 /**
- * Where steps run. Only `local` exists today; `command` (a user's training command, e.g. TRL + PEFT) and
- * `slurm` (job arrays) are the planned extension: they add a member to this union and an executor in
- * executors.ts, nothing else changes.
+ * Where steps run: `local` (this process, merglot's own library) or `command` (a user's training command).
+ * A new executor adds a member to this union and an entry in executors.ts's `executorsFor`, nothing else.
  */
-const executorSchema = z.discriminatedUnion("kind", [
-  z.strictObject({
-    kind: z.literal("local"),
-    /** Name of the device for the cost model (default "cpu"). */
-    device: z.string().min(1).default("cpu"),
-    /** Matrix-kernel threads per step (default: the cores divided among --jobs). */
-    threads: positiveInt.optional(),
-  }),
-]);
+const executorSchema = z.discriminatedUnion("kind", [localExecutorSchema, commandExecutorSchema]);
+
+/** Per step kind, an executor that replaces the study's default `executor` for that kind. */
+const executorsSchema = z.strictObject(
+  Object.fromEntries(STEP_KINDS.map((k) => [k, executorSchema.optional()])) as Record<
+    (typeof STEP_KINDS)[number],
+    z.ZodOptional<typeof executorSchema>
+  >,
+);
+
+export type ExecutorSetting = z.infer<typeof executorSchema>;
+
+/** The device a step kind's executor records for the cost model: its `device`, else its kind. */
+export function deviceOf(setting: ExecutorSetting): string {
+  return setting.device ?? setting.kind;
+}
 
 const mergeSet = z.strictObject({ weight: finite.default(1), density: density.default(1) });
 
@@ -116,6 +147,7 @@ const studySchema = z.strictObject({
   tasks: z.record(z.string(), taskSchema),
   training: trainingSchema.default(trainingSchema.parse({})),
   executor: executorSchema.default({ kind: "local", device: "cpu" }),
+  executors: executorsSchema.optional(),
   baselines: z.array(z.enum(["combined", "per_language"])).default(["combined", "per_language"]),
   merges: mergesSchema.default(mergesSchema.parse({})),
   ablations: ablationsSchema.default({}),
@@ -154,7 +186,10 @@ export interface Study {
   languages: string[];
   tasks: StudyTask[];
   training: StudyYaml["training"];
-  executor: StudyYaml["executor"];
+  /** The default executor (`executor`). */
+  executor: ExecutorSetting;
+  /** The executor of each step kind: `executors.<kind>` where given, else `executor`. */
+  executors: Record<(typeof STEP_KINDS)[number], ExecutorSetting>;
   baselines: StudyYaml["baselines"];
   merges: StudyYaml["merges"];
   ablations: {
@@ -297,6 +332,8 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   if (s.baselines.length === 0 && s.merges.methods.length === 0)
     fail(source, "baselines", "nothing to evaluate: no baseline and no merge");
 
+  const executors = resolveExecutors(s, source);
+
   const name = s.name ?? basename(source, extname(source));
   return {
     source,
@@ -306,6 +343,7 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     tasks,
     training: s.training,
     executor: s.executor,
+    executors,
     baselines: s.baselines,
     merges: s.merges,
     ablations: {
@@ -318,6 +356,37 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     evaluation: s.evaluation,
     costs: s.costs,
   };
+}
+
+/**
+ * The executor of every step kind. A `command` runs training only (it must write a PEFT folder), so it is
+ * refused for the other kinds; its template's placeholders are checked now, not when the first step runs.
+ */
+function resolveExecutors(s: StudyYaml, source: string): Study["executors"] {
+  const out = {} as Study["executors"];
+  for (const kind of STEP_KINDS) {
+    const own = s.executors?.[kind];
+    const setting = own ?? s.executor;
+    const field = own ? `executors.${kind}` : "executor";
+    if (setting.kind === "command") {
+      if (kind !== "train")
+        fail(
+          source,
+          `${field}.kind`,
+          own
+            ? `a command executor runs training steps only; remove executors.${kind} (or give it kind: local)`
+            : `a command executor runs training steps only: set executor.kind: local and give the command as executors.train`,
+        );
+      try {
+        checkCommandTemplate(setting.command);
+      } catch (e) {
+        if (!isMerglotError(e)) throw e;
+        fail(source, `${field}.command`, e.message);
+      }
+    }
+    out[kind] = setting;
+  }
+  return out;
 }
 
 /** Read and validate a study file; YAML syntax errors name the line and column. */
