@@ -7,6 +7,7 @@ import { writeReport } from "../report/index.js";
 import { loadStudy } from "../study/schema.js";
 import { runStudy } from "../study/run.js";
 import { studyStatus } from "../study/status.js";
+import { runStepJob } from "../study/step-job.js";
 import { fmtS, positiveInt, printSummary, progressView } from "./study-view.js";
 
 export function registerStudy(program: Command): void {
@@ -54,6 +55,14 @@ export function registerStudy(program: Command): void {
         }
       },
     );
+  // What a Slurm job runs on a compute node: one planned step, from the spec file the study run wrote.
+  study
+    .command("step", { hidden: true })
+    .description("run one study step from its spec file (what the slurm executor's jobs run)")
+    .argument("<spec>", "step spec (OUT_DIR/slurm/specs/KEY.json)")
+    .action(async (spec: string) => {
+      await runStepJob(spec, (line) => process.stdout.write(`${line}\n`));
+    });
   study
     .command("status")
     .description("steps done / running / to do of a study folder, with recorded times")

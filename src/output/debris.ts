@@ -169,7 +169,11 @@ const STOP_WAIT_MS = 30_000;
  */
 export function onInterrupt(stop: () => Promise<unknown>): () => void {
   stoppers.add(stop);
-  return () => stoppers.delete(stop);
+  syncListeners();
+  return () => {
+    stoppers.delete(stop);
+    syncListeners();
+  };
 }
 
 /** The signal that interrupted this run, if one did (errors raised while stopping are then not reported). */
@@ -200,7 +204,8 @@ function handler(signal: Sig): void {
 }
 
 function syncListeners(): void {
-  const want = cleanupEnabled && (live.size > 0 || interrupted !== null);
+  // stoppers too: work outside this process (a study's Slurm jobs) must be stopped on Ctrl-C
+  const want = cleanupEnabled && (live.size > 0 || stoppers.size > 0 || interrupted !== null);
   if (want === listening) return;
   listening = want;
   for (const s of Object.keys(SIGNALS) as Sig[]) {

@@ -52,10 +52,24 @@ const trainingSchema = z.strictObject({
   warmup: z.number().min(0).max(1).default(0),
 });
 
+/** A Slurm time limit as sbatch's --time takes it (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS). */
+const slurmTime = z.string().regex(/^(UNLIMITED|INFINITE|(\d+-)?\d+(:\d{1,2}){0,2})$/, {
+  message: "a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
+});
+
+/** One extra #SBATCH line: an option, on one line (a newline would end the script's header). */
+const sbatchLine = z
+  .string()
+  // eslint-disable-next-line no-control-regex -- a line break would end the script's #SBATCH header
+  .regex(/^-[^\u0000-\u001f\u007f]*$/, {
+    message: "one sbatch option per item, starting with - (no line breaks)",
+  });
+
 /**
- * Where steps run. Only `local` exists today; `command` (a user's training command, e.g. TRL + PEFT) and
- * `slurm` (job arrays) are the planned extension: they add a member to this union and an executor in
- * executors.ts, nothing else changes.
+ * Where steps run. `local`: in this process (or --jobs child processes) with merglot's own library.
+ * `slurm`: each step is a Slurm job running merglot's own step on a compute node (slurm/ in this folder);
+ * the resource fields become #SBATCH lines. (`command`, a user's training command, is the other planned
+ * member.)
  */
 const executorSchema = z.discriminatedUnion("kind", [
   z.strictObject({
@@ -65,7 +79,44 @@ const executorSchema = z.discriminatedUnion("kind", [
     /** Matrix-kernel threads per step (default: the cores divided among --jobs). */
     threads: positiveInt.optional(),
   }),
+  z.strictObject({
+    kind: z.literal("slurm"),
+    partition: z
+      .string()
+      .regex(/^[A-Za-z0-9_.,-]+$/, { message: "a Slurm partition name (letters, digits, _ . , -)" })
+      .optional(),
+    /** GPUs per job (--gpus); device-seconds = wall seconds × GPUs. */
+    gpus: z.number().int().nonnegative().optional(),
+    time: slurmTime.optional(),
+    /** Memory per job (--mem): a number of MB or with a K/M/G/T suffix. */
+    mem: z
+      .string()
+      .regex(/^\d+[KMGT]?$/i, { message: "memory as sbatch --mem takes it, e.g. 64G or 16000" })
+      .optional(),
+    /** CPUs per job (--cpus-per-task); also the step's matrix-kernel threads. */
+    cpus: positiveInt.optional(),
+    /** At most this many tasks of a job array run at once (the `%` of --array). */
+    array_limit: positiveInt.optional(),
+    /** Extra #SBATCH lines, e.g. ["--account=myproj", "--qos=short"]. */
+    sbatch: z.array(sbatchLine).default([]),
+    /** Name of the device for the cost model (default "gpu" when gpus > 0, else "cpu"). */
+    device: z.string().min(1).optional(),
+    /** A user's command run inside the job (train only; the command executor's template). */
+    command: z.string().min(1).optional(),
+  }),
 ]);
+
+export type ExecutorYaml = z.infer<typeof executorSchema>;
+export type SlurmSettings = Extract<ExecutorYaml, { kind: "slurm" }>;
+
+/** Per step kind, overriding `executor`. */
+const executorsSchema = z.strictObject({
+  prepare: executorSchema.optional(),
+  train: executorSchema.optional(),
+  merge: executorSchema.optional(),
+  evaluate: executorSchema.optional(),
+  analyse: executorSchema.optional(),
+});
 
 const mergeSet = z.strictObject({ weight: finite.default(1), density: density.default(1) });
 
@@ -116,6 +167,7 @@ const studySchema = z.strictObject({
   tasks: z.record(z.string(), taskSchema),
   training: trainingSchema.default(trainingSchema.parse({})),
   executor: executorSchema.default({ kind: "local", device: "cpu" }),
+  executors: executorsSchema.default({}),
   baselines: z.array(z.enum(["combined", "per_language"])).default(["combined", "per_language"]),
   merges: mergesSchema.default(mergesSchema.parse({})),
   ablations: ablationsSchema.default({}),
@@ -155,6 +207,8 @@ export interface Study {
   tasks: StudyTask[];
   training: StudyYaml["training"];
   executor: StudyYaml["executor"];
+  /** Per step kind, where it differs from `executor` (see `executorOf`). */
+  executors: StudyYaml["executors"];
   baselines: StudyYaml["baselines"];
   merges: StudyYaml["merges"];
   ablations: {
@@ -297,6 +351,16 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   if (s.baselines.length === 0 && s.merges.methods.length === 0)
     fail(source, "baselines", "nothing to evaluate: no baseline and no merge");
 
+  for (const [kind, e] of [["", s.executor] as const, ...Object.entries(s.executors)]) {
+    const field = kind === "" ? "executor" : `executors.${kind}`;
+    if (e?.kind === "slurm" && e.command !== undefined)
+      fail(
+        source,
+        `${field}.command`,
+        "a command inside a Slurm job is not supported yet (the job runs merglot's own step)",
+      );
+  }
+
   const name = s.name ?? basename(source, extname(source));
   return {
     source,
@@ -306,6 +370,7 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     tasks,
     training: s.training,
     executor: s.executor,
+    executors: s.executors,
     baselines: s.baselines,
     merges: s.merges,
     ablations: {
@@ -331,4 +396,12 @@ export function loadStudy(path: string): Study {
     "study.missing",
   );
   return parseStudy(obj, path, dirname(resolve(path)));
+}
+
+/** The executor settings of one step kind: `executors.<kind>`, else `executor`. */
+export function executorOf(
+  study: Pick<Study, "executor" | "executors">,
+  kind: keyof StudyYaml["executors"],
+): ExecutorYaml {
+  return study.executors[kind] ?? study.executor;
 }
