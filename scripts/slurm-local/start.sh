@@ -21,8 +21,12 @@ for exe in munged slurmctld slurmd sbatch; do
     exit 1
   fi
 done
+# The daemons run as root (slurmd starts each job as its user); from another user, through sudo when allowed.
 if [ "$(id -u)" != 0 ]; then
-  echo "slurm-local: must run as root (slurmd starts jobs as their user)" >&2
+  if sudo -n true 2>/dev/null; then
+    exec sudo -n --preserve-env=MERGLOT_SLURM_DIR,MERGLOT_SLURM_CTLD_PORT,MERGLOT_SLURM_SLURMD_PORT,MERGLOT_SLURM_CPUS "$0" "$@"
+  fi
+  echo "slurm-local: must run as root, or as a user with passwordless sudo (slurmd starts jobs as their user)" >&2
   exit 1
 fi
 PATH="$PATH:/usr/sbin"
@@ -39,7 +43,8 @@ fi
 # A fresh cluster: no jobs left over from an earlier start.
 rm -rf "$DIR"/state "$DIR"/spool
 mkdir -p "$DIR"/{munge,state,spool,log}
-chmod 700 "$DIR/munge"
+# readable by every user: the client commands of any user read slurm.conf and talk to munged's socket
+chmod 755 "$DIR" "$DIR/munge"
 
 # munge: a fresh key, its own socket (a system munged, if any, is left alone).
 dd if=/dev/urandom of="$DIR/munge/munge.key" bs=1024 count=1 status=none
@@ -48,7 +53,10 @@ munged --force --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.sock
   --pid-file="$DIR/munge/munged.pid" --log-file="$DIR/log/munged.log" --seed-file="$DIR/munge/munged.seed"
 
 HOST="$(hostname -s)"
-CPUS="$(nproc)"
+# MERGLOT_SLURM_CPUS: offer more CPUs than the machine has (tests of tiny jobs: more of them at once)
+CPUS="${MERGLOT_SLURM_CPUS:-$(nproc)}"
+OVERRIDES=""
+[ "$CPUS" -gt "$(nproc)" ] && OVERRIDES="SlurmdParameters=config_overrides"
 # RealMemory (MB): what the machine has, less a little for the daemons; jobs ask for --mem within it.
 MEM_MB="$(awk '/MemTotal/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)"
 
@@ -90,6 +98,7 @@ OverTimeLimit=0
 MinJobAge=300
 InactiveLimit=0
 SlurmdTimeout=60
+$OVERRIDES
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -3,6 +3,9 @@
 # Jobs still running are ended with slurmd. State and logs stay in the folder (remove it to start afresh).
 set -uo pipefail
 DIR="${MERGLOT_SLURM_DIR:-/tmp/merglot-slurm}"
+if [ "$(id -u)" != 0 ] && sudo -n true 2>/dev/null; then
+  exec sudo -n --preserve-env=MERGLOT_SLURM_DIR "$0" "$@"
+fi
 
 stop_pid() {
   local file="$1"

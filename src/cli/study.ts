@@ -3,7 +3,6 @@
  * study library, print the plan / progress / summary.
  */
 import type { Command } from "commander";
-import { writeReport } from "../report/index.js";
 import { loadStudy } from "../study/schema.js";
 import { runStudy } from "../study/run.js";
 import { studyStatus } from "../study/status.js";
@@ -39,6 +38,8 @@ export function registerStudy(program: Command): void {
           onEvent: o.json || o.dryRun ? undefined : progressView(),
         });
         // the report is rebuilt from results.json after every run (cheap, deterministic)
+        // loaded here, not at start: `study step` (one Slurm job per step) should not load the report's charts
+        const { writeReport } = await import("../report/index.js");
         const report = summary.results && !o.dryRun ? await writeReport({ input: o.output }) : [];
         if (o.json) {
           const { results, ...rest } = summary;

@@ -6,8 +6,9 @@
  *
  * `local` runs every kind in this process with merglot's own library (trainer, merge engine, engine
  * runner). The extension point for `command` (a user's training command, e.g. TRL + PEFT, that writes a
- * PEFT folder) and `slurm` (job arrays) is `executorsFor`: they replace `train` (and possibly `evaluate`)
- * and keep the rest.
+ * PEFT folder) is `executorsFor`: it replaces `train` and keeps the rest. `slurm` is no StepExecutor: its
+ * steps are submitted as jobs all at once (slurm/runner.ts), each job running these local executors on a
+ * compute node (step-job.ts).
  *
  * Step output layout (inside the step's folder):
  *   prepare   train.jsonl, test.jsonl (the selected canonical examples)

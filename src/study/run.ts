@@ -16,7 +16,7 @@ import { executorsFor, type StepContext, type StepReport } from "./executors.js"
 import { planStudy, type PlannedStep } from "./plan.js";
 import { buildResults, type Results } from "./results.js";
 import { executorOf, type Study } from "./schema.js";
-import { SkippedStep, SlurmRunner } from "./slurm/runner.js";
+import { arrayGroup, SkippedStep, SlurmRunner } from "./slurm/runner.js";
 import {
   claimStudyDir,
   commitStep,
@@ -402,6 +402,23 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
               }
               batch.push(s);
               queued.add(s.id);
+            }
+            // The trainings of a task go out as one job array: none before all of them can go.
+            const waiting = new Set(
+              todo
+                .filter((s) => onSlurm(s) && !done.has(s.id) && !running.has(s.id) && !queued.has(s.id))
+                .map((s) => arrayGroup(s))
+                .filter((g): g is string => g !== null),
+            );
+            if (waiting.size) {
+              const inWaiting = (s: PlannedStep) => {
+                const g = arrayGroup(s);
+                return g !== null && waiting.has(g);
+              };
+              const held = new Set(batch.filter(inWaiting).map((s) => s.id));
+              // (and nothing that reads a held training: it would have no job to wait for)
+              for (const s of batch) if (Object.values(s.deps).some((d) => held.has(d))) held.add(s.id);
+              batch.splice(0, batch.length, ...batch.filter((s) => !held.has(s.id)));
             }
             if (batch.length)
               await startSlurm(batch).catch((e: unknown) => {

@@ -63,6 +63,8 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     MERGLOT_SLURM_SLURMD_PORT: String(port + 1),
     SLURM_CONF: join(cluster, "slurm.conf"),
     MERGLOT_SLURM_POLL_S: "1",
+    // the jobs are tiny (one CPU each, mostly Node starting): let four run at once even on two cores
+    MERGLOT_SLURM_CPUS: "4",
   };
   let fx: StudyFixture;
   /** A copy of the fixture's study.yaml with more YAML appended (same base model and data paths). */
@@ -78,6 +80,13 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   };
+  const cliAsync = (args: string[]) =>
+    new Promise<{ status: number | null; stderr: string }>((res) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.once("exit", (status) => res({ status, stderr }));
+    });
   const queued = (): string[] => {
     const r = spawnSync("squeue", ["--me", "-h", "-r", "-o", "%i"], { encoding: "utf8", env });
     assert.equal(r.status, 0, r.stderr);
@@ -103,7 +112,11 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     const local = cli(["study", "run", fx.studyPath, "-o", ref, "--json"]);
     assert.equal(local.status, 0, local.stderr);
 
-    const study = variant("slurm", "executor: { kind: slurm, cpus: 1 }");
+    // prepare steps stay local (seconds of work): a study mixes executors
+    const study = variant(
+      "slurm",
+      "executor: { kind: slurm, cpus: 1 }\nexecutors: { prepare: { kind: local } }",
+    );
     const out = join(tmp.dir, "slurm");
     const child = spawn(process.execPath, [CLI, "study", "run", study, "-o", out], { env, stdio: "ignore" });
     // Kill the parent (SIGKILL: no handler runs) once part of the study is submitted and not yet done.
@@ -143,12 +156,17 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
         `${f} differs between the local and the Slurm run`,
       );
     }
-    // Every step ran in a Slurm job (the record names it) and is in the job list.
+    // Every step but prepare ran in a Slurm job (the record names it) and is in the job list.
     for (const key of readdirSync(outSteps)) {
       const rec = JSON.parse(readFileSync(join(outSteps, key, "step.json"), "utf8")) as {
+        kind: string;
         executor: string;
         info: { slurmJob?: string };
       };
+      if (rec.kind === "prepare") {
+        assert.equal(rec.executor, "local");
+        continue;
+      }
       assert.equal(rec.executor, "slurm");
       assert.match(rec.info.slurmJob ?? "", /^\d+$/);
       assert.ok(after.jobs[key], `step ${key} is not in slurm/jobs.json`);
@@ -156,11 +174,20 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     const metrics = (dir: string) =>
       (JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as { results: unknown[] }).results;
     assert.deepEqual(metrics(out), metrics(ref));
-    // The generated scripts stay for the user: the trainings of the task are one job array.
-    const script = readFileSync(join(out, "slurm", "scripts", "train-sentiment.sh"), "utf8");
-    assert.match(script, /^#SBATCH --array=0-3$/m);
-    assert.match(script, /^#SBATCH --dependency=afterok:\d+(:\d+)*$/m);
-    assert.match(script, /^#SBATCH --cpus-per-task=1$/m);
+    // The generated scripts stay for the user: the trainings of the task are one job array (its inputs were
+    // prepared locally: it waits for nothing); a merge waits for the three per-language tasks of the array.
+    const scripts = join(out, "slurm", "scripts");
+    const train = readFileSync(join(scripts, "train-sentiment.sh"), "utf8");
+    assert.match(train, /^#SBATCH --array=0-3$/m);
+    assert.match(train, /^#SBATCH --cpus-per-task=1$/m);
+    assert.doesNotMatch(train, /--dependency/);
+    const array = Object.values(after.jobs)
+      .find((j) => j.step === "train/sentiment/en")!
+      .job.split("_")[0]!;
+    assert.match(
+      readFileSync(join(scripts, "merge-sentiment-ties-w1-d0.5.sh"), "utf8"),
+      new RegExp(`^#SBATCH --dependency=afterok:${array}_0:${array}_1:${array}_2$`, "m"),
+    );
 
     // A third run finds everything done: nothing submitted.
     const again = cli(["study", "run", study, "-o", out, "--json"]);
@@ -169,53 +196,54 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     assert.deepEqual(readJobs(out), after);
   });
 
-  test("a failing step and a job over its memory: each named with its job id and log; finished steps kept", () => {
-    const study = variant(
-      "failing",
+  test("a failing step and a job over its memory: each named with its job id and log; finished steps kept", async () => {
+    const oomStudy = variant(
+      "oom",
       ["executor: { kind: slurm }", "executors: { train: { kind: slurm, mem: 20M } }"].join("\n"),
     );
-    const out = join(tmp.dir, "failing");
-    const r = cli(["study", "run", study, "-o", out, "--only", "train/sentiment/en"]);
+    // Non-zero exit: a target module the engine does not have (the fixture's training line, amended).
+    const badStudy = join(fx.dir, "bad-targets.yaml");
+    writeFileSync(
+      badStudy,
+      readFileSync(fx.studyPath, "utf8").replace(
+        /^training: \{ /m,
+        'training: { target_modules: ["no_such_proj"], ',
+      ) + "executor: { kind: slurm }\n",
+    );
+    const oomOut = join(tmp.dir, "oom");
+    const badOut = join(tmp.dir, "bad");
+    // both at once: the test's time is mostly Slurm starting jobs
+    const [r, r2] = await Promise.all([
+      cliAsync(["study", "run", oomStudy, "-o", oomOut, "--only", "train/sentiment/en"]),
+      cliAsync(["study", "run", badStudy, "-o", badOut, "--only", "train/sentiment/en"]),
+    ]);
     assert.equal(r.status, 1, r.stderr);
     // 20 MB is less than Node itself needs: Slurm's memory enforcement kills the job
     assert.match(
       r.stderr,
       /^merglot: step train\/sentiment\/en: Slurm job \d+_0 was killed for using more memory than it asked for \(mem: 20M\); log \S+train-sentiment-\d+_0\.log ends with: .*exceeded (job )?memory limit/im,
     );
-    // the prepare step finished before: kept, recorded, not submitted again
-    const lock = JSON.parse(readFileSync(join(out, "study.lock.json"), "utf8")) as {
-      steps: Record<string, { status: string; error?: string }>;
-    };
-    assert.equal(lock.steps["prepare/sentiment/en"]!.status, "done");
-    assert.equal(lock.steps["train/sentiment/en"]!.status, "failed");
-    assert.match(lock.steps["train/sentiment/en"]!.error!, /Slurm job \d+_0/);
-    const prepJob = readJobs(out)!.jobs;
-
-    // Non-zero exit: a target module the engine does not have.
-    const bad = join(fx.dir, "bad-targets.yaml");
-    writeFileSync(
-      bad,
-      readFileSync(fx.studyPath, "utf8").replace(
-        /^training: \{ /m,
-        'training: { target_modules: ["no_such_proj"], ',
-      ) + "executor: { kind: slurm }\n",
-    );
-    const r2 = cli(["study", "run", bad, "-o", out, "--only", "train/sentiment/en"]);
     assert.equal(r2.status, 1, r2.stderr);
     assert.match(
       r2.stderr,
       /^merglot: step train\/sentiment\/en: Slurm job \d+_0 failed with exit code 1; log \S+ ends with: .*merglot: step train\/sentiment\/en: unknown LoRA target module "no_such_proj"/m,
     );
-    // the prepare step (same key: same data) was done already: not submitted again
-    const jobs = readJobs(out)!.jobs;
-    const prepKey = Object.keys(prepJob).find((k) => prepJob[k]!.step === "prepare/sentiment/en")!;
-    assert.equal(jobs[prepKey]!.job, prepJob[prepKey]!.job);
+    // the prepare step finished before: kept and recorded; the failure is recorded with its job
+    for (const out of [oomOut, badOut]) {
+      const lock = JSON.parse(readFileSync(join(out, "study.lock.json"), "utf8")) as {
+        steps: Record<string, { status: string; error?: string }>;
+      };
+      assert.equal(lock.steps["prepare/sentiment/en"]!.status, "done");
+      assert.equal(lock.steps["train/sentiment/en"]!.status, "failed");
+      assert.match(lock.steps["train/sentiment/en"]!.error!, /Slurm job \d+_0/);
+      assert.deepEqual(readdirSync(join(out, "slurm", "tmp")), [], "a failed job's temp folder is left");
+    }
   });
 
   test("Ctrl-C cancels the study's jobs; the study resumes", async () => {
     const study = variant("interrupted", "executor: { kind: slurm }");
     const out = join(tmp.dir, "interrupted");
-    const only = "evaluate/sentiment/de/per_language";
+    const only = "train/sentiment/de";
     const child = spawn(process.execPath, [CLI, "study", "run", study, "-o", out, "--only", only], {
       env,
       stdio: ["ignore", "ignore", "pipe"],
@@ -226,21 +254,23 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     for (let i = 0; i < 600 && !jobs; i++) {
       await sleep(100);
       const j = readJobs(out);
-      if (j && Object.keys(j.jobs).length === 3) jobs = j;
+      if (j && Object.keys(j.jobs).length === 2) jobs = j;
     }
-    assert.ok(jobs, "the study did not submit its 3 jobs within 60 s");
+    assert.ok(jobs, "the study did not submit its 2 jobs within 60 s");
     await sleep(300); // its watcher (and signal handler) is set up right after the submission
     child.kill("SIGINT");
     const code = await new Promise((res) => child.once("exit", (c) => res(c)));
     assert.equal(code, 130, stderr);
     assert.match(stderr, /slurm: cancelled \d job\(s\) of the study; run it again to resume/);
-    const live = queued();
+    // a cancelled running job leaves squeue once Slurm has killed it (KillWait: 2 s on this cluster)
     const ours = Object.values(jobs.jobs).map((j) => j.job);
-    assert.deepEqual(
-      ours.filter((j) => live.includes(j)),
-      [],
-      "jobs of the interrupted study are still queued",
-    );
+    let left = ours;
+    for (let i = 0; i < 100 && left.length; i++) {
+      const live = queued();
+      left = ours.filter((j) => live.includes(j));
+      if (left.length) await sleep(200);
+    }
+    assert.deepEqual(left, [], "jobs of the interrupted study are still queued");
     const resumed = cli(["study", "run", study, "-o", out, "--only", only, "--json"]);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.ok(existsSync(join(out, "results.json")));

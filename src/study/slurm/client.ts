@@ -21,6 +21,8 @@ export interface QueuedJob {
 }
 
 export interface FinishedJob {
+  /** The unique numeric id (of the array task, for arrays). */
+  jobId: string;
   state: string;
   reason: string;
   /** `exit:signal` as scontrol prints it. */
@@ -100,7 +102,12 @@ export async function showJob(id: string): Promise<FinishedJob | null> {
     throw e;
   }
   const field = (name: string) => new RegExp(`(?:^|\\s)${name}=(\\S*)`).exec(out)?.[1] ?? "";
-  return { state: field("JobState"), reason: field("Reason"), exitCode: field("ExitCode") };
+  return {
+    jobId: field("JobId"),
+    state: field("JobState"),
+    reason: field("Reason"),
+    exitCode: field("ExitCode"),
+  };
 }
 
 /** Cancel jobs (array tasks as `123_4`); a job that already ended is no error. */

@@ -222,11 +222,6 @@ export class SlurmRunner {
     }
   }
 
-  /** Whether a step (by id) has a job being watched. */
-  has(step: PlannedStep): boolean {
-    return this.tracked.has(step.key);
-  }
-
   /**
    * Submit the given steps (or re-attach to their queued or running jobs). Each step's upstream steps must
    * be done or watched by this runner (or be earlier in `steps`). Resolves with one promise per step id:
@@ -324,7 +319,9 @@ export class SlurmRunner {
     const label = array ?? members[0]!.id;
     const file = fileLabel(label);
     const log = join(this.dir, "logs", array !== null ? `${file}-%A_%a.log` : `${file}-%j.log`);
-    const script = join(this.dir, "scripts", `${file}.sh`);
+    // a later submission for the same label (a resumed study) gets its own script: jobs.json points at both
+    let script = join(this.dir, "scripts", `${file}.sh`);
+    for (let n = 2; existsSync(script); n++) script = join(this.dir, "scripts", `${file}-${n}.sh`);
     writeFileSync(
       script,
       renderJobScript({
@@ -482,6 +479,8 @@ export class SlurmRunner {
         this.skip(t, `a step it reads failed (Slurm cancelled job ${t.entry.job})`);
         continue;
       }
+      // a job killed (time, memory) never removed its temp folder
+      if (info?.jobId) this.removeJobTemps(info.jobId);
       this.fail(
         t,
         new MerglotError(
@@ -513,6 +512,12 @@ export class SlurmRunner {
         ),
       );
     }
+  }
+
+  private removeJobTemps(jobId: string): void {
+    const dir = join(this.dir, "tmp");
+    for (const name of readdirSync(dir))
+      if (name.startsWith(`${jobId}-`)) rmSync(join(dir, name), { recursive: true, force: true });
   }
 
   /** Steps (watched) that read the step `id`, directly or through others. */
