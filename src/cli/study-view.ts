@@ -56,6 +56,9 @@ export function progressView(): (e: StudyEvent) => void {
         break;
       case "cached":
         break;
+      case "note":
+        process.stderr.write(`${tty ? "\r\x1b[K" : ""}${e.message}\n`);
+        break;
     }
   };
 }

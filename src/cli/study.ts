@@ -3,10 +3,10 @@
  * study library, print the plan / progress / summary.
  */
 import type { Command } from "commander";
-import { writeReport } from "../report/index.js";
 import { loadStudy } from "../study/schema.js";
 import { runStudy } from "../study/run.js";
 import { studyStatus } from "../study/status.js";
+import { runStepJob } from "../study/step-job.js";
 import { fmtS, positiveInt, printSummary, progressView } from "./study-view.js";
 
 export function registerStudy(program: Command): void {
@@ -38,6 +38,8 @@ export function registerStudy(program: Command): void {
           onEvent: o.json || o.dryRun ? undefined : progressView(),
         });
         // the report is rebuilt from results.json after every run (cheap, deterministic)
+        // loaded here, not at start: `study step` (one Slurm job per step) should not load the report's charts
+        const { writeReport } = await import("../report/index.js");
         const report = summary.results && !o.dryRun ? await writeReport({ input: o.output }) : [];
         if (o.json) {
           const { results, ...rest } = summary;
@@ -54,6 +56,14 @@ export function registerStudy(program: Command): void {
         }
       },
     );
+  // What a Slurm job runs on a compute node: one planned step, from the spec file the study run wrote.
+  study
+    .command("step", { hidden: true })
+    .description("run one study step from its spec file (what the slurm executor's jobs run)")
+    .argument("<spec>", "step spec (OUT_DIR/slurm/specs/KEY.json)")
+    .action(async (spec: string) => {
+      await runStepJob(spec, (line) => process.stdout.write(`${line}\n`));
+    });
   study
     .command("status")
     .description("steps done / running / to do of a study folder, with recorded times")

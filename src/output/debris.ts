@@ -171,7 +171,11 @@ const STOP_WAIT_MS = 30_000;
  */
 export function onInterrupt(stop: () => Promise<unknown>): () => void {
   stoppers.add(stop);
-  return () => stoppers.delete(stop);
+  syncListeners();
+  return () => {
+    stoppers.delete(stop);
+    syncListeners();
+  };
 }
 
 /** The signal that interrupted this run, if one did (errors raised while stopping are then not reported). */
@@ -215,7 +219,8 @@ export function stopOnBrokenPipe(stream: NodeJS.WriteStream): void {
 }
 
 function syncListeners(): void {
-  const want = cleanupEnabled && (live.size > 0 || interrupted !== null);
+  // stoppers too: work outside this process (a study's Slurm jobs) must be stopped on Ctrl-C
+  const want = cleanupEnabled && (live.size > 0 || stoppers.size > 0 || interrupted !== null);
   if (want === listening) return;
   listening = want;
   for (const s of Object.keys(SIGNALS) as Sig[]) {

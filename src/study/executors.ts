@@ -8,7 +8,8 @@
  * runner). `command` runs a train step as the user's command (e.g. TRL + PEFT on a GPU machine; see
  * command.ts for its template, subprocess.ts for the process, check-adapter.ts for what it must write).
  * `executorsFor` is the one place that maps the study's settings (`executor`, `executors.<kind>`) to the
- * executor of each step kind.
+ * executor of each step kind. `slurm` is no StepExecutor: its steps are submitted as jobs all at once
+ * (slurm/runner.ts), each job running these local executors on a compute node (step-job.ts).
  *
  * Step output layout (inside the step's folder):
  *   prepare   train.jsonl, test.jsonl (the selected canonical examples)
@@ -93,6 +94,10 @@ export function executorsFor(settings: Record<StepKind, ExecutorSetting>, opts: 
       case "command":
         if (kind !== "train") throw new Error(`internal: a command executor for ${kind} steps`);
         out[kind] = commandTrain(s, opts.cwd);
+        break;
+      case "slurm":
+        // submitted as jobs by slurm/runner.ts; the job runs the local executor on a compute node
+        out[kind] = LOCAL_EXECUTORS[kind];
         break;
     }
   }

@@ -15,7 +15,8 @@ import type { ChildJob, ChildMessage } from "./child.js";
 import { executorsFor, type StepContext, type StepReport } from "./executors.js";
 import { planStudy, type PlannedStep } from "./plan.js";
 import { buildResults, type Results } from "./results.js";
-import { deviceOf, type Study } from "./schema.js";
+import { deviceOf, executorOf, type Study } from "./schema.js";
+import { arrayGroup, SkippedStep, SlurmRunner } from "./slurm/runner.js";
 import {
   claimStudyDir,
   commitStep,
@@ -49,7 +50,9 @@ export type StudyEvent =
   | { type: "start"; step: string; running: string[] }
   | { type: "progress"; step: string; done: number; total: number; what: string }
   | { type: "finish"; step: string; wallS: number; done: number; total: number; etaS: number | null }
-  | { type: "cached"; step: string };
+  | { type: "cached"; step: string }
+  /** Something the person running the study should know (Slurm jobs re-attached, cancelled). */
+  | { type: "note"; message: string };
 
 export interface PlanEntry {
   id: string;
@@ -236,6 +239,16 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
     const ownThreads = study.executor.kind === "local" ? study.executor.threads : undefined;
     const threads = ownThreads ?? Math.max(1, Math.floor(availableParallelism() / jobs));
     const pool = jobs > 1 ? new WorkerPool(threads) : null;
+    // Steps whose kind runs on Slurm are submitted as jobs (all at once, with dependencies), the rest here.
+    const onSlurm = (s: PlannedStep) => executorOf(study, s.kind).kind === "slurm";
+    const slurm = todo.some(onSlurm)
+      ? new SlurmRunner({
+          outDir: opts.outDir,
+          study,
+          byId,
+          note: (message) => emit({ type: "note", message }),
+        })
+      : null;
     const done = new Set(cached);
     const running = new Map<string, Promise<void>>();
     const ran: string[] = [];
@@ -252,6 +265,8 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
         if (!done.has(s.id)) rest += wallByKind.has(s.kind) ? mean(wallByKind.get(s.kind)!) : fallback;
       return rest / jobs;
     };
+
+    const slurmRunning = () => [...running.keys()].filter((id) => onSlurm(byId.get(id)!)).length;
 
     const start = (s: PlannedStep) => {
       const tmp = stepTempDir(opts.outDir, s.key);
@@ -282,6 +297,7 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
       const p = work.then(
         ({ report, cpuS }) => {
           const wallS = (performance.now() - w0) / 1000;
+          const settings = executorOf(study, s.kind);
           const record: StepRecord = {
             id: s.id,
             kind: s.kind,
@@ -289,8 +305,8 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
             wallS,
             cpuS,
             deviceS: wallS,
-            device: deviceOf(study.executors[s.kind]),
-            executor: study.executors[s.kind].kind,
+            device: deviceOf(settings),
+            executor: settings.kind,
             tokens: report.tokens ?? null,
             info: report.info ?? {},
             finishedAt: new Date().toISOString(),
@@ -320,12 +336,108 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
       running.set(s.id, p);
     };
 
+    /** Submit Slurm steps (in plan order); the scheduler then waits for them like for local steps. */
+    const startSlurm = async (batch: PlannedStep[]) => {
+      const now = new Date().toISOString();
+      for (const s of batch) {
+        const entry = lock.steps[s.id]!;
+        entry.status = "running";
+        entry.startedAt = now;
+        emit({ type: "start", step: s.id, running: [...running.keys(), s.id] });
+      }
+      writeLock(opts.outDir, lock);
+      const promises = await slurm!.submit(batch);
+      for (const s of batch) {
+        const entry = lock.steps[s.id]!;
+        const p = promises.get(s.id)!.then(
+          (record) => {
+            recordInto(entry, record, opts.outDir, false);
+            writeLock(opts.outDir, lock);
+            done.add(s.id);
+            ran.push(s.id);
+            wallByKind.set(s.kind, [...(wallByKind.get(s.kind) ?? []), record.wallS]);
+            running.delete(s.id);
+            emit({
+              type: "finish",
+              step: s.id,
+              wallS: record.wallS,
+              done: done.size,
+              total: steps.length,
+              etaS: eta(),
+            });
+          },
+          (e: unknown) => {
+            running.delete(s.id);
+            if (e instanceof SkippedStep) {
+              entry.status = "pending";
+              writeLock(opts.outDir, lock);
+              return;
+            }
+            entry.status = "failed";
+            entry.error = (e as Error)?.message ?? String(e);
+            writeLock(opts.outDir, lock);
+            failure ??= e;
+          },
+        );
+        running.set(s.id, p);
+      }
+    };
+
     try {
+      await slurm?.init();
       for (;;) {
         if (failure === null) {
+          // Slurm steps: every step whose inputs are done or come from Slurm jobs (waited for by afterok).
+          if (slurm) {
+            const batch: PlannedStep[] = [];
+            const queued = new Set<string>();
+            for (const s of todo) {
+              if (!onSlurm(s) || done.has(s.id) || running.has(s.id)) continue;
+              const ready = Object.values(s.deps).every(
+                (d) => done.has(d) || queued.has(d) || (running.has(d) && onSlurm(byId.get(d)!)),
+              );
+              if (!ready) continue;
+              const r = readStepRecord(opts.outDir, s.key);
+              if (r) {
+                recordInto(lock.steps[s.id]!, r, opts.outDir, true);
+                done.add(s.id);
+                cached.push(s.id);
+                emit({ type: "cached", step: s.id });
+                continue;
+              }
+              batch.push(s);
+              queued.add(s.id);
+            }
+            // The trainings of a task go out as one job array: none before all of them can go.
+            const waiting = new Set(
+              todo
+                .filter((s) => onSlurm(s) && !done.has(s.id) && !running.has(s.id) && !queued.has(s.id))
+                .map((s) => arrayGroup(s))
+                .filter((g): g is string => g !== null),
+            );
+            if (waiting.size) {
+              const inWaiting = (s: PlannedStep) => {
+                const g = arrayGroup(s);
+                return g !== null && waiting.has(g);
+              };
+              const held = new Set(batch.filter(inWaiting).map((s) => s.id));
+              // (and nothing that reads a held training: it would have no job to wait for)
+              for (const s of batch) if (Object.values(s.deps).some((d) => held.has(d))) held.add(s.id);
+              batch.splice(0, batch.length, ...batch.filter((s) => !held.has(s.id)));
+            }
+            if (batch.length)
+              await startSlurm(batch).catch((e: unknown) => {
+                for (const s of batch)
+                  if (!running.has(s.id)) {
+                    lock.steps[s.id]!.status = "pending";
+                  }
+                writeLock(opts.outDir, lock);
+                failure ??= e;
+              });
+          }
           for (const s of todo) {
-            if (running.size >= jobs) break;
-            if (done.has(s.id) || running.has(s.id)) continue;
+            if (running.size - slurmRunning() >= jobs) break;
+            if (done.has(s.id) || running.has(s.id) || onSlurm(s)) continue;
             if (!Object.values(s.deps).every((d) => done.has(d))) continue;
             // Another step with the same key (e.g. identical base models of a size ablation) already made it.
             const r = readStepRecord(opts.outDir, s.key);
@@ -344,6 +456,7 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
       }
     } finally {
       pool?.close();
+      slurm?.close();
     }
     if (failure !== null) throw failure;
     const results = buildResults(study, all, opts.outDir);

@@ -77,11 +77,59 @@ const commandExecutorSchema = z.strictObject({
   timeout: z.number().positive().optional(),
 });
 
+/** A Slurm time limit as sbatch's --time takes it (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS). */
+const slurmTime = z.string().regex(/^(UNLIMITED|INFINITE|(\d+-)?\d+(:\d{1,2}){0,2})$/, {
+  message: "a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS",
+});
+
+/** One extra #SBATCH line: an option, on one line (a newline would end the script's header). */
+const sbatchLine = z
+  .string()
+  // eslint-disable-next-line no-control-regex -- a line break would end the script's #SBATCH header
+  .regex(/^-[^\u0000-\u001f\u007f]*$/, {
+    message: "one sbatch option per item, starting with - (no line breaks)",
+  });
+
 /**
- * Where steps run: `local` (this process, merglot's own library) or `command` (a user's training command).
- * A new executor adds a member to this union and an entry in executors.ts's `executorsFor`, nothing else.
+ * Each step a Slurm job running merglot's own step on a compute node (slurm/ in the study folder); the
+ * resource fields become #SBATCH lines.
  */
-const executorSchema = z.discriminatedUnion("kind", [localExecutorSchema, commandExecutorSchema]);
+const slurmExecutorSchema = z.strictObject({
+  kind: z.literal("slurm"),
+  partition: z
+    .string()
+    .regex(/^[A-Za-z0-9_.,-]+$/, { message: "a Slurm partition name (letters, digits, _ . , -)" })
+    .optional(),
+  /** GPUs per job (--gpus); device-seconds = wall seconds × GPUs. */
+  gpus: z.number().int().nonnegative().optional(),
+  time: slurmTime.optional(),
+  /** Memory per job (--mem): a number of MB or with a K/M/G/T suffix. */
+  mem: z
+    .string()
+    .regex(/^\d+[KMGT]?$/i, { message: "memory as sbatch --mem takes it, e.g. 64G or 16000" })
+    .optional(),
+  /** CPUs per job (--cpus-per-task); also the step's matrix-kernel threads. */
+  cpus: positiveInt.optional(),
+  /** At most this many tasks of a job array run at once (the `%` of --array). */
+  array_limit: positiveInt.optional(),
+  /** Extra #SBATCH lines, e.g. ["--account=myproj", "--qos=short"]. */
+  sbatch: z.array(sbatchLine).default([]),
+  /** Name of the device for the cost model (default "gpu" when gpus > 0, else "cpu"). */
+  device: z.string().min(1).optional(),
+  /** A user's command run inside the job (train only; the command executor's template). */
+  command: z.string().min(1).optional(),
+});
+
+/**
+ * Where steps run: `local` (this process, merglot's own library), `command` (a user's training command) or
+ * `slurm` (Slurm jobs). A new executor adds a member to this union and an entry in executors.ts's
+ * `executorsFor`, nothing else.
+ */
+const executorSchema = z.discriminatedUnion("kind", [
+  localExecutorSchema,
+  commandExecutorSchema,
+  slurmExecutorSchema,
+]);
 
 /** Per step kind, an executor that replaces the study's default `executor` for that kind. */
 const executorsSchema = z.strictObject(
@@ -92,10 +140,13 @@ const executorsSchema = z.strictObject(
 );
 
 export type ExecutorSetting = z.infer<typeof executorSchema>;
+export type SlurmSettings = Extract<ExecutorSetting, { kind: "slurm" }>;
 
-/** The device a step kind's executor records for the cost model: its `device`, else its kind. */
+/** The device a step kind's executor records for the cost model: its `device`, else a default by kind. */
 export function deviceOf(setting: ExecutorSetting): string {
-  return setting.device ?? setting.kind;
+  if (setting.device) return setting.device;
+  if (setting.kind === "slurm") return (setting.gpus ?? 0) > 0 ? "gpu" : "cpu";
+  return setting.kind;
 }
 
 const mergeSet = z.strictObject({ weight: finite.default(1), density: density.default(1) });
@@ -384,6 +435,12 @@ function resolveExecutors(s: StudyYaml, source: string): Study["executors"] {
         fail(source, `${field}.command`, e.message);
       }
     }
+    if (setting.kind === "slurm" && setting.command !== undefined)
+      fail(
+        source,
+        `${field}.command`,
+        "a command inside a Slurm job is not supported yet (the job runs merglot's own step)",
+      );
     out[kind] = setting;
   }
   return out;
@@ -400,4 +457,12 @@ export function loadStudy(path: string): Study {
     "study.missing",
   );
   return parseStudy(obj, path, dirname(resolve(path)));
+}
+
+/** The executor settings of one step kind: `executors.<kind>`, else `executor`. */
+export function executorOf(
+  study: Pick<Study, "executors">,
+  kind: (typeof STEP_KINDS)[number],
+): ExecutorSetting {
+  return study.executors[kind];
 }

@@ -71,7 +71,7 @@ describe("study.yaml validation", () => {
       { ...valid(), merges: { sets: [{ density: 1.5 }] } },
       /merges\.sets\[0\]\.density: density must lie in \(0, 1\]/,
     );
-    refuses({ ...valid(), executor: { kind: "slurm" } }, /executor\.kind/);
+    refuses({ ...valid(), executor: { kind: "pbs" } }, /executor\.kind/);
   });
 
   test("bad languages, tasks, data, clusters and methods are refused with the field named", () => {
