@@ -187,6 +187,31 @@ describe("the command executor, with merglot train as the external command", () 
     });
   });
 
+  test("tokens and loss come from TRL's trainer_state.json when the trainer writes no training_log.json", () => {
+    // merglot train's adapter dressed as TRL leaves it: no training_log.json, a checkpoint with its state
+    const state = JSON.stringify({
+      log_history: [
+        { step: 1, loss: 0.9, num_tokens: 100 },
+        { step: 2, loss: 0.4, num_tokens: 200 },
+        { step: 2, train_runtime: 1.5 },
+      ],
+    });
+    useExecutor({
+      command:
+        `${MERGLOT_TRAIN} && rm {output_dir}/training_log.json && mkdir {output_dir}/checkpoint-2 && ` +
+        `printf '%s' ${shellQuote(state)} > {output_dir}/checkpoint-2/trainer_state.json`,
+    });
+    const r = runCli(
+      ["study", "run", "study.yaml", "-o", "trl-like", "--only", "train/sentiment/en"],
+      tmp.dir,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = join(tmp.dir, "trl-like");
+    const record = JSON.parse(readFileSync(join(stepFolder(out, "train/sentiment/en"), "step.json"), "utf8"));
+    assert.equal(record.tokens, 200);
+    assert.equal(record.info.finalLoss, 0.4);
+  });
+
   test("a command past its time limit is stopped and the step fails, naming the limit", () => {
     useExecutor({ command: "sleep 60", timeout: 1 });
     const r = runCli(["study", "run", "study.yaml", "-o", "slow", "--only", "train/sentiment/en"], tmp.dir);
