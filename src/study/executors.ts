@@ -302,6 +302,9 @@ function commandTrain(setting: Extract<ExecutorSetting, { kind: "command" }>, cw
         logPath: log,
         timeoutS: setting.timeout,
         removeOnInterrupt: ctx.outDir,
+      }).catch((e: unknown) => {
+        // /bin/sh itself could not start (no such working folder, no /bin/sh): not the command's fault
+        throw new MerglotError("study.command", `could not start /bin/sh in ${cwd}: ${(e as Error).message}`);
       });
       if (r.code !== 0 || r.timedOut) {
         const kept = keepLog(log, step, ctx);

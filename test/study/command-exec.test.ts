@@ -3,15 +3,18 @@
  * a user's command, and `merglot train` itself is that command. The study folder's path holds a space and a
  * quote, so every path placeholder is exercised through the shell. Faults are real too: a command that exits 3,
  * one that writes nothing or a wrong adapter, one past its time limit, and a SIGINT while the command runs.
+ * Last, a GGUF base: trained by the command from its HF checkpoint, evaluated by llama.cpp.
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { convertModelToGguf } from "../../src/formats/convert.js";
 import { shellQuote } from "../../src/study/command.js";
 import { tempDir } from "../helpers/fixtures.js";
-import { makeStudyFixture, type StudyFixture } from "./fixture.js";
+import { writeByteModel } from "../tasks/tiny-model.js";
+import { LANGS, makeStudyFixture, sentimentRows, tinyTaskYaml, type StudyFixture } from "./fixture.js";
 
 const CLI = join(process.cwd(), "dist/src/cli/main.js");
 
@@ -187,6 +190,31 @@ describe("the command executor, with merglot train as the external command", () 
     });
   });
 
+  test("tokens and loss come from TRL's trainer_state.json when the trainer writes no training_log.json", () => {
+    // merglot train's adapter dressed as TRL leaves it: no training_log.json, a checkpoint with its state
+    const state = JSON.stringify({
+      log_history: [
+        { step: 1, loss: 0.9, num_tokens: 100 },
+        { step: 2, loss: 0.4, num_tokens: 200 },
+        { step: 2, train_runtime: 1.5 },
+      ],
+    });
+    useExecutor({
+      command:
+        `${MERGLOT_TRAIN} && rm {output_dir}/training_log.json && mkdir {output_dir}/checkpoint-2 && ` +
+        `printf '%s' ${shellQuote(state)} > {output_dir}/checkpoint-2/trainer_state.json`,
+    });
+    const r = runCli(
+      ["study", "run", "study.yaml", "-o", "trl-like", "--only", "train/sentiment/en"],
+      tmp.dir,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const out = join(tmp.dir, "trl-like");
+    const record = JSON.parse(readFileSync(join(stepFolder(out, "train/sentiment/en"), "step.json"), "utf8"));
+    assert.equal(record.tokens, 200);
+    assert.equal(record.info.finalLoss, 0.4);
+  });
+
   test("a command past its time limit is stopped and the step fails, naming the limit", () => {
     useExecutor({ command: "sleep 60", timeout: 1 });
     const r = runCli(["study", "run", "study.yaml", "-o", "slow", "--only", "train/sentiment/en"], tmp.dir);
@@ -235,5 +263,58 @@ describe("the command executor, with merglot train as the external command", () 
     );
     assert.equal(again.status, 0, again.stderr);
     assert.deepEqual((JSON.parse(again.stdout) as { ran: string[] }).ran, ["train/sentiment/en"]);
+  });
+});
+
+describe("a GGUF base with a training command", () => {
+  const tmp = tempDir("merglot-cmd-gguf-");
+  after(() => tmp.cleanup());
+
+  test("the command trains from the HF checkpoint, adapters are checked against the GGUF, llama.cpp evaluates", () => {
+    const dir = tmp.dir;
+    // a byte-level model (llama.cpp's export needs a BPE tokenizer) and its GGUF
+    writeByteModel(join(dir, "hf"), 5);
+    convertModelToGguf(join(dir, "hf"), join(dir, "base.gguf"), { dtype: "F32" });
+    LANGS.forEach((lang, i) => {
+      mkdirSync(join(dir, "data", lang), { recursive: true });
+      writeFileSync(join(dir, "data", lang, "train.jsonl"), sentimentRows(lang, 12, 100 + i, "train"));
+      writeFileSync(join(dir, "data", lang, "test.jsonl"), sentimentRows(lang, 6, 200 + i, "test"));
+    });
+    writeFileSync(join(dir, "task.yaml"), tinyTaskYaml("tiny_sentiment", "Text: {{ text }}\\nSentiment:"));
+    const command = MERGLOT_TRAIN.replace("--base {base_model}", "--base hf");
+    writeFileSync(
+      join(dir, "study.yaml"),
+      `name: gguf
+base_model: ./base.gguf
+languages: [${LANGS.join(", ")}]
+tasks:
+  sentiment:
+    task_file: task.yaml
+    data:
+${LANGS.map((l) => `      ${l}: { train: data/${l}/train.jsonl, test: data/${l}/test.jsonl }`).join("\n")}
+training: { r: 4, alpha: 8, lr: 0.05, batch: 4, seq_len: 32, epochs: 3, seed: 1 }
+baselines: [per_language]
+merges: { methods: [ties], sets: [{ weight: 1, density: 0.5 }] }
+evaluation: { bootstrap: 50 }
+executors:
+  train: { kind: command, command: ${JSON.stringify(command)} }
+`,
+    );
+    const r = runCli(["study", "run", "study.yaml", "-o", "out", "--json"], dir);
+    assert.equal(r.status, 0, r.stderr);
+    const out = join(dir, "out");
+    const lock = readLock(out) as Lock & {
+      steps: Record<string, { inputs: { files: Record<string, { path: string }> } }>;
+    };
+    assert.equal(
+      lock.steps["evaluate/sentiment/de/per_language"]!.inputs.files.base!.path,
+      join(dir, "base.gguf"),
+    );
+    for (const l of LANGS) assert.equal(lock.steps[`train/sentiment/${l}`]!.status, "done");
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as {
+      results: { variant: string; lang: string; n: number }[];
+    };
+    for (const l of LANGS)
+      assert.equal(results.results.find((x) => x.variant === "per_language" && x.lang === l)!.n, 6);
   });
 });

@@ -79,9 +79,8 @@ describe("command templates", () => {
 
 describe("study.yaml executors", () => {
   const tmp = tempDir("merglot-study-executors-");
-  let fx: StudyFixture;
   before(() => {
-    fx = makeStudyFixture(tmp.dir);
+    makeStudyFixture(tmp.dir);
   });
   after(() => tmp.cleanup());
   const data = Object.fromEntries(
