@@ -176,7 +176,12 @@ describe("LlamaCppRunner", () => {
     assert.equal(stopped!.text, full.text.slice(0, full.text.indexOf(stopAt)));
     assert.ok(full.text.startsWith(r.detokenize(stopped!.tokens)));
     const [none] = await r.generate([{ prompt: prompts[0]!, maxTokens: 0 }]);
-    assert.deepEqual(none, { text: "", tokens: [], finishReason: "length" });
+    assert.deepEqual(none, {
+      text: "",
+      tokens: [],
+      finishReason: "length",
+      promptTokens: (r.bos === null ? 0 : 1) + r.tokenize(prompts[0]!).length,
+    });
   });
 
   test("generation ends at the end-of-sequence token", async () => {
@@ -195,7 +200,12 @@ describe("LlamaCppRunner", () => {
     });
     assert.equal(m.runner.isEndOfGeneration(0), true);
     const [g] = await m.runner.generate([{ prompt: " the cat", maxTokens: 5 }]);
-    assert.deepEqual(g, { text: "", tokens: [], finishReason: "eos" });
+    assert.deepEqual(g, {
+      text: "",
+      tokens: [],
+      finishReason: "eos",
+      promptTokens: (m.runner.bos === null ? 0 : 1) + m.runner.tokenize(" the cat").length,
+    });
   });
 
   test("a LoRA GGUF with a scale equals the reference with PEFT's scaling times that scale", async () => {
