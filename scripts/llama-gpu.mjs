@@ -88,7 +88,9 @@ try {
   mkdirSync(dirname(dest), { recursive: true });
   // A copy, not a rename: the temp folder may be on another filesystem.
   cpSync(unpacked, dest, { recursive: true });
-  console.log(`installed ${spec}; use it with: merglot eval --gpu ${flavour === "metal" ? "auto" : flavour} …`);
+  console.log(
+    `installed ${spec}; use it with: merglot eval --gpu ${flavour === "metal" ? "auto" : flavour} …`,
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
