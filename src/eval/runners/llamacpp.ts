@@ -99,9 +99,13 @@ function nodeLlamaCpp(): Promise<typeof import("node-llama-cpp")> {
   return importBackend<typeof import("node-llama-cpp")>("node-llama-cpp");
 }
 
-/** The npm script that installs a GPU flavour's prebuilt binary next to node-llama-cpp (README). */
-const GPU_INSTALL =
-  'npm run llama-gpu -- cuda|vulkan (in a clone of merglot), or see README "GPUs for the llama.cpp runner"';
+/** How a user gets a GPU flavour's prebuilt binary (README "GPUs for the llama.cpp runner"). */
+function gpuInstallHint(gpu: "cuda" | "vulkan"): string {
+  return (
+    `in a clone of merglot run: npm run llama-gpu -- ${gpu}; where merglot is a dependency, ` +
+    `node-llama-cpp installs @node-llama-cpp/*-${gpu} itself unless your package.json overrides remove it`
+  );
+}
 
 /** The process-wide llama.cpp binding for a backend: prebuilt binary, no download, no build. */
 function loadLlamaCpp(gpu: LlamaGpu): Promise<Llama> {
@@ -125,7 +129,7 @@ function loadLlamaCpp(gpu: LlamaGpu): Promise<Llama> {
       if (gpu === "cuda" || gpu === "vulkan") {
         throw new MerglotError(
           "llamacpp.gpu",
-          `llama.cpp could not load its ${gpu} binary (${msg.split("\n")[0]}); install it with: ${GPU_INSTALL}, or use --gpu off`,
+          `llama.cpp could not load its ${gpu} binary (${msg.split("\n")[0]}); ${gpuInstallHint(gpu)}; or use --gpu off`,
           { cause: e },
         );
       }

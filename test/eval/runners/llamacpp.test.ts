@@ -341,6 +341,47 @@ describe("LlamaCppRunner errors", () => {
   });
 });
 
+describe("LlamaCppRunner --gpu", () => {
+  const opts = { exact: true, contextSize: 64, sequences: 3, threads: 1 } as const;
+  const prompts = [" the cat", " on the mat", " 42"];
+
+  test("gpu auto on a machine without a GPU binary falls back to the CPU: same name, same generations", async () => {
+    const cpu = base.runner;
+    const auto = await LlamaCppRunner.open({ model: base.gguf, ...opts, gpu: "auto" });
+    open.push(auto);
+    assert.equal(cpu.gpuBackend, false);
+    assert.equal(auto.gpuBackend, false);
+    assert.equal(auto.name, cpu.name);
+    const a = await auto.generate(prompts.map((prompt) => ({ prompt, maxTokens: 6 })));
+    const b = await cpu.generate(prompts.map((prompt) => ({ prompt, maxTokens: 6 })));
+    assert.deepEqual(a, b);
+  });
+
+  test("gpu cuda / vulkan reach node-llama-cpp: its binary is used, or its absence is one line with the install step", async () => {
+    // The repository's overrides install empty GPU packages, so in CI node-llama-cpp finds no CUDA/Vulkan
+    // binary; after `npm run llama-gpu -- cuda` on a GPU machine the runner uses it.
+    for (const gpu of ["cuda", "vulkan"] as const) {
+      try {
+        const r = await LlamaCppRunner.open({ model: base.gguf, ...opts, gpu });
+        open.push(r);
+        assert.equal(r.gpuBackend, gpu);
+      } catch (e) {
+        assert.ok(e instanceof MerglotError && e.code === "llamacpp.gpu", String(e));
+        assert.equal(
+          e.message,
+          `llama.cpp could not load its ${gpu} binary (NoBinaryFoundError); in a clone of merglot run: ` +
+            `npm run llama-gpu -- ${gpu}; where merglot is a dependency, node-llama-cpp installs ` +
+            `@node-llama-cpp/*-${gpu} itself unless your package.json overrides remove it; or use --gpu off`,
+        );
+      }
+    }
+    await assert.rejects(
+      LlamaCppRunner.open({ model: base.gguf, ...opts, gpu: "rocm" as never }),
+      /gpu must be one of auto, cuda, vulkan, off, got "rocm"/,
+    );
+  });
+});
+
 /** sentencepiece_model.proto ModelProto with `pieces` (field 1: piece 1, score 2, type 3), hand-encoded. */
 function sentencePieceModel(pieces: [string, number, number][]): Uint8Array {
   const out: number[] = [];
