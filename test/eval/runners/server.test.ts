@@ -253,6 +253,67 @@ describe("evaluation through a server", () => {
     assert.equal(existsSync(out), false);
   });
 
+  test("a server that fails in the middle of an evaluation: one line, no output folder", async () => {
+    const s = await vllm();
+    // Valid completions for the first three requests, then a 500 for every other one.
+    s.override = (req, res) => {
+      if (req.path !== "/v1/completions") return false;
+      if (req.seen < 3) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            choices: [
+              {
+                index: 0,
+                text: " A summary",
+                logprobs: {
+                  tokens: ["token_id:5", "token_id:6"],
+                  token_logprobs: [-1, -1],
+                  top_logprobs: [{}, {}],
+                },
+                finish_reason: "length",
+                stop_reason: null,
+              },
+            ],
+            usage: { prompt_tokens: 30, completion_tokens: 2, total_tokens: 32 },
+          }),
+        );
+        return true;
+      }
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: "engine died" } }));
+      return true;
+    };
+    const r = await ServerRunner.open({
+      url: s.url,
+      kind: "vllm",
+      lora: "merged-ties",
+      ...fast,
+      concurrency: 2,
+    });
+    const out = join(root, "midway");
+    const examples: Example[] = Array.from({ length: 8 }, (_, i) => ({
+      id: `d${i}`,
+      lang: "en",
+      document: `Document number ${i}.`,
+      summary: `Summary ${i}`,
+    }));
+    await assert.rejects(
+      evaluate({
+        model: join(process.cwd(), "data/demo/model"),
+        task: "summarization",
+        lang: "en",
+        examples,
+        runner: r,
+        batch: 4,
+        outDir: out,
+      }),
+      (e: Error) => e.message === `vllm ${s.url}/v1/completions: HTTP 500: engine died (3 attempts)`,
+    );
+    assert.equal(existsSync(out), false);
+    await r.close();
+  });
+
   test("CLI: a server that is down is one line and exit 1, nothing written", async () => {
     const port = await closedPort();
     const out = join(root, "down");
