@@ -12,6 +12,14 @@ import type { EmbeddingProvider } from "../eval/metrics/bertscore/provider.js";
 import { loadTransformersProvider } from "../eval/metrics/bertscore/transformers-provider.js";
 import { evaluate, type EvaluateResult } from "../eval/evaluate.js";
 import type { RunnerKind } from "../eval/open-runner.js";
+import { LLAMA_GPUS, type LlamaGpu } from "../eval/runners/llamacpp.js";
+import {
+  parseServerLoras,
+  SERVER_KINDS,
+  ServerRunner,
+  type ServerKind,
+  type ServerRunnerOptions,
+} from "../eval/runners/server.js";
 import { loadTask, loaderColumns } from "../tasks/load.js";
 import { progressBar } from "./progress.js";
 
@@ -32,6 +40,14 @@ interface EvalFlags {
   bertscoreModel?: string;
   exact?: boolean;
   threads?: string;
+  gpu: string;
+  serverUrl?: string;
+  serverKind?: string;
+  serverModel?: string;
+  serverLora?: string;
+  concurrency: string;
+  timeout: string;
+  retries: string;
   output?: string;
   json?: boolean;
   force?: boolean;
@@ -57,6 +73,65 @@ async function bertscoreProvider(dir: string): Promise<EmbeddingProvider> {
   }
   if (["llama", "mistral", "qwen2"].includes(String(modelType))) return loadEngineProvider(dir);
   return loadTransformersProvider({ modelDir: dir });
+}
+
+/** The server runner's options from the flags; null without --runner server (whose flags are then refused). */
+function serverOptions(f: EvalFlags): ServerRunnerOptions | null {
+  const given = (
+    [
+      ["server-url", f.serverUrl],
+      ["server-kind", f.serverKind],
+      ["server-model", f.serverModel],
+      ["server-lora", f.serverLora],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  if (f.runner !== "server") {
+    if (given.length) throw new MerglotError("cli.flag", `--${given[0]![0]} needs --runner server`);
+    return null;
+  }
+  if (f.serverUrl === undefined)
+    throw new MerglotError("cli.flag", `--runner server needs --server-url (e.g. http://127.0.0.1:8000)`);
+  if (f.serverKind === undefined || !SERVER_KINDS.includes(f.serverKind as ServerKind))
+    throw new MerglotError(
+      "cli.flag",
+      `--server-kind: expected vllm or llama-server, got ${f.serverKind === undefined ? "nothing" : `"${f.serverKind}"`}`,
+    );
+  if (f.adapter.length)
+    throw new MerglotError(
+      "cli.flag",
+      `--adapter: the server applies the adapter; load it there and name it with --server-lora`,
+    );
+  if (f.exact || f.threads !== undefined || f.gpu !== "off")
+    throw new MerglotError(
+      "cli.flag",
+      `--${f.exact ? "exact" : f.threads !== undefined ? "threads" : "gpu"} applies to the llama.cpp runner, not to a server`,
+    );
+  const kind = f.serverKind as ServerKind;
+  const timeout = Number(f.timeout);
+  if (f.timeout.trim() === "" || !Number.isFinite(timeout) || timeout <= 0)
+    throw new MerglotError(
+      "cli.flag",
+      `--timeout: expected a positive number of seconds, got "${f.timeout}"`,
+    );
+  const retries = Number(f.retries);
+  if (f.retries.trim() === "" || !Number.isInteger(retries) || retries < 0)
+    throw new MerglotError("cli.flag", `--retries: expected a non-negative integer, got "${f.retries}"`);
+  if (kind === "vllm" && f.serverLora !== undefined && f.serverLora.trim() === "")
+    throw new MerglotError("cli.flag", `--server-lora: expected a LoRA module name`);
+  return {
+    url: f.serverUrl,
+    kind,
+    model: f.serverModel,
+    lora:
+      f.serverLora === undefined
+        ? undefined
+        : kind === "vllm"
+          ? f.serverLora
+          : parseServerLoras(f.serverLora),
+    concurrency: positiveInt("concurrency", f.concurrency),
+    timeoutMs: Math.round(timeout * 1000),
+    retries,
+  };
 }
 
 function summary(r: EvaluateResult, out: string | undefined): string {
@@ -98,7 +173,10 @@ export function registerEval(program: Command): void {
     .option("--config <name>", "dataset config (default: chosen from --lang)")
     .option("--limit <n>", "evaluate n examples, drawn by the seeded selection")
     .option("--seed <n>", "seed of the --limit selection", "0")
-    .option("--runner <kind>", "engine | llamacpp (default: engine for a folder, llamacpp for a GGUF)")
+    .option(
+      "--runner <kind>",
+      "engine | llamacpp | server (default: engine for a folder, llamacpp for a GGUF)",
+    )
     .option("--batch <n>", "examples per model call (llama.cpp: parallel sequences)", "8")
     .option(
       "--mode <mode>",
@@ -109,6 +187,24 @@ export function registerEval(program: Command): void {
     .option("--bertscore-model <dir>", "embedding model for bertscore_f1 (summarization)")
     .option("--exact", "llama.cpp parity mode (no flash attention, F32 KV cache)")
     .option("--threads <n>", "llama.cpp threads")
+    .option(
+      "--gpu <backend>",
+      "llama.cpp backend: off (CPU) | auto | cuda | vulkan (GPU binaries: README)",
+      "off",
+    )
+    .option("--server-url <url>", "--runner server: the server's base URL, e.g. http://127.0.0.1:8000")
+    .option("--server-kind <kind>", "--runner server: vllm | llama-server")
+    .option(
+      "--server-model <name>",
+      "--runner server, vLLM: the served model name (default: the one it lists)",
+    )
+    .option(
+      "--server-lora <adapter>",
+      "--runner server: vLLM LoRA module name; llama-server adapter ids ID[:SCALE],… (default: base model)",
+    )
+    .option("--concurrency <n>", "--runner server: requests in flight", "8")
+    .option("--timeout <s>", "--runner server: seconds per request before it is retried", "300")
+    .option("--retries <n>", "--runner server: retries of a failed request (backoff 0.5 s, doubling)", "3")
     .option("-o, --output <dir>", "write metrics.json and samples.jsonl here")
     .option("--json", "print metrics.json")
     .option("--force", "overwrite an output folder that holds other results")
@@ -117,8 +213,14 @@ export function registerEval(program: Command): void {
       "replace an existing output folder even if merglot did not write it (never an input)",
     )
     .action(async (f: EvalFlags) => {
-      if (f.runner !== undefined && f.runner !== "engine" && f.runner !== "llamacpp")
-        throw new MerglotError("cli.flag", `--runner: expected engine or llamacpp, got "${f.runner}"`);
+      if (f.runner !== undefined && !["engine", "llamacpp", "server"].includes(f.runner))
+        throw new MerglotError(
+          "cli.flag",
+          `--runner: expected engine, llamacpp or server, got "${f.runner}"`,
+        );
+      if (!LLAMA_GPUS.includes(f.gpu as LlamaGpu))
+        throw new MerglotError("cli.flag", `--gpu: expected ${LLAMA_GPUS.join(", ")}, got "${f.gpu}"`);
+      const server = serverOptions(f);
       if (f.mode !== "score" && f.mode !== "generate")
         throw new MerglotError("cli.flag", `--mode: expected score or generate, got "${f.mode}"`);
       const batch = positiveInt("batch", f.batch);
@@ -150,6 +252,8 @@ export function registerEval(program: Command): void {
         f.bertscoreModel !== undefined && task.definition.metrics.includes("bertscore_f1")
           ? await bertscoreProvider(f.bertscoreModel)
           : undefined;
+      // The server is reached (and its model, adapter and tokenizer checked) before the first request.
+      const serverRunner = server ? await ServerRunner.open(server) : null;
       const bar = f.json ? null : progressBar("eval");
       const t0 = performance.now();
       let result: EvaluateResult;
@@ -162,12 +266,14 @@ export function registerEval(program: Command): void {
           examples: loaded.examples,
           split: loaded.source.split,
           dataSource: f.data,
-          runner: f.runner as RunnerKind | undefined,
+          runner: serverRunner ?? (f.runner as RunnerKind | undefined),
           mode: f.mode,
           chatTemplate: f.chatTemplate,
-          batch,
+          // A server gets at least --concurrency requests at a time.
+          batch: server ? Math.max(batch, server.concurrency!) : batch,
           exact: f.exact,
           threads,
+          gpu: f.gpu as LlamaGpu,
           bertscore,
           outDir: f.output,
           force: f.force,
@@ -179,6 +285,7 @@ export function registerEval(program: Command): void {
         });
       } finally {
         bar?.stop();
+        await serverRunner?.close();
       }
       if (f.json) {
         const { samples: _s, cached: _c, ...report } = result;

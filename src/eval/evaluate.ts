@@ -27,7 +27,8 @@ import { hashPaths } from "./content-hash.js";
 import type { EmbeddingProvider } from "./metrics/bertscore/provider.js";
 import type { BootstrapOptions } from "./metrics/bootstrap.js";
 import { openRunner, runnerKindFor, type RunnerKind } from "./open-runner.js";
-import type { Runner } from "./runners/runner.js";
+import type { LlamaGpu } from "./runners/llamacpp.js";
+import type { EvalRunner } from "./runners/runner.js";
 import { choiceMetrics, textMetrics, type ChoiceOutcome, type TextOutcome } from "./task-metrics.js";
 
 export interface EvaluateOptions {
@@ -45,8 +46,11 @@ export interface EvaluateOptions {
   split?: string;
   /** Where the examples came from, for error messages. */
   dataSource?: string;
-  /** A runner kind (opened and closed here) or an open runner (used as is, left open). */
-  runner?: RunnerKind | Runner;
+  /**
+   * A runner kind (opened and closed here) or an open runner (used as is, left open): a token runner or a
+   * serving engine's client (ServerRunner, whose `name` names the server, model and adapter).
+   */
+  runner?: RunnerKind | EvalRunner;
   /** Multiple-choice tasks: "score" (default) or "generate" (parse a generated answer). */
   mode?: "score" | "generate";
   /** Apply the model's chat template when it has one. Default true. */
@@ -56,6 +60,8 @@ export interface EvaluateOptions {
   /** llama.cpp parity mode. Default false. */
   exact?: boolean;
   threads?: number;
+  /** llama.cpp backend: "off" (CPU, the default), "auto", "cuda" or "vulkan". */
+  gpu?: LlamaGpu;
   /** Embeddings for bertscore_f1 (left out without them). */
   bertscore?: EmbeddingProvider;
   bootstrap?: BootstrapOptions;
@@ -134,6 +140,8 @@ function cacheKey(o: EvaluateOptions, task: Task, runnerId: string, mode: string
   part("split", o.split ?? "test");
   part("runner", runnerId);
   part("exact", String(o.exact ?? false));
+  // A GPU's arithmetic differs from the CPU's; the CPU (the default) adds nothing, so older keys still hold.
+  if ((o.gpu ?? "off") !== "off") part("gpu", o.gpu!);
   part("mode", mode);
   part("chat", String(chat));
   part("bertscore", o.bertscore?.name ?? "");
@@ -171,7 +179,20 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       `task ${def.task} has no generation settings, so it cannot run in generate mode`,
     );
   const own = typeof o.runner === "object" ? o.runner : null;
+  if (own?.cannotScore && def.output_type === "multiple_choice" && mode === "score") {
+    const generate = def.generation ? `, or --mode generate (task ${def.task} has generation settings)` : "";
+    throw new MerglotError(
+      "eval.runner",
+      `task ${def.task} is scored by the log-probabilities of its choices, which ${own.cannotScore}; ` +
+        `use the llamacpp or engine runner (--runner llamacpp|engine)${generate}`,
+    );
+  }
   const kind = own ? null : runnerKindFor(o.model, o.runner as RunnerKind | undefined);
+  if (kind === "engine" && (o.gpu ?? "off") !== "off")
+    throw new MerglotError(
+      "eval.option",
+      `gpu ${o.gpu} applies to the llama.cpp runner (a GGUF model); the engine runs on the CPU`,
+    );
   const chat = o.chatTemplate === false ? null : chatFormatOf(o.model);
   const render = (c: typeof chat) =>
     o.examples.map((ex) => renderExample(task, ex, { lang: o.lang, chat: c, where: o.dataSource }));
@@ -199,6 +220,7 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluateResult> {
       runner: kind!,
       exact: o.exact,
       threads: o.threads,
+      gpu: o.gpu,
       sequences: batch,
       cacheDir: o.cacheDir,
     }));
@@ -265,10 +287,6 @@ function writeOutputs(spec: OutputSpec, report: MetricsReport, samples: Sample[]
   }
 }
 
-function promptTokens(runner: Runner, prompt: string): number {
-  return runner.tokenize(prompt).length + (runner.bos === null ? 0 : 1);
-}
-
 async function inBatches<T>(
   items: readonly T[],
   batch: number,
@@ -284,7 +302,7 @@ async function inBatches<T>(
 async function runChoices(
   task: Task,
   rendered: readonly RenderedExample[],
-  runner: Runner,
+  runner: EvalRunner,
   mode: "score" | "generate",
   batch: number,
   o: EvaluateOptions,
@@ -304,7 +322,7 @@ async function runChoices(
       for (const r of chunk) {
         const logprobs = r.continuations!.map(() => scores[k++]!.logProb);
         const conts = scores.slice(k - logprobs.length, k);
-        tokens += promptTokens(runner, r.prompt) + conts.reduce((a, s) => a + s.tokens.length, 0);
+        tokens += conts[0]!.promptTokens + conts.reduce((a, s) => a + s.tokens.length, 0);
         let best = 0;
         for (let i = 1; i < logprobs.length; i++) if (logprobs[i]! > logprobs[best]!) best = i;
         outcomes.push({ goldIndex: r.goldIndex!, predicted: best, logprobs, choices: r.choices! });
@@ -326,7 +344,7 @@ async function runChoices(
       );
       chunk.forEach((r, i) => {
         const g = gens[i]!;
-        tokens += promptTokens(runner, r.prompt) + g.tokens.length;
+        tokens += g.promptTokens + g.tokens.length;
         const predicted = parseChoice(g.text, r.choices!, def.labels);
         if (predicted === null) parseFailures++;
         outcomes.push({ goldIndex: r.goldIndex!, predicted, choices: r.choices! });
@@ -356,7 +374,7 @@ async function runChoices(
 async function runGeneration(
   task: Task,
   rendered: readonly RenderedExample[],
-  runner: Runner,
+  runner: EvalRunner,
   batch: number,
   o: EvaluateOptions,
 ) {
@@ -375,7 +393,7 @@ async function runGeneration(
     );
     chunk.forEach((r, i) => {
       const g = gens[i]!;
-      tokens += promptTokens(runner, r.prompt) + g.tokens.length;
+      tokens += g.promptTokens + g.tokens.length;
       const prediction = g.text.trim();
       const outcome: TextOutcome = { prediction, reference: r.gold };
       const sample: Sample = { id: r.id, prompt: r.prompt, gold: r.gold, prediction, generation: g.text };

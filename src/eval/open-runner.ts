@@ -15,7 +15,7 @@ import type { LlamaCppArch } from "../formats/llama-names.js";
 import { tempPathFor } from "../fsutil.js";
 import { hashPaths } from "./content-hash.js";
 import { EngineRunner } from "./runners/engine.js";
-import { LlamaCppRunner } from "./runners/llamacpp.js";
+import { LlamaCppRunner, type LlamaGpu } from "./runners/llamacpp.js";
 import type { Runner } from "./runners/runner.js";
 
 export type RunnerKind = "engine" | "llamacpp";
@@ -33,6 +33,8 @@ export interface OpenRunnerOptions {
   threads?: number;
   /** Parallel llama.cpp sequences (the batch). */
   sequences?: number;
+  /** llama.cpp backend (CPU by default; see LlamaCppRunnerOptions.gpu). */
+  gpu?: LlamaGpu;
   /** Where converted LoRA GGUFs are kept. Default: $MERGLOT_CACHE or ~/.cache/merglot. */
   cacheDir?: string;
 }
@@ -141,5 +143,6 @@ export async function openRunner(o: OpenRunnerOptions): Promise<Runner> {
     exact: o.exact ?? false,
     threads: o.threads,
     sequences: o.sequences,
+    gpu: o.gpu,
   });
 }

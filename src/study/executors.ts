@@ -36,6 +36,7 @@ import { merge } from "../merge/engine.js";
 import { parseRecipe } from "../merge/recipe.js";
 import { loadExamples } from "../data/load.js";
 import { evaluate, type MetricsReport } from "../eval/evaluate.js";
+import type { LlamaGpu } from "../eval/runners/llamacpp.js";
 import { chatFormatOf } from "../tasks/chat.js";
 import { loaderColumns, parseTask, type Task } from "../tasks/load.js";
 import { renderExample } from "../tasks/render.js";
@@ -395,7 +396,12 @@ export type StepMetrics = Omit<MetricsReport, "seconds" | "model" | "adapters">;
 
 const evaluateStep: StepExecutor = {
   async run(step, ctx) {
-    const ev = step.params.evaluation as { bootstrap: number; seed: number; confidence: number };
+    const ev = step.params.evaluation as {
+      bootstrap: number;
+      seed: number;
+      confidence: number;
+      gpu?: LlamaGpu;
+    };
     const lang = step.params.lang as string;
     const examples = readJsonl<Example>(join(ctx.inputs.data!, "test.jsonl"));
     const r = await evaluate({
@@ -406,6 +412,7 @@ const evaluateStep: StepExecutor = {
       examples,
       dataSource: step.id,
       bootstrap: { samples: ev.bootstrap, seed: ev.seed, confidence: ev.confidence },
+      gpu: ev.gpu,
       onProgress: (d, t) => ctx.onProgress?.(d, t, "examples"),
     });
     // Paths and seconds differ between runs of the same inputs; the step's outputs must not.

@@ -186,6 +186,12 @@ const evaluationSchema = z.strictObject({
   confidence: z.number().gt(0).lt(1).default(0.95),
   /** Also evaluate the base model without adapter (chance level). */
   base: z.boolean().default(true),
+  /**
+   * llama.cpp backend for GGUF base models (`merglot eval --gpu`): off (CPU), auto, cuda, vulkan. No default,
+   * so that a study without it keeps its step keys; when set it is part of every evaluation's key (a GPU's
+   * arithmetic differs from the CPU's).
+   */
+  gpu: z.enum(["auto", "cuda", "vulkan", "off"]).optional(),
 });
 
 const studySchema = z.strictObject({
@@ -299,6 +305,13 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   });
   if (new Set(bases.map((b) => b.name)).size !== bases.length)
     fail(source, "base_model", "two base models have the same folder name; rename one");
+  const hfBase = bases.find((b) => b.format === "hf");
+  if ((s.evaluation.gpu ?? "off") !== "off" && hfBase)
+    fail(
+      source,
+      "evaluation.gpu",
+      `applies to GGUF base models (the llama.cpp runner); ${hfBase.name} is an HF folder, which the engine evaluates on the CPU`,
+    );
 
   const taskNames = Object.keys(s.tasks);
   if (taskNames.length === 0) fail(source, "tasks", "no task: give at least one");

@@ -59,6 +59,16 @@ describe("study.yaml validation", () => {
     assert.deepEqual(d.languages, ["en", "de", "fr", "ja", "zh"]);
   });
 
+  test("evaluation.gpu: absent by default (step keys unchanged), refused for an HF base, checked values", () => {
+    assert.equal("gpu" in parse(valid()).evaluation, false);
+    refuses(
+      { ...valid(), evaluation: { gpu: "cuda" } },
+      /evaluation\.gpu: applies to GGUF base models \(the llama\.cpp runner\); base is an HF folder/,
+    );
+    refuses({ ...valid(), evaluation: { gpu: "rocm" } }, /evaluation\.gpu/);
+    assert.equal(parse({ ...valid(), evaluation: { gpu: "off" } }).evaluation.gpu, "off");
+  });
+
   test("unknown keys are errors naming the field path", () => {
     refuses({ ...valid(), trainig: {} }, /study\.yaml: \(top level\): unknown key\(s\) "trainig"/);
     refuses({ ...valid(), training: { rank: 8 } }, /training: unknown key\(s\) "rank"/);

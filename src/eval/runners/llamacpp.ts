@@ -1,6 +1,7 @@
 /**
- * A runner over llama.cpp (through node-llama-cpp, CPU only, prebuilt binaries, never downloading or
- * compiling anything): a base-model GGUF plus zero or more LoRA GGUFs with their scales.
+ * A runner over llama.cpp (through node-llama-cpp, prebuilt binaries, never downloading or compiling
+ * anything): a base-model GGUF plus zero or more LoRA GGUFs with their scales. CPU by default; `gpu` picks
+ * node-llama-cpp's CUDA or Vulkan binary when it is installed (README "GPUs for the llama.cpp runner").
  *
  * Requests are spread over the context's parallel sequences, which llama.cpp decodes in shared batches. Each
  * sequence keeps its KV cache between requests and only re-evaluates what differs from its previous request,
@@ -43,6 +44,10 @@ export interface LlamaCppLora {
   scale?: number;
 }
 
+/** Which llama.cpp backend: the CPU ("off", the default), CUDA, Vulkan, or the best one installed ("auto"). */
+export type LlamaGpu = "auto" | "cuda" | "vulkan" | "off";
+export const LLAMA_GPUS: readonly LlamaGpu[] = ["auto", "cuda", "vulkan", "off"];
+
 export interface LlamaCppRunnerOptions {
   /** Base-model GGUF. */
   model: string;
@@ -59,6 +64,12 @@ export interface LlamaCppRunnerOptions {
    * threads can cost several times their gain (bench/llamacpp.ts prints both).
    */
   threads?: number;
+  /**
+   * The llama.cpp backend (node-llama-cpp's `getLlama({ gpu })`). Default "off": the CPU binary, all layers on
+   * the CPU. Otherwise every layer that fits goes to the GPU ("auto" falls back to the CPU when no GPU
+   * binary works; "cuda" and "vulkan" fail with the install step when theirs is missing).
+   */
+  gpu?: LlamaGpu;
 }
 
 /** Rows of the logits: the token embedding's row count (the exporter pads the vocabulary to it). */
@@ -73,7 +84,8 @@ function ggufVocabSize(path: string): number {
   }
 }
 
-let shared: Promise<Llama> | undefined;
+/** One binding per backend for the process (node-llama-cpp loads each binary once). */
+const shared = new Map<LlamaGpu, Promise<Llama>>();
 /** llama.cpp's last error log line: its exceptions often say only "failed", the log says why. */
 let lastLlamaError: string | undefined;
 
@@ -87,11 +99,21 @@ function nodeLlamaCpp(): Promise<typeof import("node-llama-cpp")> {
   return importBackend<typeof import("node-llama-cpp")>("node-llama-cpp");
 }
 
-/** The process-wide llama.cpp binding: CPU backend, prebuilt binary, no download, no build. */
-function loadLlamaCpp(): Promise<Llama> {
-  shared ??= nodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
+/** How a user gets a GPU flavour's prebuilt binary (README "GPUs for the llama.cpp runner"). */
+function gpuInstallHint(gpu: "cuda" | "vulkan"): string {
+  return (
+    `in a clone of merglot run: npm run llama-gpu -- ${gpu}; where merglot is a dependency, ` +
+    `node-llama-cpp installs @node-llama-cpp/*-${gpu} itself unless your package.json overrides remove it`
+  );
+}
+
+/** The process-wide llama.cpp binding for a backend: prebuilt binary, no download, no build. */
+function loadLlamaCpp(gpu: LlamaGpu): Promise<Llama> {
+  let llama = shared.get(gpu);
+  if (llama) return llama;
+  llama = nodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
     getLlama({
-      gpu: false,
+      gpu: gpu === "off" ? false : gpu,
       build: "never",
       skipDownload: true,
       usePrebuiltBinaries: true,
@@ -103,16 +125,21 @@ function loadLlamaCpp(): Promise<Llama> {
         }
       },
     }).catch((e: unknown) => {
-      throw new MerglotError("llamacpp.binding", `llama.cpp could not be loaded (${(e as Error).message})`, {
-        cause: e,
-      });
+      const msg = (e as Error).message;
+      if (gpu === "cuda" || gpu === "vulkan") {
+        throw new MerglotError(
+          "llamacpp.gpu",
+          `llama.cpp could not load its ${gpu} binary (${msg.split("\n")[0]}); ${gpuInstallHint(gpu)}; or use --gpu off`,
+          { cause: e },
+        );
+      }
+      throw new MerglotError("llamacpp.binding", `llama.cpp could not be loaded (${msg})`, { cause: e });
     }),
   );
+  shared.set(gpu, llama);
   // A failure is not cached: the user may install the package (or free memory) and retry.
-  shared.catch(() => {
-    shared = undefined;
-  });
-  return shared;
+  llama.catch(() => shared.delete(gpu));
+  return llama;
 }
 
 /** node-llama-cpp brands token ids; ours are plain numbers. */
@@ -133,6 +160,8 @@ export class LlamaCppRunner extends TokenRunner {
   readonly bos: number | null;
   readonly exact: boolean;
   readonly contextSize: number;
+  /** The backend llama.cpp actually uses: false for the CPU, else "cuda", "vulkan" or "metal". */
+  readonly gpuBackend: Llama["gpu"];
   private readonly model: LlamaModel;
   private readonly context: LlamaContext;
   private readonly lanes: LlamaContextSequence[];
@@ -143,8 +172,10 @@ export class LlamaCppRunner extends TokenRunner {
     context: LlamaContext,
     vocabSize: number,
     opts: LlamaCppRunnerOptions,
+    gpuBackend: Llama["gpu"],
   ) {
     super();
+    this.gpuBackend = gpuBackend;
     this.model = model;
     this.context = context;
     this.exact = opts.exact ?? false;
@@ -154,7 +185,7 @@ export class LlamaCppRunner extends TokenRunner {
     this.bos = model.tokens.shouldPrependBosToken && model.tokens.bos !== null ? model.tokens.bos : null;
     const loras = opts.loras ?? [];
     this.name =
-      `llama.cpp${this.exact ? " (exact)" : ""} ${basename(opts.model)}` +
+      `llama.cpp${this.exact ? " (exact)" : ""}${gpuBackend ? ` (${gpuBackend})` : ""} ${basename(opts.model)}` +
       (loras.length ? ` + ${loras.map((l) => `${basename(l.path)}×${l.scale ?? 1}`).join(" + ")}` : "");
   }
 
@@ -173,11 +204,15 @@ export class LlamaCppRunner extends TokenRunner {
     // metadata parser, which can run away on a corrupt file) sees it.
     const vocabSize = ggufVocabSize(opts.model);
     for (const l of opts.loras ?? []) GgufReader.open(l.path).close();
-    const llama = await loadLlamaCpp();
+    const gpu = opts.gpu ?? "off";
+    if (!LLAMA_GPUS.includes(gpu))
+      throw new MerglotError("llamacpp.options", `gpu must be one of ${LLAMA_GPUS.join(", ")}, got "${gpu}"`);
+    const llama = await loadLlamaCpp(gpu);
     let model: LlamaModel;
     try {
       lastLlamaError = undefined;
-      model = await llama.loadModel({ modelPath: opts.model, gpuLayers: 0 });
+      // On a GPU backend, node-llama-cpp offloads as many layers as fit ("auto").
+      model = await llama.loadModel({ modelPath: opts.model, gpuLayers: llama.gpu === false ? 0 : "auto" });
     } catch (e) {
       throw new MerglotError(
         "llamacpp.model",
@@ -204,7 +239,7 @@ export class LlamaCppRunner extends TokenRunner {
           : {}),
         failedCreationRemedy: false,
       });
-      return new LlamaCppRunner(model, context, vocabSize, opts);
+      return new LlamaCppRunner(model, context, vocabSize, opts, llama.gpu);
     } catch (e) {
       await model.dispose();
       if (e instanceof MerglotError) throw e;

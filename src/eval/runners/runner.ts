@@ -55,15 +55,40 @@ export interface GenerateResult {
   text: string;
   tokens: number[];
   finishReason: "eos" | "length" | "stop";
+  /** Tokens of the prompt as the model saw it, BOS included. */
+  promptTokens: number;
 }
 
-export interface Runner {
+/** A text request's score, with the size of its prompt (BOS included, the prompt as given, untrimmed). */
+export interface TextScoreResult extends ScoreResult {
+  promptTokens: number;
+}
+
+/**
+ * What evaluation needs of a model: text requests in, scores and generations out. The token-level runners
+ * (`Runner`) provide it, and so does a client of a serving engine (`ServerRunner`), which has no token-level
+ * access to the model.
+ */
+export interface EvalRunner {
   /** A short description, e.g. "llama.cpp (exact) model.gguf + 1 LoRA". */
   readonly name: string;
-  /** Embedding rows: the size of each log-prob row. */
-  readonly vocabSize: number;
   /** The BOS token to put before a prompt, or null when the model wants none. */
   readonly bos: number | null;
+  /**
+   * Why this runner cannot score continuations (return prompt log-probs), or null when it can. Evaluation
+   * checks it before any request so that a scored task fails at once with the reason.
+   */
+  readonly cannotScore: string | null;
+  /** Continuation log-probs for text requests. */
+  logProbs(requests: readonly ScoreRequest[]): Promise<TextScoreResult[]>;
+  /** Greedy generation for text prompts. */
+  generate(requests: readonly GenerateRequest[]): Promise<GenerateResult[]>;
+  close(): Promise<void>;
+}
+
+export interface Runner extends EvalRunner {
+  /** Embedding rows: the size of each log-prob row. */
+  readonly vocabSize: number;
   /** Token ids of `text`: no BOS/EOS added; special-token text (e.g. a chat template's markers) becomes those tokens. */
   tokenize(text: string): number[];
   detokenize(tokens: readonly number[]): string;
@@ -74,17 +99,45 @@ export interface Runner {
   generateTokens(requests: readonly TokenGenerateRequest[]): Promise<TokenGenerateResult[]>;
   /** Full log-softmax rows for every position of `tokens` (row t: the token after tokens[0..t]). */
   nextTokenLogProbs(tokens: readonly number[]): Promise<Float64Array[]>;
-  /** Continuation log-probs for text requests. */
-  logProbs(requests: readonly ScoreRequest[]): Promise<ScoreResult[]>;
-  /** Greedy generation for text prompts. */
-  generate(requests: readonly GenerateRequest[]): Promise<GenerateResult[]>;
-  close(): Promise<void>;
 }
 
 /** lm-evaluation-harness's split: trailing whitespace of the prompt belongs to the continuation. */
 export function moveTrailingSpace(prompt: string, continuation: string): [string, string] {
   const trimmed = prompt.replace(/\s+$/u, "");
   return [trimmed, prompt.slice(trimmed.length) + continuation];
+}
+
+/**
+ * The token request for a text request (see the module comment), given the model's tokenizer (no BOS added,
+ * special-token text parsed) and BOS token. Shared by the token runners and the server runner, which
+ * tokenizes through its server.
+ */
+export function encodeScoreRequest(
+  r: ScoreRequest,
+  tokenize: (text: string) => number[],
+  bos: number | null,
+): TokenScoreRequest {
+  const [prompt, continuation] = moveTrailingSpace(r.prompt, r.continuation);
+  if (continuation.length === 0) {
+    throw new MerglotError(
+      "eval.request",
+      `a score request has an empty continuation (prompt ${JSON.stringify(r.prompt.slice(0, 40))})`,
+    );
+  }
+  const whole = tokenize(prompt + continuation);
+  const ctx = tokenize(prompt);
+  // Tokenizing the joined text can merge across the boundary; the continuation is what follows the
+  // prompt's own tokens (as lm-evaluation-harness does), or failing a common prefix, its own tokenization.
+  const aligned = ctx.every((t, i) => whole[i] === t) && whole.length > ctx.length;
+  const context = bos === null ? ctx : [bos, ...ctx];
+  const cont = aligned ? whole.slice(ctx.length) : tokenize(continuation);
+  if (context.length === 0) {
+    throw new MerglotError(
+      "eval.request",
+      `an empty prompt cannot be scored with a model that has no BOS token`,
+    );
+  }
+  return { context, continuation: cont };
 }
 
 /** The base of every runner: text requests in terms of the backend's token-level methods. */
@@ -108,31 +161,15 @@ export abstract class TokenRunner implements Runner {
 
   /** The token request for a text request (see the module comment). */
   encodeScoreRequest(r: ScoreRequest): TokenScoreRequest {
-    const [prompt, continuation] = moveTrailingSpace(r.prompt, r.continuation);
-    if (continuation.length === 0) {
-      throw new MerglotError(
-        "eval.request",
-        `a score request has an empty continuation (prompt ${JSON.stringify(r.prompt.slice(0, 40))})`,
-      );
-    }
-    const whole = this.tokenize(prompt + continuation);
-    const ctx = this.tokenize(prompt);
-    // Tokenizing the joined text can merge across the boundary; the continuation is what follows the
-    // prompt's own tokens (as lm-evaluation-harness does), or failing a common prefix, its own tokenization.
-    const aligned = ctx.every((t, i) => whole[i] === t) && whole.length > ctx.length;
-    const context = this.bos === null ? ctx : [this.bos, ...ctx];
-    const cont = aligned ? whole.slice(ctx.length) : this.tokenize(continuation);
-    if (context.length === 0) {
-      throw new MerglotError(
-        "eval.request",
-        `an empty prompt cannot be scored with a model that has no BOS token`,
-      );
-    }
-    return { context, continuation: cont };
+    return encodeScoreRequest(r, (text) => this.tokenize(text), this.bos);
   }
 
-  async logProbs(requests: readonly ScoreRequest[]): Promise<ScoreResult[]> {
-    return this.scoreTokens(requests.map((r) => this.encodeScoreRequest(r)));
+  /** Token runners compute log-probs of any tokens. */
+  readonly cannotScore: string | null = null;
+
+  async logProbs(requests: readonly ScoreRequest[]): Promise<TextScoreResult[]> {
+    const scores = await this.scoreTokens(requests.map((r) => this.encodeScoreRequest(r)));
+    return scores.map((s, i) => ({ ...s, promptTokens: this.encodePrompt(requests[i]!.prompt).length }));
   }
 
   async generate(requests: readonly GenerateRequest[]): Promise<GenerateResult[]> {
@@ -153,11 +190,14 @@ export abstract class TokenRunner implements Runner {
       return { prompt, maxTokens: r.maxTokens };
     });
     const raw = await this.generateTokens(prompts);
-    return raw.map((g, i) => this.applyStops(g, requests[i]!.stop ?? []));
+    return raw.map((g, i) => ({
+      ...this.applyStops(g, requests[i]!.stop ?? []),
+      promptTokens: prompts[i]!.prompt.length,
+    }));
   }
 
   /** Cut a generation at the first stop string, keeping the tokens that produced the text before it. */
-  private applyStops(g: TokenGenerateResult, stops: readonly string[]): GenerateResult {
+  private applyStops(g: TokenGenerateResult, stops: readonly string[]): Omit<GenerateResult, "promptTokens"> {
     const text = this.detokenize(g.tokens);
     let cut = -1;
     for (const s of stops) {

@@ -93,7 +93,13 @@ describe("EngineRunner", () => {
     );
     const e = await EngineRunner.open({ model: dir });
     const [g] = await e.generate([{ prompt: " the", maxTokens: 4 }]);
-    assert.deepEqual(g, { text: "", tokens: [], finishReason: "eos" });
+    // promptTokens: BOS and the prompt's own tokens.
+    assert.deepEqual(g, {
+      text: "",
+      tokens: [],
+      finishReason: "eos",
+      promptTokens: 1 + e.tokenize(" the").length,
+    });
   });
 
   test("adapters are merged with their scales", async () => {

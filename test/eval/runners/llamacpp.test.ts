@@ -176,7 +176,12 @@ describe("LlamaCppRunner", () => {
     assert.equal(stopped!.text, full.text.slice(0, full.text.indexOf(stopAt)));
     assert.ok(full.text.startsWith(r.detokenize(stopped!.tokens)));
     const [none] = await r.generate([{ prompt: prompts[0]!, maxTokens: 0 }]);
-    assert.deepEqual(none, { text: "", tokens: [], finishReason: "length" });
+    assert.deepEqual(none, {
+      text: "",
+      tokens: [],
+      finishReason: "length",
+      promptTokens: (r.bos === null ? 0 : 1) + r.tokenize(prompts[0]!).length,
+    });
   });
 
   test("generation ends at the end-of-sequence token", async () => {
@@ -195,7 +200,12 @@ describe("LlamaCppRunner", () => {
     });
     assert.equal(m.runner.isEndOfGeneration(0), true);
     const [g] = await m.runner.generate([{ prompt: " the cat", maxTokens: 5 }]);
-    assert.deepEqual(g, { text: "", tokens: [], finishReason: "eos" });
+    assert.deepEqual(g, {
+      text: "",
+      tokens: [],
+      finishReason: "eos",
+      promptTokens: (m.runner.bos === null ? 0 : 1) + m.runner.tokenize(" the cat").length,
+    });
   });
 
   test("a LoRA GGUF with a scale equals the reference with PEFT's scaling times that scale", async () => {
@@ -327,6 +337,47 @@ describe("LlamaCppRunner errors", () => {
         );
         return true;
       },
+    );
+  });
+});
+
+describe("LlamaCppRunner --gpu", () => {
+  const opts = { exact: true, contextSize: 64, sequences: 3, threads: 1 } as const;
+  const prompts = [" the cat", " on the mat", " 42"];
+
+  test("gpu auto on a machine without a GPU binary falls back to the CPU: same name, same generations", async () => {
+    const cpu = base.runner;
+    const auto = await LlamaCppRunner.open({ model: base.gguf, ...opts, gpu: "auto" });
+    open.push(auto);
+    assert.equal(cpu.gpuBackend, false);
+    assert.equal(auto.gpuBackend, false);
+    assert.equal(auto.name, cpu.name);
+    const a = await auto.generate(prompts.map((prompt) => ({ prompt, maxTokens: 6 })));
+    const b = await cpu.generate(prompts.map((prompt) => ({ prompt, maxTokens: 6 })));
+    assert.deepEqual(a, b);
+  });
+
+  test("gpu cuda / vulkan reach node-llama-cpp: its binary is used, or its absence is one line with the install step", async () => {
+    // The repository's overrides install empty GPU packages, so in CI node-llama-cpp finds no CUDA/Vulkan
+    // binary; after `npm run llama-gpu -- cuda` on a GPU machine the runner uses it.
+    for (const gpu of ["cuda", "vulkan"] as const) {
+      try {
+        const r = await LlamaCppRunner.open({ model: base.gguf, ...opts, gpu });
+        open.push(r);
+        assert.equal(r.gpuBackend, gpu);
+      } catch (e) {
+        assert.ok(e instanceof MerglotError && e.code === "llamacpp.gpu", String(e));
+        assert.equal(
+          e.message,
+          `llama.cpp could not load its ${gpu} binary (NoBinaryFoundError); in a clone of merglot run: ` +
+            `npm run llama-gpu -- ${gpu}; where merglot is a dependency, node-llama-cpp installs ` +
+            `@node-llama-cpp/*-${gpu} itself unless your package.json overrides remove it; or use --gpu off`,
+        );
+      }
+    }
+    await assert.rejects(
+      LlamaCppRunner.open({ model: base.gguf, ...opts, gpu: "rocm" as never }),
+      /gpu must be one of auto, cuda, vulkan, off, got "rocm"/,
     );
   });
 });

@@ -77,8 +77,10 @@ describe("text requests → token requests", () => {
 
   test("BOS goes first; the continuation is what follows the prompt's tokens", async () => {
     const r = new FakeRunner(0);
-    await r.logProbs([{ prompt: "cd ", continuation: "ef" }]);
+    const [s] = await r.logProbs([{ prompt: "cd ", continuation: "ef" }]);
     assert.deepEqual(r.scored[0], { context: [0, ...t("cd")], continuation: t(" ef") });
+    // The prompt's size is that of the prompt as given: BOS, c, d and the trailing space.
+    assert.equal(s!.promptTokens, 4);
   });
 
   test("when the joint tokenization merges across the boundary, the continuation is tokenized alone", async () => {
@@ -111,15 +113,21 @@ describe("generation", () => {
   test("text is the detokenized tokens; EOS and maxTokens end it", async () => {
     const r = new FakeRunner(0, script);
     const [full] = await r.generate([{ prompt: "x", maxTokens: 10 }]);
-    assert.deepEqual(full, { text: "ab cd e", tokens: [2, 3, 30, 4, 5, 30, 6], finishReason: "eos" });
+    // promptTokens: BOS and the one token of "x".
+    assert.deepEqual(full, {
+      text: "ab cd e",
+      tokens: [2, 3, 30, 4, 5, 30, 6],
+      finishReason: "eos",
+      promptTokens: 2,
+    });
     const [short] = await r.generate([{ prompt: "x", maxTokens: 3 }]);
-    assert.deepEqual(short, { text: "ab ", tokens: [2, 3, 30], finishReason: "length" });
+    assert.deepEqual(short, { text: "ab ", tokens: [2, 3, 30], finishReason: "length", promptTokens: 2 });
   });
 
   test("the first stop string cuts the text and the tokens that made only what was kept", async () => {
     const r = new FakeRunner(0, script);
     const [g] = await r.generate([{ prompt: "x", maxTokens: 10, stop: ["e", " c"] }]);
-    assert.deepEqual(g, { text: "ab", tokens: [2, 3], finishReason: "stop" });
+    assert.deepEqual(g, { text: "ab", tokens: [2, 3], finishReason: "stop", promptTokens: 2 });
     const [none] = await r.generate([{ prompt: "x", maxTokens: 10, stop: ["zz", ""] }]);
     assert.equal(none!.finishReason, "eos");
   });
