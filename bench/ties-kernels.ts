@@ -6,8 +6,9 @@
  * machine's own yardsticks measured in this run: memory bandwidth (a large copy), a plain JS sum over the
  * same tensors, and float32 / float64 GEMM GFLOP/s. Times are CPU time of this process (less distorted by
  * other load than wall time); the load average is printed with them.
- *   node dist/bench/ties-kernels.js [--module q_proj|down_proj] [--reps N] [--random-zeros]
- * --random-zeros: also time the disjoint mean on the same values with a random zero pattern (issue 14).
+ *   node dist/bench/ties-kernels.js [--module q_proj|k_proj|gate_proj|down_proj] [--reps N] [--patterns]
+ * --patterns: also time the old disjoint mean alone on the real tensors and on synthetic values with
+ * predictable and unpredictable sign / zero patterns (issue 14: why 10 ns on some data and 2.4 ns on other).
  */
 import { loadavg } from "node:os";
 import { fusedDisjointMerge } from "../src/merge/fused.js";
@@ -209,29 +210,36 @@ console.log(
   `  ratio composed / fused              ${(median(tC) / median(tF)).toFixed(2)}×  (same bits: checked)`,
 );
 
-if (process.argv.includes("--random-zeros")) {
-  // the disjoint mean alone on the real trimmed tensors vs the same values under a random zero pattern
+if (process.argv.includes("--patterns")) {
+  // disjointMean alone (the composed path's Math.sign form) on the real trimmed tensors and on synthetic
+  // values whose sign / zero pattern makes its branches predictable or not (issue 14's 10 ns vs 2.4 ns)
   composed();
   const st = { s: 99 };
-  const rnd = kept.map((k, i) => {
-    const u = new Float32Array(n);
-    fill(u, st, 1);
-    const x = tasks[i]!;
-    return Float32Array.from(x, (v, j) => (u[j]! < 0 ? 0 : v));
-  });
-  const gR = electSign(rnd, "total", new Float32Array(n), new Float64Array(n));
-  const outR = new Float32Array(n);
-  for (let w = 0; w < 3; w++) {
-    disjointMean(kept, weights, gamma, outA);
-    disjointMean(rnd, weights, gR, outR);
-  }
-  const tReal: number[] = [];
-  const tRnd: number[] = [];
-  for (let r = 0; r < REPS; r++) {
-    tReal.push(timed(() => disjointMean(kept, weights, gamma, outA)));
-    tRnd.push(timed(() => disjointMean(rnd, weights, gR, outR)));
-  }
-  console.log(
-    `  disjointMean alone: real trimmed KnOTS ${ns(median(tReal))} ns, same values random zeros ${ns(median(tRnd))} ns`,
-  );
+  const make = (signs: boolean, zeros: boolean) =>
+    tasks.map(() => {
+      const u = new Float32Array(n);
+      const z = new Float32Array(n);
+      fill(u, st, 1);
+      fill(z, st, 1);
+      return Float32Array.from(u, (v, j) => {
+        const m = Math.abs(v) + 0.1;
+        if (zeros && z[j]! < 0) return 0;
+        return signs && v < 0 ? -m : m;
+      });
+    });
+  const sets: [string, Float32Array[]][] = [
+    ["real trimmed KnOTS tensors", kept],
+    ["positive, no zeros", make(false, false)],
+    ["positive, random zeros", make(false, true)],
+    ["random signs, no zeros", make(true, false)],
+    ["random signs and zeros", make(true, true)],
+  ];
+  const gammas = sets.map(([, xs]) => electSign(xs, "total", new Float32Array(n), new Float64Array(n)));
+  const o = new Float32Array(n);
+  for (let w = 0; w < 3; w++) sets.forEach(([, xs], k) => disjointMean(xs, weights, gammas[k]!, o));
+  const times = sets.map(() => [] as number[]);
+  for (let r = 0; r < REPS; r++)
+    sets.forEach(([, xs], k) => times[k]!.push(timed(() => disjointMean(xs, weights, gammas[k]!, o))));
+  console.log(`disjointMean alone (Math.sign form), load ${load()}:`);
+  sets.forEach(([label], k) => console.log(`  ${label.padEnd(36)}${ns(median(times[k]!))} ns`));
 }
