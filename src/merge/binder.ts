@@ -11,6 +11,7 @@ import { Rng, seedFrom } from "../tensor/linalg.js";
 import {
   applyBreadcrumbs,
   applyThreshold,
+  applyThresholdRange,
   breadcrumbsCuts,
   drop,
   magprune,
@@ -47,6 +48,10 @@ export interface BoundOperators {
   magprune(i: number, chunk: Tensor): Tensor;
   /** Model Breadcrumbs' two magnitude cuts (tensor scope), chunkable like trim. */
   breadcrumbs(i: number, chunk: Tensor): Tensor;
+  /** trim of entries [from, from + len) of `chunk` into out[0, len) (the fused kernels' form of trim). */
+  trimRange(i: number, chunk: Tensor, from: number, len: number, out: Tensor): void;
+  /** drop of entries [from, from + len) of `chunk` into out[0, len), from the same stream as drop. */
+  dropRange(i: number, chunk: Tensor, from: number, len: number, out: Tensor): void;
 }
 
 /** Method options the operators read beyond the per-adapter density (DELLA's ε, Breadcrumbs' γ). */
@@ -90,22 +95,48 @@ export function makeBinder(opts: {
         }
         return rng;
       };
+      // participant i's threshold, with the tie quota left (shared by trim and trimRange)
+      const threshold = (i: number): TrimThreshold => {
+        let t = thresholds.get(i);
+        if (!t) {
+          const input = job.inputs[i]!;
+          if (opts.global) {
+            const g = opts.global.get(thresholdKey(input.index, tensorKey, job.name));
+            if (!g)
+              throw new Error(`no global threshold for adapter ${input.index}, ${tensorKey}, ${job.name}`);
+            t = { ...g };
+          } else {
+            t = trimThreshold(whole(i), input.density);
+          }
+          thresholds.set(i, t);
+        }
+        return t;
+      };
+      // float32 bit views of participant i's chunk and kept block (made once per chunk, not per block)
+      const views: { x?: Tensor; xBits: Uint32Array; out?: Tensor; outBits: Uint32Array }[] = [];
+      const view = (i: number, x: Tensor, out: Tensor) => {
+        let v = views[i];
+        if (!v) views[i] = v = { xBits: new Uint32Array(0), outBits: new Uint32Array(0) };
+        if (v.x !== x) {
+          v.x = x;
+          v.xBits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+        }
+        if (v.out !== out) {
+          v.out = out;
+          v.outBits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+        }
+        return v;
+      };
       return {
         trim(i, chunk) {
-          let t = thresholds.get(i);
-          if (!t) {
-            const input = job.inputs[i]!;
-            if (opts.global) {
-              const g = opts.global.get(thresholdKey(input.index, tensorKey, job.name));
-              if (!g)
-                throw new Error(`no global threshold for adapter ${input.index}, ${tensorKey}, ${job.name}`);
-              t = { ...g };
-            } else {
-              t = trimThreshold(whole(i), input.density);
-            }
-            thresholds.set(i, t);
-          }
-          return applyThreshold(chunk, t, buffers.f32(`${tensorKey}.kept.${i}`, chunk.length));
+          return applyThreshold(chunk, threshold(i), buffers.f32(`${tensorKey}.kept.${i}`, chunk.length));
+        },
+        trimRange(i, chunk, from, len, out) {
+          const v = view(i, chunk, out);
+          applyThresholdRange(v.xBits, from, len, threshold(i), v.outBits);
+        },
+        dropRange(i, chunk, from, len, out) {
+          drop(chunk.subarray(from, from + len), job.inputs[i]!.density, stream(i), opts.rescale, out);
         },
         drop(i, chunk) {
           const out = buffers.f32(`${tensorKey}.kept.${i}`, chunk.length);

@@ -14,6 +14,7 @@ import {
   type SignMethod,
   type Tensor,
 } from "./operators.js";
+import { fusedDisjointMerge, type RangeOperator } from "./fused.js";
 import type { LowRank } from "./lowrank.js";
 import { isoCMerge, tsvMerge } from "./spectral.js";
 import type { ModuleJob } from "./spaces/types.js";
@@ -26,6 +27,12 @@ export interface MethodContext {
   trim(i: number, x: Tensor): Tensor;
   /** drop(x_i, ρ_i) with the adapter's seeded stream and the recipe's `rescale`. */
   drop(i: number, x: Tensor): Tensor;
+  /**
+   * trim / drop by ranges of the task tensor (the engine's binder provides them): when present, ties and
+   * dare_ties run the fused kernel of fused.ts (same bits as composing trim/drop, elect and disjoint mean).
+   */
+  trimRange?: RangeOperator;
+  dropRange?: RangeOperator;
   /** DELLA's magprune(x_i, ρ_i, ε) with the adapter's seeded stream (row-wise ranks) and `rescale`. */
   magprune(i: number, x: Tensor): Tensor;
   /** Model Breadcrumbs' cuts of x_i (density ρ_i, outlier fraction γ). */
@@ -57,6 +64,22 @@ function disjoint(kept: readonly Tensor[], ctx: MethodContext): Tensor {
   const n = kept[0]!.length;
   const gamma = electSign(kept, ctx.signMethod, b.f32("method.gamma", n), b.f64("method.sum", n));
   return disjointMean(kept, ctx.weights, gamma, b.f32("method.out", n));
+}
+
+/** disjoint(op(x_i)…) through the fused kernel when the context has the range form of op. */
+function disjointOf(
+  xs: readonly Tensor[],
+  ctx: MethodContext,
+  range: RangeOperator | undefined,
+  op: (i: number, x: Tensor) => Tensor,
+): Tensor {
+  if (!range)
+    return disjoint(
+      xs.map((x, i) => op(i, x)),
+      ctx,
+    );
+  const out = (ctx.buffers ?? freshBuffers).f32("method.out", xs[0]!.length);
+  return fusedDisjointMerge(xs, range, ctx.weights, ctx.signMethod, out);
 }
 
 /** Which recipe parameters a method reads (anything else set in the recipe is reported as unused). */
@@ -188,11 +211,7 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: true,
     usesRescale: false,
-    run: (xs, ctx) =>
-      disjoint(
-        xs.map((x, i) => ctx.trim(i, x)),
-        ctx,
-      ),
+    run: (xs, ctx) => disjointOf(xs, ctx, ctx.trimRange, (i, x) => ctx.trim(i, x)),
   },
   dare_linear: {
     name: "dare_linear",
@@ -214,11 +233,7 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: true,
     usesRescale: true,
-    run: (xs, ctx) =>
-      disjoint(
-        xs.map((x, i) => ctx.drop(i, x)),
-        ctx,
-      ),
+    run: (xs, ctx) => disjointOf(xs, ctx, ctx.dropRange, (i, x) => ctx.drop(i, x)),
   },
   della: {
     name: "della",

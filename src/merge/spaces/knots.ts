@@ -87,8 +87,9 @@ function gramOrthogonalize(
       if (Math.abs(check[i * n + j]! - (i === j ? 1 : 0)) > GRAM_ORTHO_TOLERANCE) return undefined;
     }
   }
-  const r = new Float64Array(n * n); // R = Lᵀ
-  const rInv = new Float64Array(n * n); // R⁻¹ = (L⁻¹)ᵀ
+  // (scratch, not fresh arrays: first touches of fresh memory cost page faults, see tensor/workspace.ts)
+  const r = buf.f64(`${role}.r`, n * n); // R = Lᵀ
+  const rInv = buf.f64(`${role}.rinv`, n * n); // R⁻¹ = (L⁻¹)ᵀ
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       r[i * n + j] = l[j * n + i]!;
@@ -99,13 +100,15 @@ function gramOrthogonalize(
     r,
     // Q·C = X·(R⁻¹·C), the big product in float32 on the fast kernel (X itself is float32 data)
     mulQ: (c, k, out) => {
-      const w = Float32Array.from(gemmF64(n, k, n, rInv, c));
+      const w = buf.f32(`${role}.w32`, n * k);
+      w.set(gemmF64(n, k, n, rInv, c, { out: buf.f64(`${role}.w64`, n * k) })); // rounds as Float32Array.from
       const transA = stored === "transposed";
       return gemmF32(rows, k, n, xF32, w, { transA, out: out.subarray(0, rows * k) });
     },
     // T·Qᵀ = (T·R⁻ᵀ)·Xᵀ
     mulQt: (t, k, out) => {
-      const m = Float32Array.from(gemmF64(k, n, n, t, rInv, { transB: true }));
+      const m = buf.f32(`${role}.m32`, k * n);
+      m.set(gemmF64(k, n, n, t, rInv, { transB: true, out: buf.f64(`${role}.m64`, k * n) }));
       const transB = stored === "rows";
       return gemmF32(k, rows, n, m, xF32, { transB, out: out.subarray(0, k * rows) });
     },
@@ -167,7 +170,7 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
     qrOrthogonalize(mat(out, R, bs), buf, "knots.b");
   const qas = inputs.map((x, idx) => {
     const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
-    for (let j = 0; j < a64.length; j++) a64[j] = x.a[j]!;
+    a64.set(x.a); // float32 → float64, exact (a native conversion loop)
     const fast = gramOrthogonalize(a64, inF, x.rank, "transposed", x.a, buf, `knots.a${idx}`);
     if (fast) return fast;
     // A_iᵀ (in × r) explicitly for the QR route
