@@ -93,6 +93,17 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     return r.stdout.split("\n").filter((l) => l.trim() !== "");
   };
 
+  /** Which of `ids` are still in squeue after a cancel (a running job leaves once killed: KillWait 2 s). */
+  const stillQueued = async (ids: string[]) => {
+    let left = ids;
+    for (let i = 0; i < 100 && left.length; i++) {
+      const live = queued();
+      left = ids.filter((j) => live.includes(j));
+      if (left.length) await sleep(200);
+    }
+    return left;
+  };
+
   before(() => {
     assert.ok(
       hasCommand("sbatch") && hasCommand("slurmctld") && hasCommand("munged"),
@@ -124,7 +135,8 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     for (let i = 0; i < 600 && !before; i++) {
       await sleep(100);
       const j = readJobs(out);
-      if (j && Object.keys(j.jobs).length >= 5) before = j;
+      // all 21 jobs (prepare runs here): the killed run's scripts carry the dependencies
+      if (j && Object.keys(j.jobs).length === 21) before = j;
     }
     assert.ok(before, "the study submitted no jobs within 60 s");
     child.kill("SIGKILL");
@@ -181,13 +193,12 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     assert.match(train, /^#SBATCH --array=0-3$/m);
     assert.match(train, /^#SBATCH --cpus-per-task=1$/m);
     assert.doesNotMatch(train, /--dependency/);
-    const array = Object.values(after.jobs)
-      .find((j) => j.step === "train/sentiment/en")!
-      .job.split("_")[0]!;
-    assert.match(
-      readFileSync(join(scripts, "merge-sentiment-ties-w1-d0.5.sh"), "utf8"),
-      new RegExp(`^#SBATCH --dependency=afterok:${array}_0:${array}_1:${array}_2$`, "m"),
-    );
+    // every dependency names a job of this study (array tasks as ID_INDEX)
+    const ids = new Set(Object.values(after.jobs).map((j) => j.job));
+    for (const f of readdirSync(scripts)) {
+      const dep = /^#SBATCH --dependency=afterok:(\S+)$/m.exec(readFileSync(join(scripts, f), "utf8"));
+      for (const id of dep ? dep[1]!.split(":") : []) assert.ok(ids.has(id), `${f} waits for ${id}`);
+    }
 
     // A third run finds everything done: nothing submitted.
     const again = cli(["study", "run", study, "-o", out, "--json"]);
@@ -257,20 +268,19 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
       if (j && Object.keys(j.jobs).length === 2) jobs = j;
     }
     assert.ok(jobs, "the study did not submit its 2 jobs within 60 s");
+    // the training waits for the job preparing its data
+    const prep = Object.values(jobs.jobs).find((j) => j.step === "prepare/sentiment/de")!.job;
+    assert.match(
+      readFileSync(join(out, "slurm", "scripts", "train-sentiment.sh"), "utf8"),
+      new RegExp(`^#SBATCH --dependency=afterok:${prep}$`, "m"),
+    );
     await sleep(300); // its watcher (and signal handler) is set up right after the submission
     child.kill("SIGINT");
     const code = await new Promise((res) => child.once("exit", (c) => res(c)));
     assert.equal(code, 130, stderr);
     assert.match(stderr, /slurm: cancelled \d job\(s\) of the study; run it again to resume/);
-    // a cancelled running job leaves squeue once Slurm has killed it (KillWait: 2 s on this cluster)
     const ours = Object.values(jobs.jobs).map((j) => j.job);
-    let left = ours;
-    for (let i = 0; i < 100 && left.length; i++) {
-      const live = queued();
-      left = ours.filter((j) => live.includes(j));
-      if (left.length) await sleep(200);
-    }
-    assert.deepEqual(left, [], "jobs of the interrupted study are still queued");
+    assert.deepEqual(await stillQueued(ours), [], "jobs of the interrupted study are still queued");
     const resumed = cli(["study", "run", study, "-o", out, "--only", only, "--json"]);
     assert.equal(resumed.status, 0, resumed.stderr);
     assert.ok(existsSync(join(out, "results.json")));
@@ -297,5 +307,20 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
       r2.stderr,
       /^merglot: Slurm unreachable: squeue: command not found: the slurm executor needs Slurm's client commands \(sbatch, squeue, scontrol, scancel\) on PATH\n$/m,
     );
+  });
+
+  test("a compute node that cannot see the study folder: a clear error, the study's jobs cancelled", async () => {
+    // The jobs run as nobody (root may submit for another user), who cannot enter the test's 0700 folder:
+    // to them the study folder does not exist, as on a node that does not mount it.
+    const study = variant("unshared", 'executor: { kind: slurm, sbatch: ["--uid=65534"] }');
+    const out = join(tmp.dir, "unshared");
+    const r = cli(["study", "run", study, "-o", out, "--only", "train/sentiment/en"]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^merglot: Slurm job \d+ \(the shared file system check, partition \(default\)\) could not see \S+ \(job state FAILED\): the study folder \S+ must be on a file system shared by this machine and the compute nodes$/m,
+    );
+    const ours = Object.values(readJobs(out)!.jobs).map((j) => j.job);
+    assert.deepEqual(await stillQueued(ours), [], "jobs of the study are still queued");
   });
 });

@@ -500,10 +500,15 @@ export class SlurmRunner {
         rmSync(p.reply, { force: true });
         continue;
       }
-      p.goneSince ??= Date.now();
-      if (Date.now() - p.goneSince < OUTPUT_GRACE_S * 1000) continue;
-      this.probes.splice(this.probes.indexOf(p), 1);
+      // The probe exits non-zero when it cannot see the marker: conclusive at once. When it exited 0, its
+      // reply may still be on its way through the file system.
       const info = await showJob(p.job);
+      const saw = info !== null && info.state === "COMPLETED" && info.exitCode.startsWith("0:");
+      if (saw || info === null) {
+        p.goneSince ??= Date.now();
+        if (Date.now() - p.goneSince < OUTPUT_GRACE_S * 1000) continue;
+      }
+      this.probes.splice(this.probes.indexOf(p), 1);
       await this.cancelAll(false);
       this.failAll(
         new MerglotError(
