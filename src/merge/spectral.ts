@@ -11,8 +11,17 @@
  *   Subspaces", ICML 2025, arXiv:2502.04959): the task-arithmetic sum M = Σ w_i ΔW_i = U Σ Vᵀ with its spectrum
  *   flattened to the mean singular value: σ̄·U·Vᵀ. For a low-rank M the mean runs over its nonzero singular
  *   values (below 1e-6·σ_max counts as zero): the zero part of the spectrum has no defined directions.
+ * - Iso-CTS (same paper, Algorithm 2, with the defaults of its code: common_space_fraction 0.8): the top k singular
+ *   triplets of M span the common subspace; each task's delta with the common subspace projected out,
+ *   (I − U_kU_kᵀ)·w_iΔW_i, gives its top s task-specific triplets; U = [U_k | U_1' | … | U_n'] and V likewise are
+ *   replaced by their polar factors and the result is σ̄·U⊥·V⊥ᵀ, σ̄ the mean of all the selected singular values.
+ *   The paper sizes the spectrum by d = min(out, in) of a full-rank update; a LoRA sum has only ρ = rank(M) ≤ Σ r_i
+ *   defined directions, so here d = ρ (as in Core Space, where the merged core is Σr × Σr): k = ⌊f·ρ⌋, then, as the
+ *   code does, the task-specific total ρ − k is rounded to a multiple of n (k absorbs the rest) and
+ *   s = (ρ − k)/n per task (a task whose residual has fewer nonzero singular values gives those it has).
  */
 import { mat, matmul, qr, svd, symEig, type Mat } from "../tensor/linalg.js";
+import type { MethodParams } from "./methods.js";
 import type { LowRank } from "./lowrank.js";
 import type { ModuleJob } from "./spaces/types.js";
 
@@ -130,8 +139,8 @@ export function tsvMerge(job: ModuleJob, weights: readonly number[], lambda: num
   return assemble(polar(uCat), sigma, polar(vCat), lambda);
 }
 
-/** Iso-C of one module: the task-arithmetic sum with its (nonzero) spectrum flattened to its mean. */
-export function isoCMerge(job: ModuleJob, weights: readonly number[], lambda: number): LowRank {
+/** [w_1 s_1 B_1 | … | w_n s_n B_n] and [A_1; …; A_n]: the factors of M = Σ w_i ΔW_i. */
+function weightedStack(job: ModuleJob, weights: readonly number[]): { b: Mat; a: Mat } {
   const R = job.inputs.reduce((s, x) => s + x.rank, 0);
   const b = mat(job.out, R, new Float64Array(job.out * R));
   const a = mat(R, job.in, new Float64Array(R * job.in));
@@ -143,8 +152,74 @@ export function isoCMerge(job: ModuleJob, weights: readonly number[], lambda: nu
     a.data.set(x.a, col * job.in);
     col += x.rank;
   });
+  return { b, a };
+}
+
+const EMPTY: LowRank = { b: new Float32Array(0), a: new Float32Array(0), rank: 0 };
+
+/** Iso-C of one module: the task-arithmetic sum with its (nonzero) spectrum flattened to its mean. */
+export function isoCMerge(job: ModuleJob, weights: readonly number[], lambda: number): LowRank {
+  const { b, a } = weightedStack(job, weights);
   const { u, s, v } = productSvd(b, a);
-  if (s.length === 0) return { b: new Float32Array(0), a: new Float32Array(0), rank: 0 };
+  if (s.length === 0) return EMPTY;
   const mean = s.reduce((t, x) => t + x, 0) / s.length;
   return assemble(u, new Float64Array(s.length).fill(mean), v, lambda);
+}
+
+/** Columns [0, k) of a row-major matrix. */
+function leadingColumns(m: Mat, k: number): Mat {
+  const d = new Float64Array(m.rows * k);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) d[i * k + j] = m.data[i * m.cols + j]!;
+  return mat(m.rows, k, d);
+}
+
+/** The sizes of Iso-CTS' common and per-task subspaces for a spectrum of ρ directions and n tasks. */
+export function isoCtsSizes(rho: number, n: number, fraction: number): { common: number; perTask: number } {
+  const k0 = Math.floor(rho * fraction);
+  const specific = Math.round((rho - k0) / n) * n;
+  const common = Math.max(0, rho - specific);
+  return { common, perTask: Math.floor((rho - common) / n) };
+}
+
+/** Iso-CTS of one module (see the header). */
+export function isoCtsMerge(
+  job: ModuleJob,
+  weights: readonly number[],
+  lambda: number,
+  params: MethodParams,
+): LowRank {
+  const n = job.inputs.length;
+  const { b, a } = weightedStack(job, weights);
+  const m = productSvd(b, a);
+  const rho = m.s.length;
+  if (rho === 0) return EMPTY;
+  const { common, perTask } = isoCtsSizes(rho, n, params.common_space_fraction);
+  const uk = leadingColumns(m.u, common);
+  const parts: ThinSvd[] = [{ u: uk, s: m.s.slice(0, common), v: leadingColumns(m.v, common) }];
+  if (perTask > 0) {
+    job.inputs.forEach((_, i) => {
+      // (I − U_kU_kᵀ)·w_i s_i B_i, then the residual's thin SVD with its A_i
+      const bi = scaledB(job, i, weights[i]!);
+      const proj = common > 0 ? matmul(uk, matmul(uk, bi, { transA: true })) : undefined;
+      if (proj) for (let j = 0; j < bi.data.length; j++) bi.data[j]! -= proj.data[j]!;
+      const p = productSvd(bi, aOf(job, i));
+      const k = Math.min(perTask, p.s.length);
+      parts.push({ u: leadingColumns(p.u, k), s: p.s.slice(0, k), v: leadingColumns(p.v, k) });
+    });
+  }
+  const K = parts.reduce((t, p) => t + p.s.length, 0);
+  const uCat = mat(job.out, K, new Float64Array(job.out * K));
+  const vCat = mat(job.in, K, new Float64Array(job.in * K));
+  let col = 0;
+  let total = 0;
+  for (const p of parts) {
+    const k = p.s.length;
+    for (let r = 0; r < job.out; r++)
+      for (let j = 0; j < k; j++) uCat.data[r * K + col + j] = p.u.data[r * k + j]!;
+    for (let r = 0; r < job.in; r++)
+      for (let j = 0; j < k; j++) vCat.data[r * K + col + j] = p.v.data[r * k + j]!;
+    for (let j = 0; j < k; j++) total += p.s[j]!;
+    col += k;
+  }
+  return assemble(polar(uCat), new Float64Array(K).fill(total / K), polar(vCat), lambda);
 }
