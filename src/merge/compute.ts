@@ -19,13 +19,14 @@ import type { SignMethod } from "./operators.js";
 import type { PlannedModule } from "./plan.js";
 import { mergeDelta } from "./spaces/delta.js";
 import { mergeFactors } from "./spaces/factors.js";
+import { mergeCore } from "./spaces/core.js";
 import { mergeKnots } from "./spaces/knots.js";
 import type { ModuleJob, SpaceResult } from "./spaces/types.js";
 
 /** The plain-data part of a plan a worker needs (structured-clone friendly). */
 export interface ComputeSettings {
   methodName: string;
-  space: "delta" | "factors" | "knots";
+  space: "delta" | "factors" | "knots" | "core";
   seed: number;
   rescale: boolean;
   lambda: number;
@@ -186,6 +187,8 @@ export function computeJob(
   switch (settings.space) {
     case "knots":
       return mergeKnots(job, method, opts, ops, buf, dest);
+    case "core":
+      return mergeCore(job, method, opts, ops, buf, dest);
     case "factors":
       return mergeFactors(job, method, opts, ops, buf, dest);
     default:

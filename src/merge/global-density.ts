@@ -11,6 +11,7 @@ import { AdapterCache, loadJob, type ComputeSettings } from "./compute.js";
 import { countEqualMagnitude, histogram, topBin, type TrimThreshold } from "./operators.js";
 import type { PlannedModule } from "./plan.js";
 import { denseDelta } from "./spaces/delta.js";
+import { coreBasis } from "./spaces/core.js";
 import { knotsBasis } from "./spaces/knots.js";
 import type { ModuleJob } from "./spaces/types.js";
 
@@ -23,6 +24,7 @@ export function taskTensors(job: ModuleJob, space: ComputeSettings["space"]): Ma
     ]);
   }
   if (space === "knots") return new Map([["knots", knotsBasis(job).tasks]]);
+  if (space === "core") return new Map([["core", coreBasis(job).tasks]]);
   return new Map([["delta", job.inputs.map((x) => denseDelta(x, job.out, job.in))]]);
 }
 

@@ -2,7 +2,25 @@
  * Low-rank helpers shared by the spaces: a module's result is always a pair (B [out × k], A [k × in]) with
  * ΔW = B·A (scaling 1). These turn dense or low-rank results into the declared output rank.
  */
+import type { ModuleJob } from "./spaces/types.js";
 import { f32Operator, mat, matmul, qr, randomizedSvd, svd, transpose, type Mat } from "../tensor/linalg.js";
+
+/** B' = [c_1 s_1 B_1 | … | c_n s_n B_n], A' = [A_1; …; A_n]: exactly Σ c_i ΔW_i, rank Σ r_i. */
+export function concatFactors(job: ModuleJob, coeffs: readonly number[]): LowRank {
+  const R = job.inputs.reduce((s, x) => s + x.rank, 0);
+  const b = new Float32Array(job.out * R);
+  const a = new Float32Array(R * job.in);
+  let col = 0;
+  job.inputs.forEach((x, i) => {
+    const c = coeffs[i]! * x.scaling;
+    for (let row = 0; row < job.out; row++) {
+      for (let j = 0; j < x.rank; j++) b[row * R + col + j] = c * x.b[row * x.rank + j]!;
+    }
+    a.set(x.a, col * job.in);
+    col += x.rank;
+  });
+  return { b, a, rank: R };
+}
 
 export interface LowRank {
   /** out × rank, row-major. */

@@ -16,7 +16,8 @@ import {
 } from "./operators.js";
 import { fusedDisjointMerge, type RangeOperator } from "./fused.js";
 import type { LowRank } from "./lowrank.js";
-import { isoCMerge, tsvMerge } from "./spectral.js";
+import { isoCMerge, isoCtsMerge, tsvMerge } from "./spectral.js";
+import { karcherMerge, multislerpMerge, nuslerpMerge, slerpMerge } from "./spherical.js";
 import type { ModuleJob } from "./spaces/types.js";
 
 export interface MethodContext {
@@ -98,15 +99,28 @@ export interface MethodSchema {
   /** Needs each whole task tensor at once (statistics over the tensor and across adapters): no row chunks. */
   wholeTensor?: boolean;
   /**
-   * Methods on the singular structure of the whole module (TSV-Merge, Iso-C): an exact low-rank result computed
-   * from the factors. They exist only in the delta space (no knots_ variant, no factors space).
+   * Methods on the whole module's deltas (TSV-Merge, Iso-C/CTS, the spherical family): an exact low-rank result
+   * computed from the factors. They exist only in the delta space (no knots_/core_ variant, no factors space).
    */
-  fromFactors?(job: ModuleJob, weights: readonly number[], lambda: number): LowRank;
+  fromFactors?(job: ModuleJob, weights: readonly number[], lambda: number, params: MethodParams): LowRank;
+  /** The method is defined for exactly this many adapters (SLERP, NuSLERP: 2). */
+  exactInputs?: number;
+  /** Per-adapter weights are normalised (Σ w_i must not cancel, as for `linear`). */
+  normalisesWeights?: boolean;
   /** A per-adapter density the method cannot use with these parameters: the reason, else undefined. */
   checkDensity?(density: number, params: MethodParams): string | undefined;
 }
 
-export type MethodParam = "epsilon" | "gamma" | "select_topk";
+export const METHOD_PARAMS = [
+  "epsilon",
+  "gamma",
+  "select_topk",
+  "t",
+  "max_iter",
+  "tol",
+  "common_space_fraction",
+] as const;
+export type MethodParam = (typeof METHOD_PARAMS)[number];
 export type MethodParams = Record<MethodParam, number>;
 
 /** Defaults of the extra parameters (see the README's method table for their sources). */
@@ -117,6 +131,13 @@ export const METHOD_PARAM_DEFAULTS: MethodParams = {
   gamma: 0.01,
   // SCE: mergekit's default (no variance selection)
   select_topk: 1,
+  // SLERP: the midpoint (mergekit requires t; 0.5 weighs both adapters alike)
+  t: 0.5,
+  // Karcher mean: mergekit's defaults
+  max_iter: 10,
+  tol: 1e-5,
+  // Iso-CTS: the paper's (and its code's) share of the spectrum given to the common subspace
+  common_space_fraction: 0.8,
 };
 
 /** DELLA's keep probabilities ρ + ε/2 − ε·r/n must lie in (0, 1]: ε/2 ≤ ρ ≤ 1 − ε/2 (ρ = 1 keeps all). */
@@ -151,6 +172,11 @@ export const BASE_METHODS = [
   "ram",
   "tsv",
   "iso_c",
+  "iso_cts",
+  "slerp",
+  "nuslerp",
+  "multislerp",
+  "karcher",
 ] as const;
 export type BaseMethodName = (typeof BASE_METHODS)[number];
 
@@ -340,20 +366,70 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     ...spectral,
     fromFactors: isoCMerge,
   },
+  iso_cts: {
+    name: "iso_cts",
+    description:
+      "Iso-CTS: common subspace of Σ w_i ΔW_i plus task-specific subspaces, isotropic spectrum (from the factors)",
+    ...spectral,
+    params: ["common_space_fraction"],
+    fromFactors: isoCtsMerge,
+  },
+  slerp: {
+    name: "slerp",
+    description: "SLERP of two deltas: direction on the great circle, norm interpolated (parameter t)",
+    ...spectral,
+    params: ["t"],
+    exactInputs: 2,
+    fromFactors: slerpMerge,
+  },
+  nuslerp: {
+    name: "nuslerp",
+    description: "NuSLERP of two deltas: SLERP with t = w_2 / (w_1 + w_2)",
+    ...spectral,
+    exactInputs: 2,
+    fromFactors: nuslerpMerge,
+  },
+  multislerp: {
+    name: "multislerp",
+    description: "Multi-SLERP: normalised weighted mean of the unit deltas × the weighted mean norm",
+    ...spectral,
+    normalisesWeights: true,
+    fromFactors: multislerpMerge,
+  },
+  karcher: {
+    name: "karcher",
+    description: "Karcher mean of the unit deltas on the sphere × the weighted mean norm",
+    ...spectral,
+    params: ["max_iter", "tol"],
+    normalisesWeights: true,
+    fromFactors: karcherMerge,
+  },
 };
+
+/** The spaces a method name can put a per-tensor method in by prefix: `knots_<m>`, `core_<m>`. */
+export const PREFIX_SPACES = ["knots", "core"] as const;
+export type PrefixSpace = (typeof PREFIX_SPACES)[number];
 
 export const METHOD_NAMES: readonly string[] = [
   ...BASE_METHODS,
-  ...BASE_METHODS.filter((m) => !methods[m].fromFactors).map((m) => `knots_${m}`),
+  ...PREFIX_SPACES.flatMap((p) =>
+    BASE_METHODS.filter((m) => !methods[m].fromFactors).map((m) => `${p}_${m}`),
+  ),
 ];
 
-/** Resolve a recipe's `merge_method` into the base method and whether it runs in the KnOTS space. */
-export function resolveMethod(name: string): { method: MergeMethod; knots: boolean } | undefined {
-  const knots = name.startsWith("knots_");
-  const base = (knots ? name.slice("knots_".length) : name) as BaseMethodName;
+/**
+ * Resolve a recipe's `merge_method` into the base method and the space its name puts it in (`knots_<m>`: the
+ * KnOTS space, `core_<m>`: Core Space; undefined: the recipe's `space`).
+ */
+export function resolveMethod(
+  name: string,
+): { method: MergeMethod; knots: boolean; prefixSpace?: PrefixSpace } | undefined {
+  const prefixSpace = PREFIX_SPACES.find((p) => name.startsWith(`${p}_`));
+  const base = (prefixSpace ? name.slice(prefixSpace.length + 1) : name) as BaseMethodName;
+  if (!Object.hasOwn(methods, base)) return undefined;
   const method = methods[base];
-  if (!method || !Object.hasOwn(methods, base) || (knots && method.fromFactors)) return undefined;
-  return { method, knots };
+  if (prefixSpace && method.fromFactors) return undefined;
+  return { method, knots: prefixSpace === "knots", ...(prefixSpace ? { prefixSpace } : {}) };
 }
 
 /** Run a method and apply the final `lambda`. */

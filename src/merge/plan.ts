@@ -56,12 +56,18 @@ export function targetRank(recipe: Recipe, ranks: number[], out: number, inF: nu
   if (rank === "full") return full;
   const lowRankExact =
     recipe.space === "knots" ||
+    recipe.space === "core" ||
     (recipe.space === "delta" && (recipe.method.linear || recipe.method.fromFactors !== undefined));
   if (recipe.space === "factors") return ranks[0]!;
   if (lowRankExact) return sum;
   // a dense delta-space result: lossless at full rank, PEFT's default (largest input rank) otherwise
   // reduce, not Math.max(...ranks): a spread of a very long list overflows the stack
   return rank === "exact" ? full : ranks.reduce((x, y) => Math.max(x, y));
+}
+
+/** A delta-space method that forms the dense out × in deltas (not linear, not computed from the factors). */
+function denseResult(recipe: Recipe): boolean {
+  return recipe.space === "delta" && !recipe.method.linear && !recipe.method.fromFactors;
 }
 
 /** The most elements one typed array can hold here (V8's limit); a larger tensor cannot even be read. */
@@ -79,8 +85,8 @@ export function moduleWorkingBytes(
 ): number {
   const R = ranks.reduce((s, r) => s + r, 0);
   const factors = 12 * R * (inF + out);
-  const dense = recipe.space === "delta" && !recipe.method.linear ? 12 * out * inF : 0;
-  const knots = recipe.space === "knots" ? 24 * (out + inF) * R : 0;
+  const dense = denseResult(recipe) ? 12 * out * inF : 0;
+  const knots = recipe.space === "knots" || recipe.space === "core" ? 24 * (out + inF) * R : 0;
   return factors + dense + knots;
 }
 
@@ -103,8 +109,7 @@ function checkModuleFits(
     [`lora_A (${rMax} × ${inF})`, rMax * inF],
     [`lora_B (${out} × ${rMax})`, out * rMax],
   ];
-  if (recipe.space === "delta" && !recipe.method.linear)
-    arrays.push([`its delta (${out} × ${inF})`, out * inF]);
+  if (denseResult(recipe)) arrays.push([`its delta (${out} × ${inF})`, out * inF]);
   for (const [what, n] of arrays) {
     if (n > MAX_ARRAY_ELEMENTS)
       throw new MerglotError(

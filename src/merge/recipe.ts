@@ -13,7 +13,7 @@ import {
   METHOD_PARAM_DEFAULTS,
   resolveMethod,
   type MergeMethod,
-  type MethodParam,
+  METHOD_PARAMS,
   type MethodParams,
 } from "./methods.js";
 import type { SignMethod } from "./operators.js";
@@ -71,6 +71,19 @@ const globalParams = z.strictObject({
     .number()
     .refine((x) => x > 0 && x <= 1, { message: "select_topk must lie in (0, 1]" })
     .optional(),
+  t: z
+    .number()
+    .refine((x) => x >= 0 && x <= 1, { message: "t must lie in [0, 1]" })
+    .optional(),
+  max_iter: z.number().int().positive().max(10000).optional(),
+  tol: z
+    .number()
+    .refine((x) => x > 0 && x < 1, { message: "tol must lie in (0, 1)" })
+    .optional(),
+  common_space_fraction: z
+    .number()
+    .refine((x) => x >= 0 && x <= 1, { message: "common_space_fraction must lie in [0, 1]" })
+    .optional(),
 });
 
 const outputSchema = z.strictObject({
@@ -109,7 +122,7 @@ export interface Recipe {
   methodName: string;
   method: MergeMethod;
   knots: boolean;
-  space: "delta" | "factors" | "knots";
+  space: "delta" | "factors" | "knots" | "core";
   models: { path: string; weight: number; density: number }[];
   densityScope: "tensor" | "global";
   signMethod: SignMethod;
@@ -139,19 +152,25 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     throw new MerglotError("recipe.field", `${source}: ${field}: ${message}`);
   }
   const r = parsed.data;
-  const { method, knots } = resolveMethod(r.merge_method)!;
+  const { method, knots, prefixSpace } = resolveMethod(r.merge_method)!;
   const p = r.parameters ?? {};
   const models = r.models.map((m) => ({
     path: isAbsolute(m.model) ? m.model : resolve(baseDir, m.model),
     weight: m.parameters?.weight ?? p.weight ?? 1,
     density: m.parameters?.density ?? p.density ?? 1,
   }));
-  if (method.name === "linear" && weightsCancel(models.map((m) => m.weight))) {
+  if (method.exactInputs !== undefined && models.length !== method.exactInputs) {
+    throw new MerglotError(
+      "recipe.field",
+      `${source}: models: "${r.merge_method}" merges exactly ${method.exactInputs} adapters, the recipe lists ${models.length} (use multislerp or karcher for more)`,
+    );
+  }
+  if ((method.name === "linear" || method.normalisesWeights) && weightsCancel(models.map((m) => m.weight))) {
     const sum = models.reduce((s, m) => s + m.weight, 0);
     throw new MerglotError(
       "recipe.field",
       `${source}: models[*].parameters.weight: the weights sum to ${sum === 0 ? "0" : `${sum} (0 up to rounding)`}, ` +
-        `so "linear" cannot normalise them`,
+        `so "${method.name}" cannot normalise them`,
     );
   }
   if (method.fromFactors && r.space === "factors") {
@@ -161,33 +180,28 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     );
   }
   const defaults = { ...METHOD_PARAM_DEFAULTS, ...method.paramDefaults };
-  const methodParams: MethodParams = {
-    epsilon: p.epsilon ?? defaults.epsilon,
-    gamma: p.gamma ?? defaults.gamma,
-    select_topk: p.select_topk ?? defaults.select_topk,
-  };
+  const methodParams = Object.fromEntries(METHOD_PARAMS.map((k) => [k, p[k] ?? defaults[k]])) as MethodParams;
   models.forEach((m, i) => {
     const problem = method.checkDensity?.(m.density, methodParams);
     if (problem)
       throw new MerglotError("recipe.field", `${source}: models[${i}].parameters.density: ${problem}`);
   });
   const unused: string[] = [];
-  for (const k of ["epsilon", "gamma", "select_topk"] as MethodParam[])
-    if (p[k] !== undefined && !method.params?.includes(k)) unused.push(k);
+  for (const k of METHOD_PARAMS) if (p[k] !== undefined && !method.params?.includes(k)) unused.push(k);
   const scopeUnused = !method.usesDensity || method.tensorScopeOnly === true;
   const densitySet = p.density !== undefined || r.models.some((m) => m.parameters?.density !== undefined);
   if (!method.usesDensity && densitySet) unused.push("density");
   if (scopeUnused && p.density_scope !== undefined) unused.push("density_scope");
   if (!method.usesSignMethod && p.sign_method !== undefined) unused.push("sign_method");
   if (!method.usesRescale && p.rescale !== undefined) unused.push("rescale");
-  if (knots && r.space !== undefined) unused.push("space");
+  if (prefixSpace && r.space !== undefined) unused.push("space");
   const out = r.output ?? {};
   return {
     source,
     methodName: r.merge_method,
     method,
     knots,
-    space: knots ? "knots" : (r.space ?? "delta"),
+    space: prefixSpace ?? r.space ?? "delta",
     models,
     densityScope: method.tensorScopeOnly ? "tensor" : (p.density_scope ?? "tensor"),
     signMethod: p.sign_method ?? "total",

@@ -1,7 +1,11 @@
 /**
- * Merge methods defined on the singular structure of the task updates, computed from the LoRA factors: every
- * SVD is that of a low-rank product (QR of the factors, SVD of a small core), so no out × in (let alone
- * out × n·in) matrix is ever formed. Results are exact low-rank pairs (B' out × K, A' K × in, scaling 1).
+ * Merge methods defined on the singular structure of the task updates, computed from the LoRA factors. With the
+ * stacked factors B_s = [s_1B_1 | … | s_nB_n] = Q_B·R_B and A_sᵀ = [A_1; …; A_n]ᵀ = Q_A·R_A (orthonormal Q_B, Q_A,
+ * as in the KnOTS space), every delta is ΔW_i = Q_B·C_i·Q_Aᵀ with the small core C_i = R_B[:, i]·R_A[:, i]ᵀ
+ * (Σr × Σr). SVDs, projections onto singular subspaces and polar factors all commute with Q_B·(·)·Q_Aᵀ (the columns
+ * are orthonormal), so each method runs on the cores and only the result is mapped back:
+ * B' = Q_B·(U·diag(σ)), A' = Vᵀ·Q_Aᵀ. No out × in (let alone out × n·in) matrix is ever formed; the cost is that of
+ * the KnOTS basis. Results are exact low-rank pairs (B' out × K, A' K × in, scaling 1).
  * - TSV-Merge (Gargiulo et al., "Task Singular Vectors: Reducing Task Interference in Model Merging", CVPR 2025,
  *   arXiv:2412.00081): per task keep the top ⌊min(out, in)/n⌋ singular triplets (the paper's 1/n share of the
  *   rank budget; a LoRA of lower rank keeps all of its own), concatenate U = [U_1 | … | U_n] and
@@ -11,9 +15,19 @@
  *   Subspaces", ICML 2025, arXiv:2502.04959): the task-arithmetic sum M = Σ w_i ΔW_i = U Σ Vᵀ with its spectrum
  *   flattened to the mean singular value: σ̄·U·Vᵀ. For a low-rank M the mean runs over its nonzero singular
  *   values (below 1e-6·σ_max counts as zero): the zero part of the spectrum has no defined directions.
+ * - Iso-CTS (same paper, Algorithm 2, with the defaults of its code: common_space_fraction 0.8): the top k singular
+ *   triplets of M span the common subspace; each task's delta with the common subspace projected out,
+ *   (I − U_kU_kᵀ)·w_iΔW_i, gives its top s task-specific triplets; U = [U_k | U_1' | … | U_n'] and V likewise are
+ *   replaced by their polar factors and the result is σ̄·U⊥·V⊥ᵀ, σ̄ the mean of all the selected singular values.
+ *   The paper sizes the spectrum by d = min(out, in) of a full-rank update; a LoRA sum has only ρ = rank(M) ≤ Σ r_i
+ *   defined directions, so here d = ρ (as in Core Space, where the merged core is Σr × Σr): k = ⌊f·ρ⌋, then, as the
+ *   code does, the task-specific total ρ − k is rounded to a multiple of n (k absorbs the rest) and
+ *   s = (ρ − k)/n per task (a task whose residual has fewer nonzero singular values gives those it has).
  */
 import { mat, matmul, qr, svd, symEig, type Mat } from "../tensor/linalg.js";
 import type { LowRank } from "./lowrank.js";
+import type { Buffers, MethodParams } from "./methods.js";
+import { orthogonalize, type Orthogonalized } from "./spaces/knots.js";
 import type { ModuleJob } from "./spaces/types.js";
 
 /** Singular values below this fraction of the largest are numerical zeros (as in the KnOTS space). */
@@ -23,6 +37,61 @@ interface ThinSvd {
   u: Mat;
   s: Float64Array;
   v: Mat;
+}
+
+const fresh: Buffers = {
+  f32: (_role, n) => new Float32Array(n),
+  f64: (_role, n) => new Float64Array(n),
+};
+
+/** The orthonormal frame of one module's factors and each delta's core in it. */
+interface Frame {
+  qb: Orthogonalized;
+  qa: Orthogonalized;
+  /** Σ r_i: the cores are R × R. */
+  R: number;
+  /** The core of delta i as a product: C_i = X_i·Y_iᵀ with X_i = R_B[:, block i], Y_i = R_A[:, block i] (R × r_i). */
+  x: Mat[];
+  y: Mat[];
+}
+
+function frame(job: ModuleJob): Frame {
+  const { out, in: inF, inputs } = job;
+  const R = inputs.reduce((s, x) => s + x.rank, 0);
+  const bs = new Float64Array(out * R);
+  const bs32 = new Float32Array(out * R);
+  const as = new Float64Array(R * inF);
+  const as32 = new Float32Array(R * inF);
+  const offsets: number[] = [];
+  let col = 0;
+  for (const x of inputs) {
+    offsets.push(col);
+    for (let i = 0; i < out; i++)
+      for (let j = 0; j < x.rank; j++) {
+        const v = x.scaling * x.b[i * x.rank + j]!;
+        bs[i * R + col + j] = v;
+        bs32[i * R + col + j] = v;
+      }
+    as32.set(x.a, col * inF);
+    for (let j = 0; j < x.rank * inF; j++) as[col * inF + j] = x.a[j]!;
+    col += x.rank;
+  }
+  const qb = orthogonalize(bs, out, R, "rows", bs32, fresh, "spectral.b");
+  const qa = orthogonalize(as, inF, R, "transposed", as32, fresh, "spectral.a");
+  const block = (r: Float64Array, idx: number) => {
+    const k = inputs[idx]!.rank;
+    const o = offsets[idx]!;
+    const d = new Float64Array(R * k);
+    for (let i = 0; i < R; i++) for (let j = 0; j < k; j++) d[i * k + j] = r[i * R + o + j]!;
+    return mat(R, k, d);
+  };
+  return {
+    qb,
+    qa,
+    R,
+    x: inputs.map((_, i) => block(qb.r, i)),
+    y: inputs.map((_, i) => block(qa.r, i)),
+  };
 }
 
 /** Householder QR needs rows ≥ cols: zero rows pad a wide factor (Q's extra rows are dropped after use). */
@@ -37,29 +106,32 @@ function firstRows(m: Mat, rows: number): Mat {
   return m.rows === rows ? m : mat(rows, m.cols, m.data.slice(0, rows * m.cols));
 }
 
-/** Thin SVD of B·A (B out × r, A r × in) from the factors, without the numerically zero part of the spectrum. */
-function productSvd(b: Mat, a: Mat): ThinSvd {
-  const out = b.rows;
-  const inF = a.cols;
-  const r = b.cols;
-  const at = mat(inF, r, new Float64Array(inF * r));
-  for (let i = 0; i < r; i++) for (let j = 0; j < inF; j++) at.data[j * r + i] = a.data[i * inF + j]!;
-  const qb = qr(padRows(b));
-  const qa = qr(padRows(at));
-  const core = svd(matmul(qb.r, qa.r, { transB: true }));
-  const smax = core.s[0] ?? 0;
-  let k = 0;
-  while (k < core.s.length && core.s[k]! > RELATIVE_TOLERANCE * smax) k++;
-  const keep = (m: Mat) => {
-    const d = new Float64Array(m.rows * k);
-    for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) d[i * k + j] = m.data[i * m.cols + j]!;
-    return mat(m.rows, k, d);
-  };
+/** Thin SVD of X·Yᵀ (X, Y R × r) through QR of both factors and the SVD of the r × r core. */
+function productSvd(x: Mat, y: Mat): ThinSvd {
+  const qx = qr(padRows(x));
+  const qy = qr(padRows(y));
+  const core = coreSvd(matmul(qx.r, qy.r, { transB: true }));
   return {
-    u: firstRows(matmul(qb.q, keep(core.u)), out),
-    s: core.s.slice(0, k),
-    v: firstRows(matmul(qa.q, keep(core.v)), inF),
+    u: firstRows(matmul(qx.q, core.u), x.rows),
+    s: core.s,
+    v: firstRows(matmul(qy.q, core.v), y.rows),
   };
+}
+
+/** Thin SVD of a core without the numerically zero part of its spectrum. */
+function coreSvd(m: Mat): ThinSvd {
+  const full = svd(m);
+  const smax = full.s[0] ?? 0;
+  let k = 0;
+  while (k < full.s.length && full.s[k]! > RELATIVE_TOLERANCE * smax) k++;
+  return { u: leadingColumns(full.u, k), s: full.s.slice(0, k), v: leadingColumns(full.v, k) };
+}
+
+/** Columns [0, k) of a row-major matrix. */
+function leadingColumns(m: Mat, k: number): Mat {
+  const d = new Float64Array(m.rows * k);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) d[i * k + j] = m.data[i * m.cols + j]!;
+  return mat(m.rows, k, d);
 }
 
 /** The nearest matrix with orthonormal columns (polar factor) of a tall m: m·(mᵀm)^(−1/2) on its range. */
@@ -82,69 +154,130 @@ function polar(m: Mat): Mat {
   return matmul(m, mat(k, k, w));
 }
 
-/** s_i·B_i of every input scaled by c_i, as float64 matrices. */
-function scaledB(job: ModuleJob, i: number, c: number): Mat {
-  const x = job.inputs[i]!;
-  const d = new Float64Array(job.out * x.rank);
-  for (let j = 0; j < d.length; j++) d[j] = c * x.scaling * x.b[j]!;
-  return mat(job.out, x.rank, d);
-}
+const EMPTY: LowRank = { b: new Float32Array(0), a: new Float32Array(0), rank: 0 };
 
-function aOf(job: ModuleJob, i: number): Mat {
-  const x = job.inputs[i]!;
-  return mat(x.rank, job.in, Float64Array.from(x.a));
-}
-
-/** B' = U·diag(σ)·c, A' = Vᵀ as float32. */
-function assemble(u: Mat, sigma: ArrayLike<number>, v: Mat, c: number): LowRank {
+/** B' = Q_B·U·diag(σ)·c, A' = Vᵀ·Q_Aᵀ (U, V in the frame's R coordinates) as float32. */
+function assemble(f: Frame, job: ModuleJob, u: Mat, sigma: ArrayLike<number>, v: Mat, c: number): LowRank {
   const k = u.cols;
-  const b = new Float32Array(u.rows * k);
-  for (let i = 0; i < u.rows; i++)
-    for (let j = 0; j < k; j++) b[i * k + j] = u.data[i * k + j]! * sigma[j]! * c;
-  const a = new Float32Array(k * v.rows);
-  for (let i = 0; i < v.rows; i++) for (let j = 0; j < k; j++) a[j * v.rows + i] = v.data[i * k + j]!;
+  if (k === 0) return EMPTY;
+  const us = new Float64Array(f.R * k);
+  for (let i = 0; i < f.R; i++)
+    for (let j = 0; j < k; j++) us[i * k + j] = u.data[i * k + j]! * sigma[j]! * c;
+  const vt = new Float64Array(k * f.R);
+  for (let i = 0; i < f.R; i++) for (let j = 0; j < k; j++) vt[j * f.R + i] = v.data[i * k + j]!;
+  const b = f.qb.mulQ(us, k, new Float32Array(Math.max(job.out, f.R) * k)).slice(0, job.out * k);
+  const a = f.qa.mulQt(vt, k, new Float32Array(k * Math.max(job.in, f.R))).slice(0, k * job.in);
   return { b, a, rank: k };
+}
+
+/** Concatenate the columns of thin SVD parts into U, V (R × K) and their singular values. */
+function concat(parts: readonly ThinSvd[], R: number, scale: readonly number[]): ThinSvd {
+  const K = parts.reduce((t, p) => t + p.s.length, 0);
+  const u = mat(R, K, new Float64Array(R * K));
+  const v = mat(R, K, new Float64Array(R * K));
+  const s = new Float64Array(K);
+  let col = 0;
+  parts.forEach((p, idx) => {
+    const k = p.s.length;
+    for (let r = 0; r < R; r++)
+      for (let j = 0; j < k; j++) {
+        u.data[r * K + col + j] = p.u.data[r * k + j]!;
+        v.data[r * K + col + j] = p.v.data[r * k + j]!;
+      }
+    for (let j = 0; j < k; j++) s[col + j] = scale[idx]! * p.s[j]!;
+    col += k;
+  });
+  return { u, s, v };
+}
+
+/** Σ w_i X_i·Y_iᵀ: the task-arithmetic sum in the frame (R × R). */
+function weightedSum(f: Frame, weights: readonly number[]): Mat {
+  let m: Mat | undefined;
+  f.x.forEach((x, i) => {
+    const p = matmul(
+      mat(
+        x.rows,
+        x.cols,
+        x.data.map((v) => weights[i]! * v),
+      ),
+      f.y[i]!,
+      { transB: true },
+    );
+    if (!m) m = p;
+    else for (let j = 0; j < m.data.length; j++) m.data[j]! += p.data[j]!;
+  });
+  return m!;
 }
 
 /** TSV-Merge of one module (weights w_i scale each task's singular values; `lambda` the result). */
 export function tsvMerge(job: ModuleJob, weights: readonly number[], lambda: number): LowRank {
   const n = job.inputs.length;
   const budget = Math.max(1, Math.floor(Math.min(job.out, job.in) / n));
-  const parts = job.inputs.map((_, i) => productSvd(scaledB(job, i, 1), aOf(job, i)));
-  const ks = parts.map((p) => Math.min(budget, p.s.length));
-  const K = ks.reduce((s, k) => s + k, 0);
-  if (K === 0) return { b: new Float32Array(0), a: new Float32Array(0), rank: 0 };
-  const uCat = mat(job.out, K, new Float64Array(job.out * K));
-  const vCat = mat(job.in, K, new Float64Array(job.in * K));
-  const sigma = new Float64Array(K);
-  let col = 0;
-  parts.forEach((p, i) => {
-    const k = ks[i]!;
-    for (let r = 0; r < job.out; r++)
-      for (let j = 0; j < k; j++) uCat.data[r * K + col + j] = p.u.data[r * p.u.cols + j]!;
-    for (let r = 0; r < job.in; r++)
-      for (let j = 0; j < k; j++) vCat.data[r * K + col + j] = p.v.data[r * p.v.cols + j]!;
-    for (let j = 0; j < k; j++) sigma[col + j] = weights[i]! * p.s[j]!;
-    col += k;
+  const f = frame(job);
+  const parts = f.x.map((x, i) => {
+    const p = productSvd(x, f.y[i]!);
+    const k = Math.min(budget, p.s.length);
+    return { u: leadingColumns(p.u, k), s: p.s.slice(0, k), v: leadingColumns(p.v, k) };
   });
-  return assemble(polar(uCat), sigma, polar(vCat), lambda);
+  const all = concat(parts, f.R, weights);
+  if (all.s.length === 0) return EMPTY;
+  return assemble(f, job, polar(all.u), all.s, polar(all.v), lambda);
 }
 
 /** Iso-C of one module: the task-arithmetic sum with its (nonzero) spectrum flattened to its mean. */
 export function isoCMerge(job: ModuleJob, weights: readonly number[], lambda: number): LowRank {
-  const R = job.inputs.reduce((s, x) => s + x.rank, 0);
-  const b = mat(job.out, R, new Float64Array(job.out * R));
-  const a = mat(R, job.in, new Float64Array(R * job.in));
-  let col = 0;
-  job.inputs.forEach((x, i) => {
-    const bi = scaledB(job, i, weights[i]!);
-    for (let r = 0; r < job.out; r++)
-      for (let j = 0; j < x.rank; j++) b.data[r * R + col + j] = bi.data[r * x.rank + j]!;
-    a.data.set(x.a, col * job.in);
-    col += x.rank;
-  });
-  const { u, s, v } = productSvd(b, a);
-  if (s.length === 0) return { b: new Float32Array(0), a: new Float32Array(0), rank: 0 };
+  const f = frame(job);
+  const { u, s, v } = coreSvd(weightedSum(f, weights));
+  if (s.length === 0) return EMPTY;
   const mean = s.reduce((t, x) => t + x, 0) / s.length;
-  return assemble(u, new Float64Array(s.length).fill(mean), v, lambda);
+  return assemble(f, job, u, new Float64Array(s.length).fill(mean), v, lambda);
+}
+
+/** The sizes of Iso-CTS' common and per-task subspaces for a spectrum of ρ directions and n tasks. */
+export function isoCtsSizes(rho: number, n: number, fraction: number): { common: number; perTask: number } {
+  const k0 = Math.floor(rho * fraction);
+  const specific = Math.round((rho - k0) / n) * n;
+  const common = Math.max(0, rho - specific);
+  return { common, perTask: Math.floor((rho - common) / n) };
+}
+
+/** Iso-CTS of one module (see the header). */
+export function isoCtsMerge(
+  job: ModuleJob,
+  weights: readonly number[],
+  lambda: number,
+  params: MethodParams,
+): LowRank {
+  const n = job.inputs.length;
+  const f = frame(job);
+  const m = coreSvd(weightedSum(f, weights));
+  const rho = m.s.length;
+  if (rho === 0) return EMPTY;
+  const { common, perTask } = isoCtsSizes(rho, n, params.common_space_fraction);
+  const uk = leadingColumns(m.u, common);
+  const parts: ThinSvd[] = [{ u: uk, s: m.s.slice(0, common), v: leadingColumns(m.v, common) }];
+  if (perTask > 0) {
+    f.x.forEach((x, i) => {
+      // (I − U_kU_kᵀ)·w_i X_i, then the thin SVD of its product with Y_iᵀ
+      const wx = mat(
+        x.rows,
+        x.cols,
+        x.data.map((v) => weights[i]! * v),
+      );
+      if (common > 0) {
+        const proj = matmul(uk, matmul(uk, wx, { transA: true }));
+        for (let j = 0; j < wx.data.length; j++) wx.data[j]! -= proj.data[j]!;
+      }
+      const p = productSvd(wx, f.y[i]!);
+      const k = Math.min(perTask, p.s.length);
+      parts.push({ u: leadingColumns(p.u, k), s: p.s.slice(0, k), v: leadingColumns(p.v, k) });
+    });
+  }
+  const all = concat(
+    parts,
+    f.R,
+    parts.map(() => 1),
+  );
+  const mean = all.s.reduce((t, x) => t + x, 0) / all.s.length;
+  return assemble(f, job, polar(all.u), new Float64Array(all.s.length).fill(mean), polar(all.v), lambda);
 }

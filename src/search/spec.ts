@@ -122,6 +122,14 @@ export function parseSearchSpec(obj: unknown, source: string, baseDir: string): 
   for (const l of Object.keys(s.data))
     if (!(l in s.adapters))
       throw new MerglotError("search.field", `${source}: data.${l}: no adapter for language "${l}"`);
+  for (const m of s.methods) {
+    const need = resolveMethod(m)!.method.exactInputs;
+    if (need !== undefined && languages.length !== need)
+      throw new MerglotError(
+        "search.field",
+        `${source}: methods: "${m}" merges exactly ${need} adapters, the search has ${languages.length}; use multislerp or karcher`,
+      );
+  }
   const p = s.parameters ?? {};
   const weight = toParam(p.weight, 1, "weight", source);
   const density = toParam(p.density, 1, "density", source);

@@ -356,8 +356,19 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   });
 
   s.merges.methods.forEach((m, i) => {
-    if (!resolveMethod(m))
+    const r = resolveMethod(m);
+    if (!r)
       fail(source, `merges.methods[${i}]`, `unknown merge method "${m}" (known: ${METHOD_NAMES.join(", ")})`);
+    // SLERP / NuSLERP merge exactly two adapters: the study merges all its languages (and each cluster) at once
+    const need = r.method.exactInputs;
+    const groups = [languages, ...Object.values(s.ablations.clusters ?? {})];
+    if (need !== undefined && (groups.some((g) => g.length !== need) || s.ablations.multitask))
+      fail(
+        source,
+        `merges.methods[${i}]`,
+        `"${m}" merges exactly ${need} adapters, but the study merges ${languages.length} languages` +
+          `${groups.length > 1 || s.ablations.multitask ? " (or clusters / tasks of another size)" : ""}; use multislerp or karcher`,
+      );
   });
 
   const a = s.ablations;

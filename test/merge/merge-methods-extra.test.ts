@@ -349,9 +349,17 @@ describe("recipes", () => {
     parameters: params ? (JSON.parse(params) as Record<string, unknown>) : undefined,
   });
 
-  test("defaults: epsilon 0.1, gamma 0.01, select_topk 1; unread options are reported", () => {
+  test("defaults: epsilon 0.1, gamma 0.01, select_topk 1, t 0.5, max_iter 10, tol 1e-5, common_space_fraction 0.8; unread options are reported", () => {
     const r = parseRecipe(base("della", ""), "r.yaml", "/");
-    assert.deepEqual(r.methodParams, { epsilon: 0.1, gamma: 0.01, select_topk: 1 });
+    assert.deepEqual(r.methodParams, {
+      epsilon: 0.1,
+      gamma: 0.01,
+      select_topk: 1,
+      t: 0.5,
+      max_iter: 10,
+      tol: 1e-5,
+      common_space_fraction: 0.8,
+    });
     assert.equal(parseRecipe(base("ram", ""), "r.yaml", "/").methodParams.epsilon, 1e-5); // mergekit's
     const t = parseRecipe(base("ties", '{"epsilon": 0.2, "select_topk": 0.5}'), "r.yaml", "/");
     assert.deepEqual(t.unused, ["epsilon", "select_topk"]);

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearSplitReads, splitReads } from "../../src/data/split-log.js";
 import { MerglotError } from "../../src/errors.js";
+import { METHOD_NAMES } from "../../src/merge/methods.js";
 import { runSearch } from "../../src/search/search.js";
 import { loadSearchSpec, parseSearchSpec } from "../../src/search/spec.js";
 import { makeAdapter, tempDir } from "../helpers/fixtures.js";
@@ -142,6 +143,26 @@ describe("merglot search", () => {
       { output: join(root, "b3") },
     );
     assert.equal(timed.candidates.length, 1);
+  });
+
+  test("every merge method of the registry is accepted by name; two-adapter methods need two languages", () => {
+    const spec = (methods: string[], langs = LANGS) => ({
+      base: "m",
+      task: "sentiment",
+      adapters: Object.fromEntries(langs.map((l) => [l, `ad-${l}`])),
+      data: Object.fromEntries(langs.map((l) => [l, `data-${l}`])),
+      methods,
+      objective: { metric: "acc" },
+      budget: { candidates: 1 },
+      optimizer: { kind: "random" },
+    });
+    for (const m of METHOD_NAMES) assert.deepEqual(parseSearchSpec(spec([m]), "S.yaml", root).methods, [m]);
+    assert.throws(
+      () => parseSearchSpec(spec(["slerp"], ["en", "de", "fr"]), "S.yaml", root),
+      (e: unknown) =>
+        e instanceof MerglotError &&
+        /^S\.yaml: methods: "slerp" merges exactly 2 adapters, the search has 3/.test(e.message),
+    );
   });
 
   test("an existing output is refused without force; an unknown key names the field", async () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { MerglotError } from "../../src/errors.js";
 import { runStudy } from "../../src/study/run.js";
+import { METHOD_NAMES } from "../../src/merge/methods.js";
 import { loadStudy, parseStudy } from "../../src/study/schema.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { makeStudyFixture, type StudyFixture } from "./fixture.js";
@@ -67,6 +68,24 @@ describe("study.yaml validation", () => {
     );
     refuses({ ...valid(), evaluation: { gpu: "rocm" } }, /evaluation\.gpu/);
     assert.equal(parse({ ...valid(), evaluation: { gpu: "off" } }).evaluation.gpu, "off");
+  });
+
+  test("every merge method of the registry is accepted by name; two-adapter methods need two languages", () => {
+    const two = { ...valid(), languages: ["en", "de"], tasks: { sentiment: { data: data(["en", "de"]) } } };
+    for (const m of METHOD_NAMES) {
+      const s = parse({ ...two, merges: { methods: [m] } });
+      assert.deepEqual(s.merges.methods, [m]);
+    }
+    for (const m of ["iso_cts", "core_ties", "karcher", "multislerp", "slerp", "nuslerp", "core_dare_ties"])
+      assert.ok(METHOD_NAMES.includes(m), m);
+    refuses(
+      { ...valid(), merges: { methods: ["ties", "slerp"] } },
+      /^study\.yaml: merges\.methods\[1\]: "slerp" merges exactly 2 adapters, but the study merges 3 languages/,
+    );
+    refuses(
+      { ...two, merges: { methods: ["nuslerp"] }, ablations: { clusters: { g: ["en"] } } },
+      /merges\.methods\[0\]: "nuslerp" merges exactly 2 adapters.*clusters/,
+    );
   });
 
   test("unknown keys are errors naming the field path", () => {

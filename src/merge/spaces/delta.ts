@@ -5,7 +5,8 @@
  */
 import { gemmF32 } from "../../tensor/gemm.js";
 import { seedFrom } from "../../tensor/linalg.js";
-import { denseToLowRank, fitRank, type LowRank, type OutputBuffers } from "../lowrank.js";
+import { concatFactors, denseToLowRank, fitRank, type OutputBuffers } from "../lowrank.js";
+export { concatFactors };
 import {
   freshBuffers,
   runMethod,
@@ -16,23 +17,6 @@ import {
 } from "../methods.js";
 import type { SignMethod } from "../operators.js";
 import type { ModuleInput, ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
-
-/** B' = [c_1 s_1 B_1 | … | c_n s_n B_n], A' = [A_1; …; A_n]: exactly Σ c_i ΔW_i, rank Σ r_i. */
-export function concatFactors(job: ModuleJob, coeffs: readonly number[]): LowRank {
-  const R = job.inputs.reduce((s, x) => s + x.rank, 0);
-  const b = new Float32Array(job.out * R);
-  const a = new Float32Array(R * job.in);
-  let col = 0;
-  job.inputs.forEach((x, i) => {
-    const c = coeffs[i]! * x.scaling;
-    for (let row = 0; row < job.out; row++) {
-      for (let j = 0; j < x.rank; j++) b[row * R + col + j] = c * x.b[row * x.rank + j]!;
-    }
-    a.set(x.a, col * job.in);
-    col += x.rank;
-  });
-  return { b, a, rank: R };
-}
 
 /** Dense ΔW_i = s_i·B_i·A_i as float32 (one module at a time). */
 export function denseDelta(x: ModuleInput, out: number, inF: number): Float32Array {
@@ -49,7 +33,13 @@ export function mergeDelta(
 ): SpaceResult {
   const weights = job.inputs.map((x) => x.weight);
   if (method.fromFactors) {
-    return fitRank(method.fromFactors(job, weights, opts.lambda), job.out, job.in, job.targetRank, dest);
+    return fitRank(
+      method.fromFactors(job, weights, opts.lambda, opts.params ?? METHOD_PARAM_DEFAULTS),
+      job.out,
+      job.in,
+      job.targetRank,
+      dest,
+    );
   }
   if (method.linear && method.coefficients) {
     const coeffs = method.coefficients(weights).map((c) => c * opts.lambda);

@@ -44,7 +44,7 @@ function thinQr(m: Mat, qOut: Float64Array): { q: Mat; r: Mat } {
  * An orthonormal factorization X = Q·R (X tall, rows × n) kept implicit: `r` (n × n upper triangular) and the
  * two products the KnOTS basis needs, Q·C and T·Qᵀ.
  */
-interface Orthogonalized {
+export interface Orthogonalized {
   r: Float64Array;
   /** Q·C for C (n × k) → rows × k (float32: it is written out as B' as it is). */
   mulQ(c: Float64Array, k: number, out: Float32Array): Float32Array;
@@ -135,6 +135,28 @@ function qrOrthogonalize(x: Mat, buf: Buffers, role: string): Orthogonalized {
       return out;
     },
   };
+}
+
+/**
+ * X = Q·R with Q implicit, X given as float64 (`x`) and float32 (`xF32`) copies, row-major X (rows × n) when
+ * `stored === "rows"`, or Xᵀ (n × rows) when "transposed": the fast Gram route when X is well conditioned,
+ * Householder otherwise.
+ */
+export function orthogonalize(
+  x: Float64Array,
+  rows: number,
+  n: number,
+  stored: "rows" | "transposed",
+  xF32: Float32Array,
+  buf: Buffers,
+  role: string,
+): Orthogonalized {
+  const fast = gramOrthogonalize(x, rows, n, stored, xF32, buf, role);
+  if (fast) return fast;
+  if (stored === "rows") return qrOrthogonalize(mat(rows, n, x), buf, role);
+  const xt = buf.f64(`${role}.xt`, rows * n);
+  for (let k = 0; k < n; k++) for (let j = 0; j < rows; j++) xt[j * n + k] = x[k * rows + j]!;
+  return qrOrthogonalize(mat(rows, n, xt), buf, role);
 }
 
 export interface KnotsBasis {
