@@ -13,7 +13,7 @@ import { MerglotError } from "../errors.js";
 import { evaluate } from "../eval/evaluate.js";
 import { merge } from "../merge/engine.js";
 import { resolveMethod } from "../merge/methods.js";
-import { loadTask, type Task } from "../tasks/load.js";
+import { loadTask, parseTask, type Task } from "../tasks/load.js";
 import type { SearchSpec } from "./spec.js";
 
 export interface CandidateParams {
@@ -41,10 +41,11 @@ export function recipeOf(spec: SearchSpec, p: CandidateParams): Record<string, u
 const tasks = new Map<string, Task>();
 /** The spec's task, loaded once per process. */
 export function taskOfSpec(spec: SearchSpec): Task {
-  let t = tasks.get(spec.task);
+  const key = spec.taskText ?? spec.task;
+  let t = tasks.get(key);
   if (!t) {
-    t = loadTask(spec.task);
-    tasks.set(spec.task, t);
+    t = spec.taskText !== undefined ? parseTask(spec.taskText, spec.task) : loadTask(spec.task);
+    tasks.set(key, t);
   }
   return t;
 }

@@ -152,6 +152,8 @@ export interface SearchWorkOptions {
   /** Candidates scored in parallel (worker processes); results do not depend on it. Default 1. */
   jobs?: number;
   onProgress?: (line: string) => void;
+  /** After each candidate: candidates done, the candidate budget, the best objective so far. */
+  onCandidate?: (done: number, total: number | undefined, best: number) => void;
 }
 
 /** What `searchIn` leaves in its folder: best-recipe.yaml, adapter/, search.json. */
@@ -292,6 +294,7 @@ export async function searchIn(
       `[${finished}${total ? `/${total}` : ""}] #${index + 1} ${p.method} ${spec.metric} ${rec.mean.toFixed(4)} objective ${rec.objective.toFixed(4)}` +
         `${prior ? " (replayed)" : rec.cached ? " (cached)" : ""} | best so far ${bestSoFar.objective.toFixed(4)} at #${bestSoFar.index + 1} | ${elapsed().toFixed(1)} s`,
     );
+    opts.onCandidate?.(finished, total, bestSoFar.objective);
     return rec;
   };
 
