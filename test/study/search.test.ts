@@ -14,6 +14,9 @@ import { runStudy } from "../../src/study/run.js";
 import type { Results } from "../../src/study/results.js";
 import { loadStudy } from "../../src/study/schema.js";
 import { tempDir } from "../helpers/fixtures.js";
+import { buildDocument } from "../../src/report/document.js";
+import { readStudyResults } from "../../src/report/results.js";
+import type { Table } from "../../src/report/tables.js";
 import { LANGS, makeStudyFixture, sentimentRows, type StudyFixture } from "./fixture.js";
 
 const tmp = tempDir("merglot-study-search-");
@@ -113,6 +116,25 @@ describe("study search", () => {
     assert.ok(Math.abs(s!.vs_best_grid!.delta - (mean("search/cmaes/ties") - mean(best))) < 1e-12);
     assert.ok(Math.abs(s!.vs_combined!.delta - (mean("search/cmaes/ties") - mean("combined"))) < 1e-12);
     assert.ok(s!.vs_combined!.p >= 0 && s!.vs_combined!.p <= 1);
+
+    // the report's search section carries the same numbers
+    const doc = buildDocument(readStudyResults(join(out, "results.json")));
+    const sec = doc.sections.find((x) => x.id === "search")!;
+    const text = sec.blocks.find((b) => b.kind === "text") as { text: string };
+    assert.match(text.text, new RegExp(`validation macro_f1 ${json.best.mean.toFixed(3)}`));
+    assert.match(text.text, new RegExp(`searched ${mean("search/cmaes/ties").toFixed(3)}`));
+    assert.match(text.text, new RegExp(`combined ${mean("combined").toFixed(3)}`));
+    const table = (sec.blocks.find((b) => b.kind === "table") as { table: Table }).table;
+    const row = table.rows.find((r) => r.variant === "search/cmaes/ties")!;
+    assert.equal(row.label, "search (cma-es, ties)");
+    assert.deepEqual(
+      row.cells.map((c) => c.value),
+      [...LANGS.map((l) => rows.find((r) => r.lang === l)!.metrics.macro_f1!), mean("search/cmaes/ties")],
+    );
+    assert.ok(sec.blocks.some((b) => b.kind === "figure" && b.id === "fig-search-sentiment"));
+    // Table 1 lists the searched merge as its own row
+    const main = doc.sections.find((x) => x.id === "per-language")!.blocks[0] as { table: Table };
+    assert.ok(main.table.rows.some((r) => r.label === "search (cma-es, ties)"));
 
     // nothing changed: everything, the search included, comes from the cache
     const run2 = await runStudy(loadStudy(fx.studyPath), { outDir: out });
