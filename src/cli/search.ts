@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { runSearch } from "../search/search.js";
 import { loadSearchSpec } from "../search/spec.js";
+import { positiveInt } from "./study-view.js";
 
 export function registerSearch(program: Command): void {
   program
@@ -11,11 +12,18 @@ export function registerSearch(program: Command): void {
     .requiredOption("-o, --output <dir>", "output folder (best-recipe.yaml, adapter/, search.json)")
     .option("--force", "overwrite an existing output (or discard another spec's unfinished search)")
     .option("--json", "print search.json's summary as JSON")
-    .action(async (file: string, o: { output: string; force?: boolean; json?: boolean }) => {
+    .option(
+      "--jobs <n>",
+      "candidates scored in parallel (worker processes; same results for every n)",
+      positiveInt("jobs"),
+      1,
+    )
+    .action(async (file: string, o: { output: string; force?: boolean; json?: boolean; jobs: number }) => {
       const spec = loadSearchSpec(file);
       const r = await runSearch(spec, {
         output: o.output,
         force: o.force,
+        jobs: o.jobs,
         onProgress: o.json ? undefined : (line) => process.stderr.write(line + "\n"),
       });
       const summary = {

@@ -72,6 +72,47 @@ function familyColor(results: StudyResults) {
   };
 }
 
+/** The merge search's progress: each candidate's validation objective and the best so far. */
+export function searchCurveChart(results: StudyResults, task: string): TopLevelSpec | null {
+  const entries = results.search.filter((e) => e.task === task);
+  if (entries.length === 0) return null;
+  const values = entries.flatMap((e) =>
+    e.objectives.map((objective, i) => ({
+      search: e.variant,
+      candidate: i + 1,
+      objective,
+      best: e.curve[i]!,
+    })),
+  );
+  const metric = entries[0]!.metric;
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    config: CONFIG,
+    title: `${task}: merge search on validation (${metric})`,
+    width: 420,
+    height: 200,
+    data: { values },
+    layer: [
+      {
+        mark: { type: "point", filled: true, size: 28, opacity: 0.5 },
+        encoding: {
+          x: { field: "candidate", type: "quantitative", title: "candidate" },
+          y: { field: "objective", type: "quantitative", title: `validation ${metric}` },
+          color: { field: "search", type: "nominal", title: null },
+        },
+      },
+      {
+        mark: { type: "line", interpolate: "step-after" },
+        encoding: {
+          x: { field: "candidate", type: "quantitative" },
+          y: { field: "best", type: "quantitative" },
+          color: { field: "search", type: "nominal", title: null },
+        },
+      },
+    ],
+  };
+}
+
 /** Figure 2: every variant's mean primary metric over languages, one panel per task. */
 export function overallChart(results: StudyResults, task: string): TopLevelSpec {
   const metric = primaryMetric(results, task);

@@ -11,7 +11,9 @@ import {
   mainTable,
   multitaskTable,
   primaryMetric,
+  searchTable,
   updateClusterTable,
+  variantLabel,
   variantMean,
   type Table,
 } from "./tables.js";
@@ -53,6 +55,22 @@ function summaryText(results: StudyResults): string[] {
     if (per !== null) parts.push(`per-language ${fmt(per)}`);
     return parts.join(" ");
   });
+}
+
+/** Per search: what it tried, what it found on validation, and how that holds up on test. */
+function searchText(results: StudyResults): string[] {
+  const sig = (x: { delta: number; p: number; significant: boolean } | null) =>
+    x
+      ? `${x.delta >= 0 ? "+" : ""}${fmt(x.delta)} (p ${fmt(x.p)}${x.significant ? ", significant" : ""})`
+      : "n/a";
+  const num = (x: number | null) => (x === null ? "n/a" : fmt(x));
+  return results.search.map(
+    (e) =>
+      `${e.task}: ${variantLabel(e.variant)}, ${e.candidates} candidates on the validation split, best #${e.best.index + 1} ` +
+      `with validation ${e.metric} ${fmt(e.best.mean)}. Test, mean over languages: searched ${num(e.test.searched)}, ` +
+      `best grid merge${e.best_grid_variant ? ` (${e.best_grid_variant})` : ""} ${num(e.test.best_grid)}, combined ${num(e.test.combined)}. ` +
+      `Searched − best grid ${sig(e.vs_best_grid)}; searched − combined ${sig(e.vs_combined)} (paired bootstrap of the mean over languages).`,
+  );
 }
 
 function costTable(results: StudyResults): Table | null {
@@ -137,6 +155,19 @@ export function buildDocument(results: StudyResults): ReportDocument {
       ),
     ],
   });
+  const st = searchTable(results);
+  if (st)
+    sections.push({
+      id: "search",
+      title: "Merge search",
+      blocks: [
+        ...searchText(results).map((text): Block => ({ kind: "text", text })),
+        { kind: "table", table: st },
+        ...results.tasks.flatMap((t) =>
+          figure(`fig-search-${t}`, `${t} merge search`, charts.searchCurveChart(results, t)),
+        ),
+      ],
+    });
   sections.push({
     id: "overall",
     title: "Overall (Figure 2)",

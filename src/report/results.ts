@@ -8,6 +8,12 @@ import { MerglotError } from "../errors.js";
 
 const metricMap = z.record(z.string(), z.number());
 const ciMap = z.record(z.string(), z.tuple([z.number(), z.number()]));
+const significance = z.object({
+  metric: z.string(),
+  delta: z.number(),
+  p: z.number(),
+  significant: z.boolean(),
+});
 
 /** What `merglot study` writes (src/study/results.ts); unknown extra fields are ignored. */
 export const studyFileSchema = z.object({
@@ -70,6 +76,35 @@ export const studyFileSchema = z.object({
       }),
     )
     .default({}),
+  /** The study's merge searches (src/study/results.ts SearchSummary). */
+  search: z
+    .array(
+      z.object({
+        model: z.string().optional(),
+        task: z.string(),
+        variant: z.string(),
+        optimizer: z.string(),
+        methods: z.array(z.string()),
+        metric: z.string(),
+        candidates: z.number().int().nonnegative(),
+        objectives: z.array(z.number()),
+        curve: z.array(z.number()),
+        best: z.object({
+          index: z.number().int(),
+          validation: z.record(z.string(), z.number()),
+          mean: z.number(),
+        }),
+        test: z.object({
+          searched: z.number().nullable(),
+          best_grid: z.number().nullable(),
+          combined: z.number().nullable(),
+        }),
+        best_grid_variant: z.string().nullable(),
+        vs_best_grid: significance.nullable(),
+        vs_combined: significance.nullable(),
+      }),
+    )
+    .default([]),
 });
 
 /** The report's own view: one study, variants unique per task (prefixed by model when there are several). */
@@ -109,7 +144,10 @@ export interface StudyResults {
   /** Per task: languages and the cosine matrix per module kind (`all` = every module together). */
   similarity: Record<string, { languages: string[]; by_kind: Record<string, number[][]> }>;
   currency: string;
+  search: SearchEntry[];
 }
+
+export type SearchEntry = z.infer<typeof studyFileSchema>["search"][number];
 
 export type ResultRow = StudyResults["results"][number];
 export type CostRow = StudyResults["costs"][number];
@@ -154,6 +192,11 @@ export function normaliseResults(raw: z.infer<typeof studyFileSchema>): StudyRes
       Object.entries(raw.similarity).map(([k, b]) => [k, { languages: b.languages, by_kind: b.modules }]),
     ),
     currency: raw.costs[0]?.currency ?? "USD",
+    search: raw.search.map((e) => ({
+      ...e,
+      variant: prefix(e.model, e.variant),
+      best_grid_variant: e.best_grid_variant && prefix(e.model, e.best_grid_variant),
+    })),
   };
 }
 

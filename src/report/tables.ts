@@ -161,6 +161,41 @@ export function perLanguageTable(
   return { id, title, caption, groups, rows };
 }
 
+/** "search (cma-es, ties)" for `search/cmaes/ties` (the searched merge's row label). */
+export function variantLabel(variant: string): string {
+  const m = /^(?:(.+)\/)?search\/([^/]+)\/([^/]+)$/.exec(variant);
+  if (!m) return variant;
+  const opt = m[2] === "cmaes" ? "cma-es" : m[2]!;
+  return `${m[1] ? `${m[1]}/` : ""}search (${opt}, ${m[3]!.split("+").join(", ")})`;
+}
+
+/** The searched merges of a task (variants `search/…`). */
+export function searchVariants(results: StudyResults, task: string): string[] {
+  return variantsOf(results, task).filter((v) => /(^|\/)search\//.test(v));
+}
+
+/** The merge search next to what it competes with: the best grid merge and both baselines, on test. */
+export function searchTable(results: StudyResults): Table | null {
+  if (results.search.length === 0) return null;
+  return perLanguageTable(
+    results,
+    "table-search",
+    "Merge search on test",
+    "The merge found by searching weights, densities and λ on the validation split, the best merge of the " +
+      "study's grid (by mean over languages) and both baselines, on the test split. †: significantly different " +
+      "from the combined baseline (paired bootstrap, p < 0.05).",
+    (t) => {
+      const entries = results.search.filter((e) => e.task === t);
+      return [
+        ...entries.map((e) => e.variant),
+        ...new Set(entries.map((e) => e.best_grid_variant).filter((v): v is string => v !== null)),
+        ...["combined", "per_language"].filter((v) => variantsOf(results, t).includes(v)),
+      ];
+    },
+    variantLabel,
+  );
+}
+
 /** Table 1: the two baselines and the best setting of each merge method, per language and task. */
 export function mainTable(results: StudyResults): Table {
   return perLanguageTable(
@@ -172,7 +207,9 @@ export function mainTable(results: StudyResults): Table {
     (t) => [
       ...["base", "combined", "per_language"].filter((v) => variantsOf(results, t).includes(v)),
       ...bestMergedPerMethod(results, t),
+      ...searchVariants(results, t),
     ],
+    variantLabel,
   );
 }
 

@@ -11,6 +11,11 @@
  * parameters), so the optimizer, being deterministic for its seed and told values, walks the same path and
  * continues where the killed run stopped. Identical parameters within a run share one evaluation the same
  * way. At the end the best merge is re-merged (merges are deterministic) and everything is renamed to OUT.
+ *
+ * Parallel candidates (`jobs` > 1, pool.ts): the candidates of one `ask` (a CMA-ES generation of λ points)
+ * are scored at the same time on worker processes, and the optimizer is told when all of them are done, in
+ * the order it proposed them; each candidate is logged as soon as it finishes (in any order: the log is keyed
+ * by candidate index). So the candidates, their scores and the best are the same for every `jobs`.
  */
 import { createHash } from "node:crypto";
 import {
@@ -28,11 +33,17 @@ import { loadExamples } from "../data/load.js";
 import { splitReads, type SplitRead } from "../data/split-log.js";
 import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
-import { evaluate } from "../eval/evaluate.js";
 import { checkOutput, OWNERS, openOutput, type OutputSpec } from "../output/index.js";
 import { merge } from "../merge/engine.js";
-import { resolveMethod } from "../merge/methods.js";
-import { loaderColumns, loadTask, type Task } from "../tasks/load.js";
+import { loaderColumns } from "../tasks/load.js";
+import {
+  recipeOf,
+  scoreAdapter,
+  taskOfSpec,
+  type CandidateParams,
+  type CandidateScores,
+} from "./candidate.js";
+import { CandidatePool } from "./pool.js";
 import { Cmaes, GridSearch, RandomSearch, type Bounds, type Optimizer } from "./cmaes.js";
 import type { ParamRange, SearchSpec } from "./spec.js";
 
@@ -44,13 +55,6 @@ interface Dim {
   lang?: string;
   min: number;
   max: number;
-}
-
-export interface CandidateParams {
-  method: string;
-  weight: Record<string, number>;
-  density: Record<string, number>;
-  lambda: number;
 }
 
 export interface CandidateRecord {
@@ -80,12 +84,10 @@ export interface SearchResult {
   resumed: number;
 }
 
-export interface SearchOptions {
+export interface SearchOptions extends SearchWorkOptions {
   output: string;
-  force?: boolean;
   /** Replace an existing output that is not a search's (never an input). */
   replaceForeign?: boolean;
-  onProgress?: (line: string) => void;
 }
 
 function dimsOf(spec: SearchSpec): Dim[] {
@@ -123,21 +125,6 @@ function keyOf(p: CandidateParams): string {
   return JSON.stringify(p);
 }
 
-/** The plain recipe object of a candidate (absolute model paths). */
-export function recipeOf(spec: SearchSpec, p: CandidateParams): Record<string, unknown> {
-  const usesDensity = resolveMethod(p.method)!.method.usesDensity;
-  return {
-    merge_method: p.method,
-    models: spec.languages.map((l) => ({
-      model: spec.adapters[l]!,
-      parameters: { weight: p.weight[l]!, ...(usesDensity ? { density: p.density[l]! } : {}) },
-    })),
-    parameters: { lambda: p.lambda },
-    seed: spec.seed,
-    output: { dtype: "float32" },
-  };
-}
-
 function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number): Optimizer {
   const bounds: Bounds = { lo: dims.map((d) => d.min), hi: dims.map((d) => d.max) };
   if (spec.optimizer.kind === "grid") return new GridSearch(bounds, spec.optimizer.gridPoints);
@@ -160,30 +147,44 @@ function readLog(path: string): CandidateRecord[] {
   return lines.filter((l) => l !== "").map((l) => JSON.parse(l) as CandidateRecord);
 }
 
-export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<SearchResult> {
-  const out = opts.output;
-  const outSpec: OutputSpec = {
-    path: out,
-    kind: "dir",
-    inputs: [spec.source, spec.base, ...Object.values(spec.adapters), ...Object.values(spec.data)],
-    owner: OWNERS.search,
-    force: opts.force ?? false,
-    replaceForeign: opts.replaceForeign ?? false,
-  };
-  checkOutput(outSpec); // before any work: a refused output costs nothing
+export interface SearchWorkOptions {
+  force?: boolean;
+  /** Candidates scored in parallel (worker processes); results do not depend on it. Default 1. */
+  jobs?: number;
+  onProgress?: (line: string) => void;
+  /** After each candidate: candidates done, the candidate budget, the best objective so far. */
+  onCandidate?: (done: number, total: number | undefined, best: number) => void;
+}
+
+/** What `searchIn` leaves in its folder: best-recipe.yaml, adapter/, search.json. */
+export interface SearchOutcome extends Omit<SearchResult, "out"> {
+  /** search.json's content. */
+  json: Record<string, unknown>;
+}
+
+/**
+ * The search itself, in the folder `work` (created or resumed; its candidates.jsonl and spec-key are removed
+ * when it finishes). `merglot search` runs it in `<OUT>.partial` and renames that; a study's search step runs
+ * it in a folder of its own next to the step cache.
+ */
+export async function searchIn(
+  spec: SearchSpec,
+  work: string,
+  opts: SearchWorkOptions = {},
+): Promise<SearchOutcome> {
   const log = opts.onProgress ?? (() => undefined);
+  const jobs = Math.max(1, opts.jobs ?? 1);
   const dims = dimsOf(spec);
   if (dims.length === 0)
     throw new MerglotError(
       "search.field",
       `${spec.source}: parameters: nothing to search; give weight, density or lambda a {min, max} range (min = max scores one fixed setting)`,
     );
-  const task: Task = loadTask(spec.task);
+  const task = taskOfSpec(spec);
   for (const l of spec.languages)
     if (!task.definition.prompts[l])
       throw new MerglotError("task.lang", `task ${task.definition.task} has no prompt for language "${l}"`);
 
-  const work = `${out}.partial`;
   const key = specKey(spec);
   const keyPath = join(work, "spec-key");
   if (existsSync(work) && (!existsSync(keyPath) || readFileSync(keyPath, "utf8") !== key)) {
@@ -197,12 +198,20 @@ export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<
   mkdirSync(work, { recursive: true });
   writeFileSync(keyPath, key);
   const logPath = join(work, "candidates.jsonl");
-  const logged = readLog(logPath);
+  const logged = new Map(readLog(logPath).map((r) => [r.index, r]));
   // rewrite without a torn last line, so later appends start on a fresh line
-  writeFileSync(logPath, logged.map((r) => JSON.stringify(r) + "\n").join(""));
+  writeFileSync(logPath, [...logged.values()].map((r) => JSON.stringify(r) + "\n").join(""));
+
+  const total = spec.budget.candidates;
+  const perMethod = total === undefined ? Infinity : Math.floor(total / spec.methods.length);
+  if (perMethod < 1)
+    throw new MerglotError(
+      "search.field",
+      `${spec.source}: budget.candidates: ${total} is fewer than one per method (${spec.methods.length})`,
+    );
 
   const readsBefore = splitReads().length;
-  const validation = new Map<string, Example[]>();
+  const validation: Record<string, Example[]> = {};
   for (const l of spec.languages) {
     const loaded = await loadExamples({
       path: spec.data[l]!,
@@ -213,133 +222,135 @@ export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<
       seed: spec.seed,
       columns: loaderColumns(task),
     });
-    validation.set(l, loaded.examples);
+    validation[l] = loaded.examples;
   }
-  const score = async (lang: string, adapter: string, examples: readonly Example[], split: string) => {
-    const r = await evaluate({
-      model: spec.base,
-      adapters: [adapter],
-      task,
-      lang,
-      examples,
-      split,
-      dataSource: spec.data[lang],
-      runner: "engine",
-    });
-    const v = r.metrics[spec.metric];
-    if (v === undefined)
-      throw new MerglotError(
-        "search.field",
-        `${spec.source}: objective.metric: task ${task.definition.task} has no metric "${spec.metric}" (it has ${Object.keys(r.metrics).join(", ")})`,
-      );
-    return v;
-  };
 
   let own: Record<string, number> | null = null;
   if (spec.maxDrop !== undefined) {
     own = {};
     for (const l of spec.languages)
-      own[l] = await score(l, spec.adapters[l]!, validation.get(l)!, "validation");
+      own[l] = await scoreAdapter(spec, l, spec.adapters[l]!, validation[l]!, "validation");
   }
+  const recordOf = (
+    index: number,
+    p: CandidateParams,
+    r: CandidateScores,
+    cached: boolean,
+  ): CandidateRecord => {
+    const mean = spec.languages.reduce((s, l) => s + r.scores[l]!, 0) / spec.languages.length;
+    let shortfall = 0;
+    if (own) for (const l of spec.languages) shortfall += Math.max(0, own[l]! - spec.maxDrop! - r.scores[l]!);
+    return {
+      index,
+      method: p.method,
+      params: p,
+      scores: r.scores,
+      mean,
+      objective: mean - shortfall,
+      feasible: shortfall === 0,
+      cached,
+      seconds: cached ? 0 : r.seconds,
+    };
+  };
 
-  const cache = new Map<string, CandidateRecord>();
-  for (const r of logged) if (!r.cached) cache.set(keyOf(r.params), r);
+  // scores by parameters: the log's, then every candidate evaluated in this run (identical parameters are
+  // scored once; a duplicate waits for the first one's scores)
+  const cache = new Map<string, Promise<CandidateScores>>();
+  for (const r of logged.values())
+    if (!r.cached) cache.set(keyOf(r.params), Promise.resolve({ scores: r.scores, seconds: r.seconds }));
   const candidates: CandidateRecord[] = [];
   let best: CandidateRecord | null = null;
-  const spentBefore = logged.reduce((s, r) => s + r.seconds, 0);
+  let bestSoFar: CandidateRecord | null = null; // in completion order, for the progress line
+  const spentBefore = [...logged.values()].reduce((s, r) => s + r.seconds, 0);
   const t0 = performance.now();
   const elapsed = () => spentBefore + (performance.now() - t0) / 1000;
-  const total = spec.budget.candidates;
-  const perMethod = total === undefined ? Infinity : Math.floor(total / spec.methods.length);
-  if (perMethod < 1)
-    throw new MerglotError(
-      "search.field",
-      `${spec.source}: budget.candidates: ${total} is fewer than one per method (${spec.methods.length})`,
-    );
-  const scratch = join(work, "candidate");
+  const pool = new CandidatePool(spec, validation, work, jobs);
+  let finished = 0;
 
-  const evaluateCandidate = async (
-    p: CandidateParams,
-  ): Promise<Omit<CandidateRecord, "index" | "cached">> => {
-    const started = performance.now();
-    rmSync(scratch, { recursive: true, force: true });
-    try {
-      await merge(recipeOf(spec, p), { output: scratch, force: true, threads: 1 });
-      const scores: Record<string, number> = {};
-      for (const l of spec.languages) scores[l] = await score(l, scratch, validation.get(l)!, "validation");
-      const mean = spec.languages.reduce((s, l) => s + scores[l]!, 0) / spec.languages.length;
-      let shortfall = 0;
-      if (own) for (const l of spec.languages) shortfall += Math.max(0, own[l]! - spec.maxDrop! - scores[l]!);
-      return {
-        method: p.method,
-        params: p,
-        scores,
-        mean,
-        objective: mean - shortfall,
-        feasible: shortfall === 0,
-        seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
-      };
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
+  /** One candidate: its logged record, or its (possibly shared) scores, logged as soon as they are known. */
+  const run = async (index: number, p: CandidateParams): Promise<CandidateRecord> => {
+    const k = keyOf(p);
+    const prior = logged.get(index);
+    if (prior && keyOf(prior.params) !== k)
+      throw new MerglotError(
+        "search.resume",
+        `${logPath}: candidate ${index} in the log has other parameters than the replay proposes; the log is not from this search (use --force to start over)`,
+      );
+    let rec: CandidateRecord;
+    if (prior) rec = prior;
+    else {
+      const shared = cache.get(k);
+      if (shared) rec = recordOf(index, p, await shared, true);
+      else {
+        const scored = pool.score(p);
+        cache.set(k, scored);
+        rec = recordOf(index, p, await scored, false);
+      }
+      appendFileSync(logPath, JSON.stringify(rec) + "\n");
     }
+    finished++;
+    if (!bestSoFar || rec.objective > bestSoFar.objective) bestSoFar = rec;
+    log(
+      `[${finished}${total ? `/${total}` : ""}] #${index + 1} ${p.method} ${spec.metric} ${rec.mean.toFixed(4)} objective ${rec.objective.toFixed(4)}` +
+        `${prior ? " (replayed)" : rec.cached ? " (cached)" : ""} | best so far ${bestSoFar.objective.toFixed(4)} at #${bestSoFar.index + 1} | ${elapsed().toFixed(1)} s`,
+    );
+    opts.onCandidate?.(finished, total, bestSoFar.objective);
+    return rec;
   };
 
   let index = 0;
   let stop = false;
-  for (const [mi, method] of spec.methods.entries()) {
-    const opt = optimizerFor(spec, dims, spec.seed + mi);
-    let used = 0;
-    while (!stop && used < perMethod) {
-      const batch = opt.ask();
-      if (batch.length === 0) break;
-      const xs = batch.slice(0, perMethod - used);
-      const values: number[] = [];
-      for (const x of xs) {
-        // the time budget is checked between candidates, so at least one candidate always runs
-        if (spec.budget.seconds !== undefined && index > 0 && elapsed() >= spec.budget.seconds) {
-          stop = true;
-          break;
+  try {
+    for (const [mi, method] of spec.methods.entries()) {
+      const opt = optimizerFor(spec, dims, spec.seed + mi);
+      let used = 0;
+      while (!stop && used < perMethod) {
+        const batch = opt.ask();
+        if (batch.length === 0) break;
+        const xs = batch.slice(0, perMethod - used);
+        // a generation's candidates run in parallel; the optimizer's update waits for all of them
+        const running: Promise<CandidateRecord>[] = [];
+        for (const x of xs) {
+          const p = paramsAt(spec, dims, method, x);
+          const needsWorker = !logged.has(index) && !cache.has(keyOf(p));
+          if (needsWorker) await pool.free();
+          // the time budget is checked before each start, so at least one candidate always runs
+          if (spec.budget.seconds !== undefined && index > 0 && elapsed() >= spec.budget.seconds) {
+            stop = true;
+            break;
+          }
+          const r = run(index, p);
+          // a failure is reported once, by the Promise.all below
+          r.catch(() => undefined);
+          running.push(r);
+          index++;
+          used++;
         }
-        const p = paramsAt(spec, dims, method, x);
-        const k = keyOf(p);
-        const prior = logged[index];
-        if (prior && keyOf(prior.params) !== k)
-          throw new MerglotError(
-            "search.resume",
-            `${logPath}: candidate ${index} in the log has other parameters than the replay proposes; the log is not from this search (use --force to start over)`,
-          );
-        let rec: CandidateRecord;
-        const hit = cache.get(k);
-        if (prior) rec = prior;
-        else if (hit) rec = { ...hit, index, cached: true, seconds: 0 };
-        else {
-          rec = { index, cached: false, ...(await evaluateCandidate(p)) };
-          cache.set(k, rec);
+        const recs = await Promise.all(running);
+        for (const rec of recs) {
+          candidates.push(rec);
+          if (!best || rec.objective > best.objective) best = rec;
         }
-        if (!prior) appendFileSync(logPath, JSON.stringify(rec) + "\n");
-        candidates.push(rec);
-        values.push(-rec.objective);
-        if (!best || rec.objective > best.objective) best = rec;
-        index++;
-        used++;
-        log(
-          `[${index}${total ? `/${total}` : ""}] ${method} ${spec.metric} ${rec.mean.toFixed(4)} objective ${rec.objective.toFixed(4)}` +
-            `${prior ? " (replayed)" : rec.cached ? " (cached)" : ""} | best ${best.objective.toFixed(4)} at #${best.index + 1} | ${elapsed().toFixed(1)} s`,
+        // a batch cut short by the budget is not told: the optimizer state is only ever advanced by whole batches
+        if (recs.length < batch.length) break;
+        opt.tell(
+          batch,
+          recs.map((r) => -r.objective),
         );
       }
-      // a batch cut short by the budget is not told: the optimizer state is only ever advanced by whole batches
-      if (values.length < batch.length) break;
-      opt.tell(batch, values);
+      if (stop) break;
     }
-    if (stop) break;
+  } finally {
+    pool.close();
   }
   if (!best) throw new MerglotError("search.budget", `${spec.source}: the budget allowed no candidate`);
+  const bestRec: CandidateRecord = best;
   const searchReads = splitReads().slice(readsBefore);
 
-  // the best merge, re-merged deterministically, then its test score
+  // the best merge, re-merged deterministically, then (for merglot search) its test score
   const adapterDir = join(work, "adapter");
   rmSync(adapterDir, { recursive: true, force: true });
-  await merge(recipeOf(spec, best.params), { output: adapterDir, force: true, threads: 1 });
+  await merge(recipeOf(spec, bestRec.params), { output: adapterDir, force: true, threads: 1 });
   let test: Record<string, number> | null = null;
   if (spec.finalTest) {
     test = {};
@@ -351,30 +362,26 @@ export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<
         split: "test",
         columns: loaderColumns(task),
       });
-      test[l] = await score(l, adapterDir, loaded.examples, "test");
+      test[l] = await scoreAdapter(spec, l, adapterDir, loaded.examples, "test");
     }
   }
-  const recipe = recipeOf(spec, best.params);
-  const rel = (p: string) => relative(out, p) || ".";
-  (recipe.models as { model: string }[]).forEach((m) => (m.model = rel(m.model)));
-  writeFileSync(
-    join(work, "best-recipe.yaml"),
-    `# The best merge found by merglot search (${spec.optimizer.kind}, seed ${spec.seed}); model paths are relative to this file.\n` +
-      stringify(recipe),
-  );
-  const result = {
+  const json = {
     optimizer: spec.optimizer.kind,
     seed: spec.seed,
     metric: spec.metric,
     split: "validation",
+    languages: spec.languages,
+    methods: spec.methods,
     dimensions: dims.map((d) => ({ name: d.name, min: d.min, max: d.max })),
     own_adapters_validation: own,
+    // the loaders' record of every split the search read before any test evaluation
+    split_reads: searchReads.map((r) => ({ path: r.path, split: r.split })),
     best: {
-      index: best.index,
-      params: best.params,
-      scores: best.scores,
-      mean: best.mean,
-      objective: best.objective,
+      index: bestRec.index,
+      params: bestRec.params,
+      scores: bestRec.scores,
+      mean: bestRec.mean,
+      objective: bestRec.objective,
     },
     test: test && {
       scores: test,
@@ -382,9 +389,33 @@ export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<
     },
     candidates,
   };
-  writeFileSync(join(work, "search.json"), JSON.stringify(result, null, 2) + "\n");
+  writeFileSync(join(work, "search.json"), JSON.stringify(json, null, 2) + "\n");
   rmSync(keyPath);
   rmSync(logPath);
+  return { candidates, best: bestRec, own, test, searchReads, resumed: logged.size, json };
+}
+
+export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<SearchResult> {
+  const out = opts.output;
+  const outSpec: OutputSpec = {
+    path: out,
+    kind: "dir",
+    inputs: [spec.source, spec.base, ...Object.values(spec.adapters), ...Object.values(spec.data)],
+    owner: OWNERS.search,
+    force: opts.force ?? false,
+    replaceForeign: opts.replaceForeign ?? false,
+  };
+  checkOutput(outSpec); // before any work: a refused output costs nothing
+  const work = `${out}.partial`;
+  const r = await searchIn(spec, work, opts);
+  const recipe = recipeOf(spec, r.best.params);
+  const rel = (p: string) => relative(out, p) || ".";
+  (recipe.models as { model: string }[]).forEach((m) => (m.model = rel(m.model)));
+  writeFileSync(
+    join(work, "best-recipe.yaml"),
+    `# The best merge found by merglot search (${spec.optimizer.kind}, seed ${spec.seed}); model paths are relative to this file.\n` +
+      stringify(recipe),
+  );
   // the finished work folder becomes the output through the output module's atomic replacement
   const slot = openOutput(outSpec);
   try {
@@ -394,5 +425,6 @@ export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<
   } catch (e) {
     throw slot.fail(e);
   }
-  return { out, candidates, best, own, test, searchReads, resumed: logged.length };
+  const { json: _json, ...rest } = r;
+  return { out, ...rest };
 }

@@ -16,6 +16,48 @@ const finite = z.number().refine(Number.isFinite, { message: "must be a finite n
 const range = z.strictObject({ min: finite, max: finite, per_language: z.boolean().optional() });
 const param = z.union([finite, range]);
 
+const methodName = z.string().refine((m) => resolveMethod(m) !== undefined, {
+  message: `unknown merge method (known: ${METHOD_NAMES.join(", ")})`,
+});
+const parametersSchema = z.strictObject({
+  weight: param.optional(),
+  density: param.optional(),
+  lambda: param.optional(),
+});
+const budgetSchema = z
+  .strictObject({
+    candidates: z.number().int().positive().optional(),
+    seconds: z.number().positive().optional(),
+  })
+  .refine((b) => b.candidates !== undefined || b.seconds !== undefined, {
+    message: "give candidates and/or seconds",
+  });
+const optimizerSchema = z.strictObject({
+  kind: z.enum(["cmaes", "random", "grid"]),
+  /** grid: levels per searched coordinate (default 3). */
+  grid_points: z.number().int().positive().optional(),
+  /** cmaes: population size λ (default 4 + ⌊3 ln n⌋). */
+  population: z.number().int().min(2).optional(),
+});
+const objectiveFields = {
+  /** Validation rows per language (seeded selection; default: all). */
+  limit: z.number().int().positive().optional(),
+  /** No language more than this below its own adapter's validation score (a penalty, see search.ts). */
+  max_drop: z.number().nonnegative().optional(),
+};
+
+/**
+ * What a search varies and how long it runs, without the inputs (adapters, data, base, task): a study's
+ * `search` section is this plus the tasks it applies to, since the study knows its inputs.
+ */
+export const searchSettingsFields = {
+  methods: z.array(methodName).min(1),
+  parameters: parametersSchema.optional(),
+  budget: budgetSchema,
+  optimizer: optimizerSchema,
+  seed: z.number().int().nonnegative().optional(),
+};
+
 const searchSchema = z.strictObject({
   base: z.string().min(1),
   task: z.string().min(1),
@@ -23,42 +65,23 @@ const searchSchema = z.strictObject({
   adapters: z.record(z.string().min(1), z.string().min(1)),
   /** language code → dataset file or folder holding a validation (and test) split */
   data: z.record(z.string().min(1), z.string().min(1)),
-  methods: z
-    .array(
-      z.string().refine((m) => resolveMethod(m) !== undefined, {
-        message: `unknown merge method (known: ${METHOD_NAMES.join(", ")})`,
-      }),
-    )
-    .min(1),
-  parameters: z
-    .strictObject({ weight: param.optional(), density: param.optional(), lambda: param.optional() })
-    .optional(),
-  objective: z.strictObject({
-    metric: z.string().min(1),
-    /** Validation rows per language (seeded selection; default: all). */
-    limit: z.number().int().positive().optional(),
-    /** No language more than this below its own adapter's validation score (a penalty, see search.ts). */
-    max_drop: z.number().nonnegative().optional(),
-  }),
-  budget: z
-    .strictObject({
-      candidates: z.number().int().positive().optional(),
-      seconds: z.number().positive().optional(),
-    })
-    .refine((b) => b.candidates !== undefined || b.seconds !== undefined, {
-      message: "give candidates and/or seconds",
-    }),
-  optimizer: z.strictObject({
-    kind: z.enum(["cmaes", "random", "grid"]),
-    /** grid: levels per searched coordinate (default 3). */
-    grid_points: z.number().int().positive().optional(),
-    /** cmaes: population size λ (default 4 + ⌊3 ln n⌋). */
-    population: z.number().int().min(2).optional(),
-  }),
-  seed: z.number().int().nonnegative().optional(),
+  ...searchSettingsFields,
+  objective: z.strictObject({ metric: z.string().min(1), ...objectiveFields }),
   /** Skip the final test-split evaluation of the best merge. */
   final_test: z.boolean().optional(),
 });
+
+/** A study's `search` section (src/study/schema.ts): the metric defaults to the task's primary metric. */
+export const studySearchSchema = z.strictObject({
+  /** The study's tasks to search (default: all). */
+  tasks: z.array(z.string().min(1)).min(1).optional(),
+  ...searchSettingsFields,
+  methods: z.array(methodName).min(1).default(["ties"]),
+  objective: z.strictObject({ metric: z.string().min(1).optional(), ...objectiveFields }).default({}),
+  /** Candidates scored in parallel inside the search step (worker processes). Default 1. */
+  jobs: z.number().int().positive().optional(),
+});
+export type StudySearchYaml = z.infer<typeof studySearchSchema>;
 
 export type SearchYaml = z.infer<typeof searchSchema>;
 
@@ -72,6 +95,8 @@ export interface SearchSpec {
   source: string;
   base: string;
   task: string;
+  /** The task's YAML text, when the caller has it (a study); `task` then only names it in messages. */
+  taskText?: string;
   languages: string[];
   adapters: Record<string, string>;
   data: Record<string, string>;
@@ -94,15 +119,69 @@ function toParam(
   dflt: number,
   name: string,
   source: string,
+  at: string,
 ): number | ParamRange {
   if (v === undefined) return dflt;
   if (typeof v === "number") return v;
   if (!(v.min <= v.max))
     throw new MerglotError(
       "search.field",
-      `${source}: parameters.${name}: min ${v.min} is above max ${v.max}`,
+      `${source}: ${at}parameters.${name}: min ${v.min} is above max ${v.max}`,
     );
   return { min: v.min, max: v.max, perLanguage: v.per_language ?? false };
+}
+
+/** The parts of a SearchSpec that a study's search section also gives (checked the same way). */
+export type SearchSettings = Pick<
+  SearchSpec,
+  "methods" | "weight" | "density" | "lambda" | "limit" | "maxDrop" | "budget" | "optimizer" | "seed"
+>;
+
+export function searchSettings(
+  s: {
+    methods: string[];
+    parameters?: z.infer<typeof parametersSchema>;
+    budget: z.infer<typeof budgetSchema>;
+    optimizer: z.infer<typeof optimizerSchema>;
+    seed?: number;
+    objective: { limit?: number; max_drop?: number };
+  },
+  source: string,
+  /** Field path prefix in messages ("" for SEARCH.yaml, "search." in a study). */
+  at = "",
+): SearchSettings {
+  const p = s.parameters ?? {};
+  const weight = toParam(p.weight, 1, "weight", source, at);
+  const density = toParam(p.density, 1, "density", source, at);
+  const lambda = toParam(p.lambda, 1, "lambda", source, at);
+  const dens = typeof density === "number" ? [density] : [density.min, density.max];
+  if (dens.some((d) => !(d > 0 && d <= 1)))
+    throw new MerglotError(
+      "search.field",
+      `${source}: ${at}parameters.density: densities must lie in (0, 1]`,
+    );
+  if (typeof density !== "number")
+    for (const m of s.methods)
+      if (!resolveMethod(m)!.method.usesDensity)
+        throw new MerglotError(
+          "search.field",
+          `${source}: ${at}parameters.density: method "${m}" does not use a density, so it cannot be searched`,
+        );
+  return {
+    methods: s.methods,
+    weight,
+    density,
+    lambda,
+    limit: s.objective.limit,
+    maxDrop: s.objective.max_drop,
+    budget: { ...s.budget },
+    optimizer: {
+      kind: s.optimizer.kind,
+      gridPoints: s.optimizer.grid_points ?? 3,
+      population: s.optimizer.population,
+    },
+    seed: s.seed ?? 0,
+  };
 }
 
 export function parseSearchSpec(obj: unknown, source: string, baseDir: string): SearchSpec {
@@ -130,20 +209,6 @@ export function parseSearchSpec(obj: unknown, source: string, baseDir: string): 
         `${source}: methods: "${m}" merges exactly ${need} adapters, the search has ${languages.length}; use multislerp or karcher`,
       );
   }
-  const p = s.parameters ?? {};
-  const weight = toParam(p.weight, 1, "weight", source);
-  const density = toParam(p.density, 1, "density", source);
-  const lambda = toParam(p.lambda, 1, "lambda", source);
-  const dens = typeof density === "number" ? [density] : [density.min, density.max];
-  if (dens.some((d) => !(d > 0 && d <= 1)))
-    throw new MerglotError("search.field", `${source}: parameters.density: densities must lie in (0, 1]`);
-  if (typeof density !== "number")
-    for (const m of s.methods)
-      if (!resolveMethod(m)!.method.usesDensity)
-        throw new MerglotError(
-          "search.field",
-          `${source}: parameters.density: method "${m}" does not use a density, so it cannot be searched`,
-        );
   return {
     source,
     base: abs(s.base),
@@ -151,20 +216,8 @@ export function parseSearchSpec(obj: unknown, source: string, baseDir: string): 
     languages,
     adapters: Object.fromEntries(languages.map((l) => [l, abs(s.adapters[l]!)])),
     data: Object.fromEntries(languages.map((l) => [l, abs(s.data[l]!)])),
-    methods: s.methods,
-    weight,
-    density,
-    lambda,
     metric: s.objective.metric,
-    limit: s.objective.limit,
-    maxDrop: s.objective.max_drop,
-    budget: { ...s.budget },
-    optimizer: {
-      kind: s.optimizer.kind,
-      gridPoints: s.optimizer.grid_points ?? 3,
-      population: s.optimizer.population,
-    },
-    seed: s.seed ?? 0,
+    ...searchSettings(s, source),
     finalTest: s.final_test ?? true,
   };
 }

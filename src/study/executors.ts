@@ -17,6 +17,7 @@
  *   merge     adapter/ (PEFT folder + merge_manifest.json)
  *   evaluate  metrics.json (evaluate()'s report, timing left out), samples.jsonl (one line per example)
  *   analyse   similarity.json ({"languages","modules": {"all"|kind: n × n cosine}})
+ *   search    adapter/ (the best merge), search.json (every candidate; see src/search/search.ts)
  */
 import {
   copyFileSync,
@@ -24,6 +25,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -40,6 +42,8 @@ import type { LlamaGpu } from "../eval/runners/llamacpp.js";
 import { chatFormatOf } from "../tasks/chat.js";
 import { loaderColumns, parseTask, type Task } from "../tasks/load.js";
 import { renderExample } from "../tasks/render.js";
+import { searchIn } from "../search/search.js";
+import type { SearchSettings, SearchSpec } from "../search/spec.js";
 import { trainAdapter } from "../train/api.js";
 import { taskTrainingPairs } from "../train/task-data.js";
 import { TRAIN_DEFAULTS, type TrainConfig } from "../train/trainer.js";
@@ -452,10 +456,53 @@ const analyse: StepExecutor = {
   },
 };
 
+// ----------------------------------------------------------------------------------------------- search
+
+/**
+ * The merge search of one task (src/search/): candidates scored on the validation files only; the step's
+ * outputs are the best merge (adapter/) and search.json. Its candidate log lives in a folder next to the
+ * step cache (`steps/.search-<key>`), not in the step's temp folder, so a killed study resumes the search
+ * where it stopped instead of starting it over; the folder is removed when the search finishes.
+ */
+const searchStep: StepExecutor = {
+  async run(step, ctx) {
+    const p = step.params as {
+      task: string;
+      languages: string[];
+      metric: string;
+      settings: SearchSettings;
+    };
+    const adapters = adapterInputs(ctx);
+    const spec: SearchSpec = {
+      source: step.id,
+      base: step.files.base!,
+      task: step.context?.taskSource ?? step.id,
+      taskText: p.task,
+      languages: p.languages,
+      adapters: Object.fromEntries(p.languages.map((l, i) => [l, adapters[i]!])),
+      data: Object.fromEntries(p.languages.map((l) => [l, step.files[`validation_${l}`]!])),
+      metric: p.metric,
+      ...p.settings,
+      finalTest: false,
+    };
+    const work = join(dirname(ctx.outDir), `.search-${step.key.slice(0, 16)}`);
+    const r = await searchIn(spec, work, {
+      jobs: Number(step.context?.jobs ?? 1),
+      onCandidate: (done, total, best) => ctx.onProgress?.(done, total ?? done, `best ${best.toFixed(4)}`),
+    });
+    for (const f of ["adapter", "search.json"]) renameSync(join(work, f), join(ctx.outDir, f));
+    rmSync(work, { recursive: true, force: true });
+    return {
+      info: { candidates: r.candidates.length, resumed: r.resumed, best: r.best.objective, metric: p.metric },
+    };
+  },
+};
+
 export const LOCAL_EXECUTORS: Executors = {
   prepare,
   train: trainStep,
   merge: mergeStep,
   evaluate: evaluateStep,
   analyse,
+  search: searchStep,
 };

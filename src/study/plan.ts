@@ -10,9 +10,10 @@
  */
 import { MerglotError } from "../errors.js";
 import { canonicalJson, sha256Path, sha256Text } from "./hash.js";
-import type { BaseModel, Study, StudyTask } from "./schema.js";
+import type { BaseModel, Study, StudySearch, StudyTask } from "./schema.js";
+import { PRIMARY_METRIC } from "./significance.js";
 
-export type StepKind = "prepare" | "train" | "merge" | "evaluate" | "analyse";
+export type StepKind = "prepare" | "train" | "merge" | "evaluate" | "analyse" | "search";
 
 /** Bump when a step's output format or semantics change: every key changes with it. */
 export const STEP_FORMAT_VERSION = 1;
@@ -35,6 +36,11 @@ export interface PlannedStep extends Step {
   key: string;
   /** Content hash of each external file, by name. */
   fileHashes: Record<string, string>;
+}
+
+/** The variant of a study's searched merge: `search/<optimizer>/<method>[+<method>…]`. */
+export function searchVariant(ss: StudySearch): string {
+  return `search/${ss.settings.optimizer.kind}/${ss.settings.methods.join("+")}`;
 }
 
 export function variantTag(set: { weight: number; density: number }): string {
@@ -133,7 +139,8 @@ export function buildSteps(study: Study): Step[] {
             id,
             kind: "prepare",
             params: { ...prepParams, lang },
-            files: task.data[lang]!,
+            // the validation file is the search's alone: adding one changes no prepare, train or evaluate key
+            files: { train: task.data[lang]!.train, test: task.data[lang]!.test },
             deps: {},
             context: { taskSource: task.task.source },
           });
@@ -181,6 +188,29 @@ export function buildSteps(study: Study): Step[] {
           );
           for (const lang of study.languages) evaluate(task, lang, v, prep[lang]!, [m]);
         }
+      if (study.search?.tasks.includes(task.name)) {
+        const ss = study.search;
+        const v = searchVariant(ss);
+        const id = `${P}${v.replace(/^search\//, `search/${task.name}/`)}`;
+        add({
+          id,
+          kind: "search",
+          params: {
+            task: task.task.text,
+            languages: study.languages,
+            metric: ss.metric ?? PRIMARY_METRIC[task.name] ?? task.task.definition.metrics[0]!,
+            settings: ss.settings,
+          },
+          // parallel candidates change no result, so `jobs` is not part of the key
+          context: { taskSource: task.task.source, jobs: String(ss.jobs) },
+          files: {
+            ...baseFiles,
+            ...Object.fromEntries(study.languages.map((l) => [`validation_${l}`, task.data[l]!.validation!])),
+          },
+          deps: Object.fromEntries(langAdapters.map((a, i) => [`adapter${i}`, a])),
+        });
+        for (const lang of study.languages) evaluate(task, lang, v, prep[lang]!, [id]);
+      }
       for (const [group, langs] of Object.entries(study.ablations.clusters))
         for (const method of methods)
           for (const set of sets) {
@@ -211,7 +241,7 @@ export function buildSteps(study: Study): Step[] {
           id: `prepare/${task.name}/${L}/update`,
           kind: "prepare",
           params: { ...prepParams, lang: L },
-          files: { ...task.data[L]!, extra: upd.data[task.name]! },
+          files: { train: task.data[L]!.train, test: task.data[L]!.test, extra: upd.data[task.name]! },
           deps: {},
           context: { taskSource: task.task.source },
         });

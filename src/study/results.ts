@@ -9,7 +9,13 @@ import { updateComparison, variantCosts, type CostEntry } from "./costs.js";
 import type { StepMetrics } from "./executors.js";
 import type { PlannedStep } from "./plan.js";
 import { deviceOf, type Study } from "./schema.js";
-import { compareToCombined, PRIMARY_METRIC, type ScoredSample, type Significance } from "./significance.js";
+import {
+  compareMeanOverLanguages,
+  compareToCombined,
+  PRIMARY_METRIC,
+  type ScoredSample,
+  type Significance,
+} from "./significance.js";
 import { readStepRecord, stepDir, type StepRecord } from "./store.js";
 
 export interface ResultRow {
@@ -49,6 +55,33 @@ export interface Results {
     string,
     { model: string; task: string; languages: string[]; modules: Record<string, number[][]> }
   >;
+  /** One entry per finished search step (absent when the study has no search). */
+  search?: SearchSummary[];
+}
+
+/** A study's merge search of one task: its curve on validation, its best merge's test score, the tests. */
+export interface SearchSummary {
+  model: string;
+  task: string;
+  variant: string;
+  optimizer: string;
+  methods: string[];
+  /** The objective's metric (on validation) = the task's primary metric unless the study names another. */
+  metric: string;
+  candidates: number;
+  /** Validation objective of each candidate, in the order they were proposed. */
+  objectives: number[];
+  /** Best validation objective so far after each candidate. */
+  curve: number[];
+  best: { index: number; params: unknown; validation: Record<string, number>; mean: number };
+  /** Every split the search read (the loaders' log): validation files only. */
+  split_reads: { path: string; split: string }[];
+  /** Test mean over languages of the primary metric: the searched merge, the best grid merge, combined. */
+  test: { searched: number | null; best_grid: number | null; combined: number | null };
+  best_grid_variant: string | null;
+  /** Paired bootstrap of the test mean over languages (searched − other). */
+  vs_best_grid: Significance | null;
+  vs_combined: Significance | null;
 }
 
 function readSamples(path: string): ScoredSample[] {
@@ -115,6 +148,7 @@ export function buildResults(study: Study, steps: PlannedStep[], outDir: string)
     }
   }
   addSignificance(study, results, samplesOf);
+  const search = searchSummaries(study, steps, records, outDir, results, samplesOf);
   const costModel = study.costs;
   return {
     study: {
@@ -138,5 +172,108 @@ export function buildResults(study: Study, steps: PlannedStep[], outDir: string)
       ? updateComparison(steps, records, costModel, study.ablations.update.lang)
       : null,
     similarity,
+    ...(study.search ? { search } : {}),
   };
+}
+
+/** Mean over the study's languages of a variant's metric; null unless every language has it. */
+function meanOf(
+  rows: ResultRow[],
+  study: Study,
+  model: string,
+  task: string,
+  variant: string,
+  metric: string,
+) {
+  const vals = study.languages.map(
+    (l) =>
+      rows.find((r) => r.model === model && r.task === task && r.lang === l && r.variant === variant)
+        ?.metrics[metric],
+  );
+  return vals.every((v) => v !== undefined) ? vals.reduce((a, b) => a + b!, 0) / vals.length : null;
+}
+
+function searchSummaries(
+  study: Study,
+  steps: PlannedStep[],
+  records: Map<string, StepRecord>,
+  outDir: string,
+  rows: ResultRow[],
+  samplesOf: Map<ResultRow, string>,
+): SearchSummary[] {
+  const out: SearchSummary[] = [];
+  for (const s of steps) {
+    if (s.kind !== "search" || !records.has(s.id)) continue;
+    const json = JSON.parse(readFileSync(join(stepDir(outDir, s.key), "search.json"), "utf8")) as {
+      optimizer: string;
+      methods: string[];
+      metric: string;
+      split_reads: { path: string; split: string }[];
+      best: { index: number; params: unknown; scores: Record<string, number>; mean: number };
+      candidates: { objective: number }[];
+    };
+    const evalStep = steps.find((e) => e.kind === "evaluate" && e.deps.adapter0 === s.id && e.result);
+    const { model, task, variant } = evalStep!.result!;
+    const metric = primaryOf(task, rows);
+    const variants = [
+      ...new Set(rows.filter((r) => r.model === model && r.task === task).map((r) => r.variant)),
+    ];
+    let bestGrid: string | null = null;
+    let bestGridMean = -Infinity;
+    for (const v of variants.filter((x) => x.startsWith("merged/"))) {
+      const m = meanOf(rows, study, model, task, v, metric);
+      if (m !== null && m > bestGridMean) {
+        bestGridMean = m;
+        bestGrid = v;
+      }
+    }
+    const samples = (v: string) => {
+      const o: Record<string, ScoredSample[]> = {};
+      for (const l of study.languages) {
+        const r = rows.find((x) => x.model === model && x.task === task && x.lang === l && x.variant === v);
+        if (!r) return null;
+        o[l] = readSamples(samplesOf.get(r)!);
+      }
+      return o;
+    };
+    const opts = {
+      samples: study.evaluation.bootstrap,
+      seed: study.evaluation.seed,
+      confidence: study.evaluation.confidence,
+    };
+    const mine = samples(variant);
+    const compare = (other: string | null) => {
+      const theirs = other ? samples(other) : null;
+      return mine && theirs ? compareMeanOverLanguages(mine, theirs, metric, opts) : null;
+    };
+    let best = -Infinity;
+    const curve = json.candidates.map((c) => (best = Math.max(best, c.objective)));
+    out.push({
+      model,
+      task,
+      variant,
+      optimizer: json.optimizer,
+      methods: json.methods,
+      metric: json.metric,
+      candidates: json.candidates.length,
+      objectives: json.candidates.map((c) => c.objective),
+      curve,
+      best: {
+        index: json.best.index,
+        params: json.best.params,
+        validation: json.best.scores,
+        mean: json.best.mean,
+      },
+      split_reads: json.split_reads,
+      test: {
+        searched: meanOf(rows, study, model, task, variant, metric),
+        best_grid: bestGrid ? bestGridMean : null,
+        combined: meanOf(rows, study, model, task, "combined", metric),
+      },
+      best_grid_variant: bestGrid,
+      vs_best_grid: compare(bestGrid),
+      vs_combined: compare("combined"),
+    });
+  }
+  return out;
 }

@@ -12,6 +12,7 @@ import { firstIssue, readYamlMapping } from "../yaml-input.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
 import { loadTask, type Task } from "../tasks/load.js";
 import { checkCommandTemplate } from "./command.js";
+import { searchSettings, studySearchSchema, type SearchSettings } from "../search/spec.js";
 
 /** The seed study's languages and training values (r = α = 64, lr 2e-5, batch 8). */
 export const DEFAULT_LANGUAGES = ["en", "de", "fr", "ja", "zh"] as const;
@@ -29,6 +30,8 @@ const finite = z.number().refine(Number.isFinite, { message: "must be a finite n
 const splitFiles = z.strictObject({
   train: z.string().min(1),
   test: z.string().min(1),
+  /** Held-out rows the merge search scores candidates on (never the test rows); only the search reads it. */
+  validation: z.string().min(1).optional(),
 });
 
 const taskSchema = z.strictObject({
@@ -54,7 +57,7 @@ const trainingSchema = z.strictObject({
 });
 
 /** The kinds of step a study has (plan.ts builds them); `executors` may choose an executor for each. */
-export const STEP_KINDS = ["prepare", "train", "merge", "evaluate", "analyse"] as const;
+export const STEP_KINDS = ["prepare", "train", "merge", "evaluate", "analyse", "search"] as const;
 
 const localExecutorSchema = z.strictObject({
   kind: z.literal("local"),
@@ -209,6 +212,8 @@ const studySchema = z.strictObject({
   merges: mergesSchema.default(mergesSchema.parse({})),
   ablations: ablationsSchema.default({}),
   evaluation: evaluationSchema.default(evaluationSchema.parse({})),
+  /** Merge search per task on the validation split (src/search/); its best merge is one more variant. */
+  search: studySearchSchema.optional(),
   /** Price per device-hour, by executor kind or device name (`local`, `cpu`, `a100`, …). */
   costs: z
     .strictObject({
@@ -224,7 +229,7 @@ export interface StudyTask {
   name: string;
   /** The task (built-in or the user's file); its YAML text is part of every step key that uses it. */
   task: Task;
-  data: Record<string, { train: string; test: string }>;
+  data: Record<string, { train: string; test: string; validation?: string }>;
   sizes: { train: number | null; test: number | null };
 }
 
@@ -258,6 +263,16 @@ export interface Study {
   };
   evaluation: StudyYaml["evaluation"];
   costs: StudyYaml["costs"];
+  search: StudySearch | null;
+}
+
+/** A study's merge search: the SEARCH.yaml settings; the inputs come from the study. */
+export interface StudySearch {
+  tasks: string[];
+  settings: SearchSettings;
+  /** undefined: each task's primary metric. */
+  metric?: string;
+  jobs: number;
 }
 
 function fail(source: string, field: string, msg: string): never {
@@ -346,6 +361,16 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
           fail(source, `tasks.${name}.data.${lang}.${split}`, `${files[split]}: no such file or folder`);
         data[lang] = { ...data[lang]!, [split]: p };
       }
+      if (files.validation !== undefined) {
+        const p = abs(files.validation);
+        if (!existsSync(p))
+          fail(
+            source,
+            `tasks.${name}.data.${lang}.validation`,
+            `${files.validation}: no such file or folder`,
+          );
+        data[lang]!.validation = p;
+      }
     }
     return {
       name,
@@ -408,6 +433,36 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     fail(source, "baselines", "nothing to evaluate: no baseline and no merge");
 
   const executors = resolveExecutors(s, source);
+  let search: StudySearch | null = null;
+  if (s.search) {
+    const searched = s.search.tasks ?? taskNames;
+    searched.forEach((t, i) => {
+      if (!taskNames.includes(t)) fail(source, `search.tasks[${i}]`, `unknown task "${t}"`);
+      const task = tasks.find((x) => x.name === t)!;
+      for (const lang of languages)
+        if (task.data[lang]!.validation === undefined)
+          fail(
+            source,
+            `tasks.${t}.data.${lang}.validation`,
+            "the search scores candidates on a validation split, never on test: give a validation file",
+          );
+    });
+    let settings: SearchSettings;
+    try {
+      settings = searchSettings(s.search, source, "search.");
+    } catch (e) {
+      if (!isMerglotError(e)) throw e;
+      throw new MerglotError("study.field", e.message);
+    }
+    const hasRange = [settings.weight, settings.density, settings.lambda].some((v) => typeof v !== "number");
+    if (!hasRange)
+      fail(
+        source,
+        "search.parameters",
+        "nothing to search; give weight, density or lambda a {min, max} range",
+      );
+    search = { tasks: searched, settings, metric: s.search.objective.metric, jobs: s.search.jobs ?? 1 };
+  }
 
   const name = s.name ?? basename(source, extname(source));
   return {
@@ -430,6 +485,7 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     },
     evaluation: s.evaluation,
     costs: s.costs,
+    search,
   };
 }
 

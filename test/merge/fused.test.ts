@@ -95,7 +95,15 @@ function run(
     ...bound,
     weights,
     signMethod,
-    params: { epsilon: 0, gamma: 0, select_topk: 1 },
+    params: {
+      epsilon: 0,
+      gamma: 0,
+      select_topk: 1,
+      t: 0.5,
+      max_iter: 10,
+      tol: 1e-5,
+      common_space_fraction: 0.8,
+    },
     buffers: freshBuffers,
   };
   if (!opts.fused) {

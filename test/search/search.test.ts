@@ -104,6 +104,34 @@ describe("merglot search", () => {
     );
   });
 
+  test("--jobs 2 scores a generation in parallel and gives the same candidates, scores and best as --jobs 1", async () => {
+    const spec = loadSearchSpec(
+      specYaml(
+        "jobs",
+        "budget: { candidates: 8 }\noptimizer: { kind: cmaes, population: 4 }\nfinal_test: false",
+      ),
+    );
+    const one = await runSearch(spec, { output: join(root, "jobs-1"), jobs: 1 });
+    const two = await runSearch(spec, { output: join(root, "jobs-2"), jobs: 2 });
+    assert.equal(two.candidates.length, 8);
+    const read = (d: string, f: string) => readFileSync(join(root, d, f));
+    assert.equal(
+      strip(read("jobs-1", "search.json").toString()),
+      strip(read("jobs-2", "search.json").toString()),
+    );
+    assert.deepEqual(
+      read("jobs-1", "adapter/adapter_model.safetensors"),
+      read("jobs-2", "adapter/adapter_model.safetensors"),
+    );
+    // the workers' scratch folders are gone with the work folder
+    assert.ok(!existsSync(join(root, "jobs-2.partial")));
+    assert.deepEqual(
+      two.candidates.map((c) => c.index),
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
+    assert.deepEqual([two.best.index, two.best.params], [one.best.index, one.best.params]);
+  });
+
   test("the test split is never read during the search; only the final evaluation reads it", async () => {
     const spec = loadSearchSpec(specYaml("split", "budget: { candidates: 3 }\noptimizer: { kind: random }"));
     clearSplitReads();
@@ -184,14 +212,17 @@ describe("merglot search", () => {
     );
   });
 
-  test("resume after SIGKILL replays the log and ends with the uninterrupted run's candidates", async () => {
+  test("resume after SIGKILL (of a --jobs 2 search) replays the log and ends with the uninterrupted run's candidates", async () => {
     const file = specYaml(
       "resume",
       "budget: { candidates: 16 }\noptimizer: { kind: cmaes, population: 4 }\nfinal_test: false",
     );
     const out = join(root, "resume-out");
     const cli = join(process.cwd(), "dist", "src", "cli", "main.js");
-    const child = spawn(process.execPath, [cli, "search", file, "-o", out], { stdio: "ignore" });
+    // killed while two workers score a generation: the log holds candidates in completion order
+    const child = spawn(process.execPath, [cli, "search", file, "-o", out, "--jobs", "2"], {
+      stdio: "ignore",
+    });
     const exited = new Promise((res) => child.on("exit", res));
     const log = `${out}.partial/candidates.jsonl`;
     const lines = () => (existsSync(log) ? readFileSync(log, "utf8").split("\n").length - 1 : 0);

@@ -1,0 +1,108 @@
+/**
+ * One candidate of a merge search, scored: merge its recipe into a scratch folder, evaluate the merged adapter
+ * on the validation examples of every language, remove the scratch folder. The same function runs in the
+ * search's own process (`--jobs 1`) and in its worker processes (worker.ts), so a candidate's scores do not
+ * depend on where it ran: merges and evaluations are deterministic.
+ *
+ * The examples are handed in, never loaded here: the search's process loads every split it uses, so its
+ * split-read log (src/data/split-log.ts) is the complete record of what the search read.
+ */
+import { rmSync } from "node:fs";
+import type { Example } from "../data/example.js";
+import { MerglotError } from "../errors.js";
+import { evaluate } from "../eval/evaluate.js";
+import { merge } from "../merge/engine.js";
+import { resolveMethod } from "../merge/methods.js";
+import { loadTask, parseTask, type Task } from "../tasks/load.js";
+import type { SearchSpec } from "./spec.js";
+
+export interface CandidateParams {
+  method: string;
+  weight: Record<string, number>;
+  density: Record<string, number>;
+  lambda: number;
+}
+
+/** The plain recipe object of a candidate (absolute model paths). */
+export function recipeOf(spec: SearchSpec, p: CandidateParams): Record<string, unknown> {
+  const usesDensity = resolveMethod(p.method)!.method.usesDensity;
+  return {
+    merge_method: p.method,
+    models: spec.languages.map((l) => ({
+      model: spec.adapters[l]!,
+      parameters: { weight: p.weight[l]!, ...(usesDensity ? { density: p.density[l]! } : {}) },
+    })),
+    parameters: { lambda: p.lambda },
+    seed: spec.seed,
+    output: { dtype: "float32" },
+  };
+}
+
+const tasks = new Map<string, Task>();
+/** The spec's task, loaded once per process. */
+export function taskOfSpec(spec: SearchSpec): Task {
+  const key = spec.taskText ?? spec.task;
+  let t = tasks.get(key);
+  if (!t) {
+    t = spec.taskText !== undefined ? parseTask(spec.taskText, spec.task) : loadTask(spec.task);
+    tasks.set(key, t);
+  }
+  return t;
+}
+
+/** The objective metric of one adapter on one language's examples. */
+export async function scoreAdapter(
+  spec: SearchSpec,
+  lang: string,
+  adapter: string,
+  examples: readonly Example[],
+  split: string,
+): Promise<number> {
+  const task = taskOfSpec(spec);
+  const r = await evaluate({
+    model: spec.base,
+    adapters: [adapter],
+    task,
+    lang,
+    examples,
+    split,
+    dataSource: spec.data[lang],
+    runner: "engine",
+  });
+  const v = r.metrics[spec.metric];
+  if (v === undefined)
+    throw new MerglotError(
+      "search.field",
+      `${spec.source}: objective.metric: task ${task.definition.task} has no metric "${spec.metric}" (it has ${Object.keys(r.metrics).join(", ")})`,
+    );
+  return v;
+}
+
+export interface CandidateJob {
+  spec: SearchSpec;
+  params: CandidateParams;
+  /** A folder this candidate may use (removed before and after). */
+  scratch: string;
+  /** Validation examples by language. */
+  validation: Record<string, Example[]>;
+}
+
+export interface CandidateScores {
+  scores: Record<string, number>;
+  seconds: number;
+}
+
+export async function scoreCandidate(job: CandidateJob): Promise<CandidateScores> {
+  const { spec, params, scratch } = job;
+  const started = performance.now();
+  rmSync(scratch, { recursive: true, force: true });
+  try {
+    await merge(recipeOf(spec, params), { output: scratch, force: true, threads: 1 });
+    const scores: Record<string, number> = {};
+    for (const l of spec.languages)
+      scores[l] = await scoreAdapter(spec, l, scratch, job.validation[l]!, "validation");
+    return { scores, seconds: Number(((performance.now() - started) / 1000).toFixed(3)) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
