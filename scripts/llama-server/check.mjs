@@ -63,12 +63,33 @@ if (build.status !== 0) {
 const binary = build.stdout.trim().split("\n").pop();
 log(`llama-server: ${binary} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
-// 2. The demo model and its English adapter as GGUFs (F32: the same weights for both sides).
+// 2. The demo model and a LoRA adapter as GGUFs (F32: the same weights for both sides).
 const work = mkdtempSync(join(tmpdir(), "merglot-llama-server-"));
 const base = join(work, "base.gguf");
 const lora = join(work, "lora-en.gguf");
 convertModelToGguf(join(repo, "data/demo/model"), base, { dtype: "F32" });
-convertAdapterToGguf(join(repo, "data/demo/adapters/en"), lora, { base: join(repo, "data/demo/model") });
+// data/demo/adapters belong to the merge demo's smaller model; this adapter is a seeded random LoRA on the demo
+// model's attention and MLP (the test suite's writer), enough to move its generations.
+const { writeTinyAdapter } = await import(join(repo, "dist/test/parity/tiny-llama.js"));
+const demo = {
+  modelType: "llama",
+  hidden: 64,
+  layers: 2,
+  heads: 4,
+  kvHeads: 2,
+  ffn: 176,
+  vocab: 1758,
+  tie: true,
+};
+const modules = [0, 1].flatMap((l) =>
+  ["self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"].map((m) => ({
+    module: `model.layers.${l}.${m}`,
+    rank: 4,
+    alpha: 8,
+  })),
+);
+writeTinyAdapter(join(work, "adapter"), demo, { seed: 7, modules, base: join(repo, "data/demo/model") });
+convertAdapterToGguf(join(work, "adapter"), lora, { base: join(repo, "data/demo/model") });
 
 // 3. The server on a free port of 127.0.0.1.
 async function freePort() {

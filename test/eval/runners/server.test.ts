@@ -1,8 +1,5 @@
 /**
- * The server runner against real HTTP servers on 127.0.0.1 that replay recorded exchanges:
- * - llama-server: exchanges recorded from a real llama-server built from node-llama-cpp's llama.cpp source
- *   (scripts/llama-server/check.mjs --record): the requests the runner sends must equal the recorded ones,
- *   the samples must hold the recorded generations, and they must equal the in-process llama.cpp runner's.
+ * The server runner against real HTTP servers on 127.0.0.1 that replay exchanges:
  * - vLLM: exchanges built by hand from vLLM's documented API (none can run here; the fixture says so); the
  *   expected scores are sums of the fixture's numbers worked out by hand.
  * - Faults, for real: a closed port, a 500, a 429 that clears, a 400, malformed JSON, a stalled server, a
