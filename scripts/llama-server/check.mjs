@@ -45,6 +45,7 @@ const { loadTask } = await dist("tasks/load.js");
 const { evaluate } = await dist("eval/evaluate.js");
 const { ServerRunner } = await dist("eval/runners/server.js");
 const { LlamaCppRunner } = await dist("eval/runners/llamacpp.js");
+const { localDetokenizer } = await dist("eval/open-runner.js");
 
 function log(msg) {
   process.stderr.write(`check: ${msg}\n`);
@@ -192,6 +193,8 @@ try {
     kind: "llama-server",
     lora: [{ id: 0, scale: 1 }],
     concurrency,
+    // generations decoded locally from the served token ids, as `merglot eval --runner server` does
+    detokenize: await localDetokenizer(base),
   });
   t0 = performance.now();
   const viaServer = await evaluate({ ...common, runner: remote });

@@ -11,7 +11,7 @@ import { loadEngineProvider } from "../eval/metrics/bertscore/engine-provider.js
 import type { EmbeddingProvider } from "../eval/metrics/bertscore/provider.js";
 import { loadTransformersProvider } from "../eval/metrics/bertscore/transformers-provider.js";
 import { evaluate, type EvaluateResult } from "../eval/evaluate.js";
-import type { RunnerKind } from "../eval/open-runner.js";
+import { localDetokenizer, type RunnerKind } from "../eval/open-runner.js";
 import { LLAMA_GPUS, type LlamaGpu } from "../eval/runners/llamacpp.js";
 import {
   parseServerLoras,
@@ -253,7 +253,9 @@ export function registerEval(program: Command): void {
           ? await bertscoreProvider(f.bertscoreModel)
           : undefined;
       // The server is reached (and its model, adapter and tokenizer checked) before the first request.
-      const serverRunner = server ? await ServerRunner.open(server) : null;
+      const serverRunner = server
+        ? await ServerRunner.open({ ...server, detokenize: await localDetokenizer(f.model) })
+        : null;
       const bar = f.json ? null : progressBar("eval");
       const t0 = performance.now();
       let result: EvaluateResult;

@@ -15,7 +15,8 @@ import type { LlamaCppArch } from "../formats/llama-names.js";
 import { tempPathFor } from "../fsutil.js";
 import { hashPaths } from "./content-hash.js";
 import { EngineRunner } from "./runners/engine.js";
-import { LlamaCppRunner, type LlamaGpu } from "./runners/llamacpp.js";
+import { LlamaCppRunner, openGgufDetokenizer, type LlamaGpu } from "./runners/llamacpp.js";
+import { loadTokenizer } from "../engine/tokenizer.js";
 import type { Runner } from "./runners/runner.js";
 
 export type RunnerKind = "engine" | "llamacpp";
@@ -145,4 +146,18 @@ export async function openRunner(o: OpenRunnerOptions): Promise<Runner> {
     sequences: o.sequences,
     gpu: o.gpu,
   });
+}
+
+/**
+ * Token ids → text as the runner that `model` opens by default decodes them (an HF folder: its tokenizer, as
+ * the engine runner; a GGUF: llama.cpp's detokenizer, vocabulary only). The server runner decodes served
+ * generations with it, so a served model's text equals the in-process runner's.
+ */
+export async function localDetokenizer(model: string): Promise<(tokens: readonly number[]) => string> {
+  if (existsSync(model) && statSync(model).isDirectory()) {
+    const tokenizer = loadTokenizer(model);
+    // tokenizers.js refuses an empty list; special tokens kept as text, as EngineRunner.detokenize
+    return (tokens) => (tokens.length === 0 ? "" : tokenizer.decode([...tokens], false));
+  }
+  return openGgufDetokenizer(model);
 }

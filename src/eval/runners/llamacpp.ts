@@ -99,6 +99,28 @@ function nodeLlamaCpp(): Promise<typeof import("node-llama-cpp")> {
   return importBackend<typeof import("node-llama-cpp")>("node-llama-cpp");
 }
 
+/**
+ * The decoder of a GGUF model alone (its vocabulary, no weights): token ids → text exactly as the llama.cpp
+ * runner decodes them. A server runner uses it so that served generations read as in-process ones (a server
+ * joins token pieces as they are; llama.cpp's detokenizer also applies the vocabulary's space clean-up).
+ */
+export async function openGgufDetokenizer(path: string): Promise<(tokens: readonly number[]) => string> {
+  const llama = await loadLlamaCpp("off");
+  let model: LlamaModel;
+  try {
+    model = await llama.loadModel({ modelPath: path, vocabOnly: true, gpuLayers: 0 });
+  } catch (e) {
+    throw new MerglotError(
+      "llamacpp.model",
+      `${path}: llama.cpp could not read the vocabulary (${reason(e)})`,
+      {
+        cause: e,
+      },
+    );
+  }
+  return (tokens) => model.detokenize(toks(tokens), true);
+}
+
 /** How a user gets a GPU flavour's prebuilt binary (README "GPUs for the llama.cpp runner"). */
 function gpuInstallHint(gpu: "cuda" | "vulkan"): string {
   return (

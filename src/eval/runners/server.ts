@@ -59,6 +59,13 @@ export interface ServerRunnerOptions {
   retries?: number;
   /** The first backoff in milliseconds; it doubles with each retry, up to 30 s. Default 500. */
   backoffMs?: number;
+  /**
+   * The local copy of the model's decoder. When given, a generation's text is the local decoding of the token
+   * ids the server returns (cut at the first stop string), as the in-process runners produce it; a server's
+   * own text joins token pieces as they are (llama-server writes " Reden ," where llama.cpp decodes
+   * " Reden,"). Without it, the server's text.
+   */
+  detokenize?: (tokens: readonly number[]) => string;
 }
 
 /** A server's JSON answer, not yet trusted. */
@@ -179,6 +186,7 @@ export class ServerRunner implements EvalRunner {
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly backoffMs: number;
+  private readonly detokenize: ((tokens: readonly number[]) => string) | undefined;
   private bosToken: number | null = null;
   private closed = false;
   /** Cancels every request in flight (a failure elsewhere, or close()). */
@@ -196,6 +204,7 @@ export class ServerRunner implements EvalRunner {
       throw new MerglotError("server.option", `retries must be a non-negative integer, got ${retries}`);
     this.retries = retries;
     this.backoffMs = o.backoffMs ?? 500;
+    this.detokenize = o.detokenize;
     const adapter =
       this.kind === "vllm"
         ? ""
@@ -461,10 +470,13 @@ export class ServerRunner implements EvalRunner {
     const promptTokens = r.int(o.tokens_evaluated, "tokens_evaluated");
     const finish = { eos: "eos", limit: "length", word: "stop" } as const;
     if (!(stopType in finish)) r.fail(`stop_type "${quote(stopType)}" is not eos, limit or word`);
-    const { text, stopped } = ServerRunner.cut(content, stop);
+    // At stop_type eos the returned ids end with the end-of-generation token (llama-server records each sampled
+    // token before it checks for the end); the other runners leave it out of the generation.
+    const generated = stopType === "eos" ? tokens.slice(0, -1) : tokens;
+    const { text, stopped } = ServerRunner.cut(this.detokenize ? this.detokenize(generated) : content, stop);
     return {
       text,
-      tokens,
+      tokens: generated,
       finishReason: stopped ? "stop" : finish[stopType as keyof typeof finish],
       promptTokens,
     };
@@ -500,7 +512,7 @@ export class ServerRunner implements EvalRunner {
     });
     const usage = r.object(o.usage, "usage");
     const promptTokens = r.int(usage.prompt_tokens, "usage.prompt_tokens");
-    const { text, stopped } = ServerRunner.cut(content, stop);
+    const { text, stopped } = ServerRunner.cut(this.detokenize ? this.detokenize(tokens) : content, stop);
     let finish: GenerateResult["finishReason"];
     if (finishReason === "length") finish = "length";
     else if (finishReason === "stop")

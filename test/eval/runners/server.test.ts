@@ -217,6 +217,52 @@ describe("evaluation through a server", () => {
     { id: "b", lang: "en", text: "awful", label: "negative" },
   ];
 
+  test("llama-server: text decoded locally from the served ids; the end-of-generation id is not generated", async () => {
+    // What the real llama-server (the node-llama-cpp bundle's) answered in the integration check: its content
+    // joins token pieces (" Reden ,,"), llama.cpp's detokenizer cleans the space; at stop_type eos its `tokens`
+    // end with the end-of-generation id (it records each sampled token before checking for the end).
+    const PIECES: Record<number, string> = { 7: " Reden", 8: " ,", 9: ",", 2: "<|end|>" };
+    const local = (ids: readonly number[]) =>
+      ids
+        .map((i) => PIECES[i]!)
+        .join("")
+        .replace(/ ,/g, ",");
+    const s = await replayServer([]);
+    servers.push(s);
+    s.override = (req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const body = req.body as { add_special?: boolean; stop?: string[] } | undefined;
+      if (req.path === "/tokenize") res.end(JSON.stringify({ tokens: body?.add_special ? [1, 5] : [5] }));
+      else if (body?.stop?.length)
+        res.end(
+          JSON.stringify({ content: " Reden ,", tokens: [7, 8, 9], stop_type: "word", tokens_evaluated: 4 }),
+        );
+      else
+        res.end(
+          JSON.stringify({
+            content: " Reden ,,",
+            tokens: [7, 8, 9, 2],
+            stop_type: "eos",
+            tokens_evaluated: 4,
+          }),
+        );
+      return true;
+    };
+    const withLocal = await ServerRunner.open({ url: s.url, kind: "llama-server", detokenize: local });
+    const [eos, word] = await withLocal.generate([
+      { prompt: "p", maxTokens: 8 },
+      { prompt: "p", maxTokens: 8, stop: [",,"] },
+    ]);
+    assert.deepEqual(eos, { text: " Reden,,", tokens: [7, 8, 9], finishReason: "eos", promptTokens: 4 });
+    assert.deepEqual(word, { text: " Reden", tokens: [7, 8, 9], finishReason: "stop", promptTokens: 4 });
+    await withLocal.close();
+    // without a local decoder: the server's own text, still without the end-of-generation id
+    const plain = await ServerRunner.open({ url: s.url, kind: "llama-server" });
+    const [raw] = await plain.generate([{ prompt: "p", maxTokens: 8 }]);
+    assert.deepEqual(raw, { text: " Reden ,,", tokens: [7, 8, 9], finishReason: "eos", promptTokens: 4 });
+    await plain.close();
+  });
+
   test("a scored task on llama-server is refused before any request, naming the alternatives", async () => {
     const s = await replayServer([]);
     servers.push(s);
