@@ -278,7 +278,10 @@ function trainingRecord(adapterDir: string): { tokens?: number; finalLoss?: numb
  * rendered prompt/completion pairs), the template expanded, the command run (subprocess.ts), then the adapter
  * it wrote to {output_dir} = <step>/adapter checked (check-adapter.ts) before the step counts as done.
  */
-function commandTrain(setting: Extract<ExecutorSetting, { kind: "command" }>, cwd: string): StepExecutor {
+export function commandTrain(
+  setting: Pick<Extract<ExecutorSetting, { kind: "command" }>, "command" | "env" | "timeout">,
+  cwd: string,
+): StepExecutor {
   return {
     external: true,
     async run(step, ctx) {

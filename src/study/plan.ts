@@ -73,7 +73,7 @@ export function buildSteps(study: Study): Step[] {
     },
     // A training command is part of what produces an adapter: editing it re-runs the trainings (device, env
     // and timeout are not: they change where and how long, not what).
-    ...(study.executors.train.kind === "command" ? { command: study.executors.train.command } : {}),
+    ...(trainCommandOf(study) !== undefined ? { command: trainCommandOf(study) } : {}),
   };
   const evalParams = { evaluation: study.evaluation };
   const sets = study.merges.sets;
@@ -319,3 +319,9 @@ export function planStudy(study: Study): PlannedStep[] {
 }
 
 export type { BaseModel };
+
+/** The user's training command, run directly (`command`) or inside Slurm jobs (`slurm` with `command`). */
+export function trainCommandOf(study: Pick<Study, "executors">): string | undefined {
+  const t = study.executors.train;
+  return t.kind === "command" || t.kind === "slurm" ? t.command : undefined;
+}

@@ -515,12 +515,21 @@ function resolveExecutors(s: StudyYaml, source: string): Study["executors"] {
         fail(source, `${field}.command`, e.message);
       }
     }
-    if (setting.kind === "slurm" && setting.command !== undefined)
-      fail(
-        source,
-        `${field}.command`,
-        "a command inside a Slurm job is not supported yet (the job runs merglot's own step)",
-      );
+    if (setting.kind === "slurm" && setting.command !== undefined) {
+      // The job runs the user's training command instead of merglot's trainer (same template as `command`).
+      if (kind !== "train")
+        fail(
+          source,
+          `${field}.command`,
+          `a command runs training steps only; remove it from ${own ? `executors.${kind}` : "executor"} (give it in executors.train)`,
+        );
+      try {
+        checkCommandTemplate(setting.command);
+      } catch (e) {
+        if (!isMerglotError(e)) throw e;
+        fail(source, `${field}.command`, e.message);
+      }
+    }
     out[kind] = setting;
   }
   return out;

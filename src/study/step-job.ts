@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { MerglotError } from "../errors.js";
-import { LOCAL_EXECUTORS } from "./executors.js";
+import { commandTrain, LOCAL_EXECUTORS } from "./executors.js";
 import type { PlannedStep } from "./plan.js";
 import { commitStep, readStepRecord, type StepRecord } from "./store.js";
 
@@ -26,6 +26,11 @@ export interface StepSpec {
   device: string;
   /** Devices the job holds (GPUs, at least 1): device-seconds = wall seconds × devices. */
   devices: number;
+  /**
+   * A train step run by the user's command inside the job (`executors.train: {kind: slurm, command}`), and the
+   * folder its relative paths are resolved against (the study file's).
+   */
+  command?: { command: string; env?: Record<string, string>; timeout?: number; cwd: string };
 }
 
 /** Where a job writes its step before the rename: in the study folder (one file system), outside steps/. */
@@ -78,7 +83,11 @@ export async function runStepJob(specPath: string, log: (line: string) => void):
   const cpu0 = process.cpuUsage();
   let lastPct = -1;
   try {
-    const report = await LOCAL_EXECUTORS[step.kind].run(step, {
+    const executor =
+      spec.command && step.kind === "train"
+        ? commandTrain(spec.command, spec.command.cwd)
+        : LOCAL_EXECUTORS[step.kind];
+    const report = await executor.run(step, {
       outDir: tmp,
       inputs: spec.inputs,
       onProgress: (done, total, what) => {

@@ -14,15 +14,16 @@ import { convertModelToGguf } from "../../src/formats/convert.js";
 import { shellQuote } from "../../src/study/command.js";
 import { tempDir } from "../helpers/fixtures.js";
 import { writeByteModel } from "../tasks/tiny-model.js";
-import { LANGS, makeStudyFixture, sentimentRows, tinyTaskYaml, type StudyFixture } from "./fixture.js";
+import {
+  LANGS,
+  makeStudyFixture,
+  MERGLOT_TRAIN,
+  sentimentRows,
+  tinyTaskYaml,
+  type StudyFixture,
+} from "./fixture.js";
 
 const CLI = join(process.cwd(), "dist/src/cli/main.js");
-
-/** `merglot train` with the study's parameters, as a user would write it for the built-in trainer. */
-const MERGLOT_TRAIN =
-  `${shellQuote(process.execPath)} ${shellQuote(CLI)} train --base {base_model} --data {train_pairs_jsonl} ` +
-  `-o {output_dir} --r {r} --alpha {alpha} --targets {target_modules_csv} --lr {lr} --epochs {epochs} ` +
-  `--batch {batch} --seq-len {seq_len} --seed {seed} --schedule {schedule} --warmup {warmup} --json`;
 
 function runCli(args: string[], cwd: string) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd });

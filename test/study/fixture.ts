@@ -12,6 +12,13 @@ import { LlamaModel } from "../../src/engine/model.js";
 import { Rng } from "../../src/engine/rng.js";
 import { writeWordTokenizer } from "../engine/fixtures.js";
 import { mulberry32 } from "../helpers/rand.js";
+import { shellQuote } from "../../src/study/command.js";
+
+/** `merglot train` with the study's parameters, as a user would write it for the built-in trainer. */
+export const MERGLOT_TRAIN =
+  `${shellQuote(process.execPath)} ${shellQuote(join(process.cwd(), "dist/src/cli/main.js"))} train --base {base_model} --data {train_pairs_jsonl} ` +
+  `-o {output_dir} --r {r} --alpha {alpha} --targets {target_modules_csv} --lr {lr} --epochs {epochs} ` +
+  `--batch {batch} --seq-len {seq_len} --seed {seed} --schedule {schedule} --warmup {warmup} --json`;
 
 export const LANGS = ["en", "de", "fr"];
 const WORDS_PER_SIDE = 4;

@@ -77,10 +77,19 @@ describe("slurm executor settings and scripts", () => {
       /executors\.train: unknown key/,
     );
     refuses(valid({ executors: { trian: { kind: "slurm" } } }), /executors: unknown key\(s\) "trian"/);
+    // a training command inside the jobs: train steps only, placeholders checked at load
     refuses(
-      valid({ executors: { train: { kind: "slurm", command: "trl sft" } } }),
-      /executors\.train\.command: a command inside a Slurm job is not supported yet/,
+      valid({ executors: { merge: { kind: "slurm", command: "trl sft" } } }),
+      /executors\.merge\.command: a command runs training steps only/,
     );
+    refuses(
+      valid({ executors: { train: { kind: "slurm", command: "trl sft --out {ouput_dir}" } } }),
+      /executors\.train\.command: .*ouput_dir/,
+    );
+    const withCommand = valid({
+      executors: { train: { kind: "slurm", command: "trl sft --out {output_dir}" } },
+    });
+    assert.equal(executorOf(parse(withCommand), "train").kind, "slurm");
   });
 
   test("the example study file loads", () => {

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { tempDir } from "../helpers/fixtures.js";
-import { makeStudyFixture, type StudyFixture } from "./fixture.js";
+import { makeStudyFixture, MERGLOT_TRAIN, type StudyFixture } from "./fixture.js";
 
 const CLI = join(process.cwd(), "dist/src/cli/main.js");
 const START = join(process.cwd(), "scripts/slurm-local/start.sh");
@@ -207,10 +207,62 @@ describe("slurm executor on a real single-node Slurm cluster", () => {
     assert.deepEqual(readJobs(out), after);
   });
 
+  test("a training command inside the Slurm jobs (merglot train as the command): adapters equal the local run's", () => {
+    const ref = join(tmp.dir, "ref-command");
+    const local = cli(["study", "run", fx.studyPath, "-o", ref, "--only", "train/**"]);
+    assert.equal(local.status, 0, local.stderr);
+    const study = variant(
+      "slurm-command",
+      `executors: { train: { kind: slurm, cpus: 1, command: ${JSON.stringify(MERGLOT_TRAIN)} } }`,
+    );
+    const out = join(tmp.dir, "slurm-command");
+    const r = cli(["study", "run", study, "-o", out, "--only", "train/**"]);
+    assert.equal(r.status, 0, r.stderr);
+    /** Step id → folder of every finished train step (the command is part of the key, so keys differ). */
+    const trainSteps = (dir: string) => {
+      const m = new Map<string, string>();
+      for (const key of readdirSync(join(dir, "steps"))) {
+        const rec = JSON.parse(readFileSync(join(dir, "steps", key, "step.json"), "utf8")) as {
+          id: string;
+          kind: string;
+          executor: string;
+          info: { slurmJob?: string };
+        };
+        if (rec.kind !== "train") continue;
+        if (dir === out) {
+          assert.equal(rec.executor, "slurm");
+          assert.match(rec.info.slurmJob ?? "", /^\d+$/);
+        }
+        m.set(rec.id, join(dir, "steps", key));
+      }
+      return m;
+    };
+    const mine = trainSteps(out);
+    const theirs = trainSteps(ref);
+    assert.deepEqual([...mine.keys()].sort(), [...theirs.keys()].sort());
+    assert.equal(mine.size, 4);
+    for (const [id, dir] of mine) {
+      for (const f of ["adapter_model.safetensors", "adapter_config.json"])
+        assert.ok(
+          readFileSync(join(dir, "adapter", f)).equals(readFileSync(join(theirs.get(id)!, "adapter", f))),
+          `${id}: ${f} differs from the local run's`,
+        );
+      // the command's own log stays with the step
+      assert.ok(existsSync(join(dir, "command.log")), `${id}: no command.log`);
+    }
+  });
+
   test("a failing step and a job over its memory: each named with its job id and log; finished steps kept", async () => {
+    // The training holds 200 MB for 30 s (a user's command inside the job): Slurm samples memory every
+    // second, so the kill does not depend on how fast this machine trains (merglot's own tiny training
+    // can end before the first sample).
+    const hog = `${process.execPath} -e 'const b = Buffer.alloc(209715200, 1); setTimeout(() => b.length, 30000)'`;
     const oomStudy = variant(
       "oom",
-      ["executor: { kind: slurm }", "executors: { train: { kind: slurm, mem: 20M } }"].join("\n"),
+      [
+        "executor: { kind: slurm }",
+        `executors: { train: { kind: slurm, mem: 20M, command: ${JSON.stringify(hog)} } }`,
+      ].join("\n"),
     );
     // Non-zero exit: a target module the engine does not have (the fixture's training line, amended).
     const badStudy = join(fx.dir, "bad-targets.yaml");

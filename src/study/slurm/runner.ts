@@ -17,7 +17,7 @@
  * `scontrol show job` (how it ended). sacct is not needed.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MerglotError } from "../../errors.js";
 import { escapeControl } from "../../escape.js";
@@ -153,7 +153,7 @@ function readTail(path: string): string {
 
 export interface SlurmRunnerOptions {
   outDir: string;
-  study: Pick<Study, "name" | "executor" | "executors">;
+  study: Pick<Study, "name" | "source" | "executor" | "executors">;
   byId: Map<string, PlannedStep>;
   /** A line for the person running the study (cancelled jobs, re-attached jobs). */
   note?: (message: string) => void;
@@ -302,6 +302,14 @@ export class SlurmRunner {
         executor: "slurm",
         device,
         devices,
+        ...(settings.command !== undefined && kind === "train"
+          ? {
+              command: {
+                command: settings.command,
+                cwd: dirname(resolve(this.opts.study.source)),
+              },
+            }
+          : {}),
       };
       const path = join(this.dir, "specs", `${s.key}.json`);
       writeJsonAtomic(path, spec);

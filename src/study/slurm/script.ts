@@ -6,6 +6,7 @@
  * crash safety (step-job.ts). Resources come from the step kind's executor settings.
  */
 import type { SlurmSettings } from "../schema.js";
+import { shellQuote } from "../command.js";
 
 export interface JobScript {
   /** The job's name (letters, digits and `_ . / : -` only). */
@@ -24,10 +25,8 @@ export interface JobScript {
   study: string;
 }
 
-/** A path or word in single quotes for bash (a quote inside becomes '\''). */
-export function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+// One quoting rule for every shell word merglot writes (the command executor's).
+export { shellQuote };
 
 /** Job names reach #SBATCH lines and squeue output: keep them to safe characters. */
 export function jobName(s: string): string {
