@@ -27,7 +27,7 @@
 import { mat, matmul, qr, svd, symEig, type Mat } from "../tensor/linalg.js";
 import type { LowRank } from "./lowrank.js";
 import type { Buffers, MethodParams } from "./methods.js";
-import { orthogonalize, type Orthogonalized } from "./spaces/knots.js";
+import { orthogonalizeStacked, type Orthogonalized } from "./spaces/knots.js";
 import type { ModuleJob } from "./spaces/types.js";
 
 /** Singular values below this fraction of the largest are numerical zeros (as in the KnOTS space). */
@@ -56,28 +56,8 @@ interface Frame {
 }
 
 function frame(job: ModuleJob): Frame {
-  const { out, in: inF, inputs } = job;
-  const R = inputs.reduce((s, x) => s + x.rank, 0);
-  const bs = new Float64Array(out * R);
-  const bs32 = new Float32Array(out * R);
-  const as = new Float64Array(R * inF);
-  const as32 = new Float32Array(R * inF);
-  const offsets: number[] = [];
-  let col = 0;
-  for (const x of inputs) {
-    offsets.push(col);
-    for (let i = 0; i < out; i++)
-      for (let j = 0; j < x.rank; j++) {
-        const v = x.scaling * x.b[i * x.rank + j]!;
-        bs[i * R + col + j] = v;
-        bs32[i * R + col + j] = v;
-      }
-    as32.set(x.a, col * inF);
-    for (let j = 0; j < x.rank * inF; j++) as[col * inF + j] = x.a[j]!;
-    col += x.rank;
-  }
-  const qb = orthogonalize(bs, out, R, "rows", bs32, fresh, "spectral.b");
-  const qa = orthogonalize(as, inF, R, "transposed", as32, fresh, "spectral.a");
+  const { inputs } = job;
+  const { R, offsets, qb, qa } = orthogonalizeStacked(job, fresh, "spectral");
   const block = (r: Float64Array, idx: number) => {
     const k = inputs[idx]!.rank;
     const o = offsets[idx]!;

@@ -22,7 +22,7 @@ import {
   type MethodParams,
 } from "../methods.js";
 import type { SignMethod } from "../operators.js";
-import { KNOTS_RELATIVE_TOLERANCE, orthogonalize } from "./knots.js";
+import { KNOTS_RELATIVE_TOLERANCE, orthogonalizeStacked } from "./knots.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
 export interface CoreBasis {
@@ -46,25 +46,7 @@ function rankAbove(s: Float64Array): number {
 /** The Core Space decomposition of one module from its factors. */
 export function coreBasis(job: ModuleJob, buf: Buffers = freshBuffers): CoreBasis {
   const { out, in: inF, inputs } = job;
-  const R = inputs.reduce((s, x) => s + x.rank, 0);
-  const bs = buf.f64("core.bs", out * R);
-  const bs32 = buf.f32("core.bs32", out * R);
-  const as = buf.f64("core.as", R * inF);
-  const as32 = buf.f32("core.as32", R * inF);
-  let col = 0;
-  for (const x of inputs) {
-    for (let i = 0; i < out; i++)
-      for (let j = 0; j < x.rank; j++) {
-        const v = x.scaling * x.b[i * x.rank + j]!;
-        bs[i * R + col + j] = v;
-        bs32[i * R + col + j] = v;
-      }
-    as32.set(x.a, col * inF);
-    for (let j = 0; j < x.rank * inF; j++) as[col * inF + j] = x.a[j]!;
-    col += x.rank;
-  }
-  const qb = orthogonalize(bs, out, R, "rows", bs32, buf, "core.b");
-  const qa = orthogonalize(as, inF, R, "transposed", as32, buf, "core.a");
+  const { R, offsets, qb, qa } = orthogonalizeStacked(job, buf, "core");
 
   // B side: R_B = P·S·Wᵀ
   const sb = svd(mat(R, R, Float64Array.from(qb.r)));
@@ -83,8 +65,8 @@ export function coreBasis(job: ModuleJob, buf: Buffers = freshBuffers): CoreBasi
   const ca = gemmF64(R, kA, R, raT, wk); // A_s·V_A = R_Aᵀ·W' (R × kA)
 
   const tasks: Float32Array[] = [];
-  col = 0;
   inputs.forEach((x, idx) => {
+    const col = offsets[idx]!;
     const m = buf.f32(`core.task.${idx}`, kB * kA);
     for (let a = 0; a < kB; a++)
       for (let b = 0; b < kA; b++) {
@@ -93,7 +75,6 @@ export function coreBasis(job: ModuleJob, buf: Buffers = freshBuffers): CoreBasi
         m[a * kA + b] = acc;
       }
     tasks.push(m);
-    col += x.rank;
   });
   const back = (merged: Float32Array) => {
     // merged·V_Aᵀ = (merged·W'ᵀ)·Q_Aᵀ

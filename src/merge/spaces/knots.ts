@@ -159,6 +159,41 @@ export function orthogonalize(
   return qrOrthogonalize(mat(rows, n, xt), buf, role);
 }
 
+/**
+ * The stacked, scaled factors of a module's deltas, orthogonalized on both sides: B_all = [s_1·B_1 … s_n·B_n]
+ * (out × R) and A_all = [A_1; …; A_n] (R × in), R = Σ r_i. Core Space and the spectral methods (TSV, Iso-C/CTS)
+ * both work in this pair of frames; `offsets[i]` is where delta i's block starts.
+ */
+export function orthogonalizeStacked(
+  job: ModuleJob,
+  buf: Buffers,
+  role: string,
+): { R: number; offsets: number[]; qb: Orthogonalized; qa: Orthogonalized } {
+  const { out, in: inF, inputs } = job;
+  const R = inputs.reduce((s, x) => s + x.rank, 0);
+  const bs = buf.f64(`${role}.bs`, out * R);
+  const bs32 = buf.f32(`${role}.bs32`, out * R);
+  const as = buf.f64(`${role}.as`, R * inF);
+  const as32 = buf.f32(`${role}.as32`, R * inF);
+  const offsets: number[] = [];
+  let col = 0;
+  for (const x of inputs) {
+    offsets.push(col);
+    for (let i = 0; i < out; i++)
+      for (let j = 0; j < x.rank; j++) {
+        const v = x.scaling * x.b[i * x.rank + j]!;
+        bs[i * R + col + j] = v;
+        bs32[i * R + col + j] = v;
+      }
+    as32.set(x.a, col * inF);
+    for (let j = 0; j < x.rank * inF; j++) as[col * inF + j] = x.a[j]!;
+    col += x.rank;
+  }
+  const qb = orthogonalize(bs, out, R, "rows", bs32, buf, `${role}.b`);
+  const qa = orthogonalize(as, inF, R, "transposed", as32, buf, `${role}.a`);
+  return { R, offsets, qb, qa };
+}
+
 export interface KnotsBasis {
   /** out × k, orthonormal columns (float32: written out as B'). */
   u: { rows: number; cols: number; data: Float32Array };
