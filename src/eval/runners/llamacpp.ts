@@ -84,6 +84,12 @@ function ggufVocabSize(path: string): number {
   }
 }
 
+/**
+ * node-llama-cpp's `Llama["gpu"]`, spelled out: public declarations must not name node-llama-cpp's types, since
+ * a consumer without the optional peer dependency compiles against them too (the pack test checks this).
+ */
+export type LlamaGpuBackend = false | "cuda" | "vulkan" | "metal";
+
 /** One binding per backend for the process (node-llama-cpp loads each binary once). */
 const shared = new Map<LlamaGpu, Promise<Llama>>();
 /** llama.cpp's last error log line: its exceptions often say only "failed", the log says why. */
@@ -183,7 +189,7 @@ export class LlamaCppRunner extends TokenRunner {
   readonly exact: boolean;
   readonly contextSize: number;
   /** The backend llama.cpp actually uses: false for the CPU, else "cuda", "vulkan" or "metal". */
-  readonly gpuBackend: Llama["gpu"];
+  readonly gpuBackend: LlamaGpuBackend;
   private readonly model: LlamaModel;
   private readonly context: LlamaContext;
   private readonly lanes: LlamaContextSequence[];
@@ -194,7 +200,7 @@ export class LlamaCppRunner extends TokenRunner {
     context: LlamaContext,
     vocabSize: number,
     opts: LlamaCppRunnerOptions,
-    gpuBackend: Llama["gpu"],
+    gpuBackend: LlamaGpuBackend,
   ) {
     super();
     this.gpuBackend = gpuBackend;
