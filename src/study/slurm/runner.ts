@@ -113,6 +113,19 @@ export function logTail(path: string, lines = LOG_TAIL_LINES): string {
   return `log ${path} ends with: ${escapeControl(tail.join(" | "))}`;
 }
 
+/**
+ * Job states of a job that has not run yet (or waits to run again): whatever the squeue snapshot says, such a job
+ * has not ended, so neither its step nor the shared-folder probe can be judged.
+ */
+const NOT_STARTED = new Set([
+  "PENDING",
+  "CONFIGURING",
+  "REQUEUED",
+  "REQUEUE_HOLD",
+  "REQUEUE_FED",
+  "SUSPENDED",
+]);
+
 /** Why a job ended without its step's output, in words. */
 export function describeEnd(
   job: string,
@@ -470,6 +483,7 @@ export class SlurmRunner {
       if (this.finish(t)) continue;
       const info = await showJob(t.entry.job);
       if (this.finish(t)) continue;
+      if (info !== null && NOT_STARTED.has(info.state)) continue; // missing from the snapshot, still waiting
       if (info?.state === "COMPLETED" || info?.state === "RUNNING" || info?.state === "COMPLETING") {
         // the job ended well: its output may still be on its way through the file system
         t.goneSince ??= Date.now();
@@ -511,6 +525,8 @@ export class SlurmRunner {
       // The probe exits non-zero when it cannot see the marker: conclusive at once. When it exited 0, its
       // reply may still be on its way through the file system.
       const info = await showJob(p.job);
+      // not in the squeue snapshot, yet not ended (submitted after it, or under another user's id)
+      if (info !== null && NOT_STARTED.has(info.state)) continue;
       const saw = info !== null && info.state === "COMPLETED" && info.exitCode.startsWith("0:");
       if (saw || info === null) {
         p.goneSince ??= Date.now();
