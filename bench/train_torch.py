@@ -106,13 +106,17 @@ def main():
         loss.backward()
         return loss.item()
 
-    step()  # warm-up
-    t0 = time.perf_counter()
+    step()  # warm-up: allocator, OpenMP pool
+    step()
+    times = []
     for _ in range(c["steps"]):
+        t0 = time.perf_counter()
         step()
-    dt = (time.perf_counter() - t0) / c["steps"]
+        times.append(time.perf_counter() - t0)
+    dt = sorted(times)[len(times) // 2]  # median step: robust to a stray slow step on a shared machine
     n_params = sum(p.numel() for p in layers.parameters()) + emb.numel()
     print(json.dumps({"tokens_per_s": c["batch"] * c["seq"] / dt, "s_per_step": dt, "params": n_params,
+                      "s_per_step_min": min(times), "s_per_step_max": max(times),
                       "torch": torch.__version__, "threads": torch.get_num_threads()}))
 
 

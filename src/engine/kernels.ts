@@ -6,7 +6,8 @@
  * gemm() is the one entry point for matrix products: large float32 products go to ONNX Runtime (tensor/ort.ts),
  * everything else to the register-blocked JS loops below.
  */
-import { ortBatchedMatMul, ortGemm, ortSwitchedOff } from "../tensor/ort.js";
+import { ONNX_FLOAT, type OnnxNode, type OnnxValue } from "../tensor/onnx.js";
+import { ortBatchedMatMul, ortGemm, ortRunGraph, ortSwitchedOff } from "../tensor/ort.js";
 
 export type Buf = Float32Array | Float64Array;
 
@@ -20,6 +21,90 @@ let scratch = new Float32Array(0);
 function scratchOf(n: number): Float32Array {
   if (scratch.length < n) scratch = new Float32Array(Math.max(n, scratch.length * 2));
   return scratch.subarray(0, n);
+}
+
+// ------------------------------------------------------------------ native element-wise kernels (float32)
+//
+// Softmax, log-sum-exp and sigmoid cost one exponential per element; V8 calls a scalar exp (~9 ns here), MLAS
+// evaluates it vectorised on every intra-op thread. On the 10M-parameter training benchmark these three were
+// ~29% of a step in JavaScript. Float32 only: the float64 engine (gradient checks) and MERGLOT_KERNELS=js keep
+// the JavaScript loops in layers.ts, which stay the reference the native results are tested against.
+
+/** Below this many elements the JS loop beats the fixed cost of a native call. */
+const NATIVE_MIN_ELEMENTS = 1 << 14;
+
+let elemScratch = new Float32Array(0);
+/** Kernel-owned float32 scratch of n elements, valid until the next call that takes it. */
+export function elementScratch(n: number): Float32Array {
+  if (elemScratch.length < n) elemScratch = new Float32Array(Math.max(n, elemScratch.length * 2));
+  return elemScratch.subarray(0, n);
+}
+
+/** Whether element-wise work on `x` (n elements) goes to ONNX Runtime. */
+export function nativeElementwise(x: Buf, n: number): x is Float32Array {
+  return NATIVE_ALLOWED && n >= NATIVE_MIN_ELEMENTS && x instanceof Float32Array;
+}
+
+const f32 = (name: string, dims: string[]): OnnxValue => ({ name, elemType: ONNX_FLOAT, dims });
+
+/**
+ * Row-wise softmax and log-sum-exp of x [rows × cols]: probs[r] = softmax(x[r]) and lse[r] = log Σ_c exp(x[r,c])
+ * (both max-shifted by ONNX Runtime). Returns false, writing nothing, when the addon is unavailable.
+ */
+export function softmaxLseNative(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  probs: Float32Array,
+  lse: Float32Array,
+): boolean {
+  return ortRunGraph(
+    "engine",
+    "softmax+lse",
+    () => {
+      const nodes: OnnxNode[] = [
+        { op: "Softmax", inputs: ["X"], outputs: ["P"], attrs: { axis: 1 } },
+        { op: "ReduceLogSumExp", inputs: ["X"], outputs: ["L"], attrs: { axes: [1], keepdims: 0 } },
+      ];
+      return { nodes, inputs: [f32("X", ["R", "C"])], outputs: [f32("P", ["R", "C"]), f32("L", ["R"])] };
+    },
+    [{ name: "X", data: x.subarray(0, rows * cols), dims: [rows, cols] }],
+    [
+      { name: "P", data: probs.subarray(0, rows * cols), dims: [rows, cols] },
+      { name: "L", data: lse.subarray(0, rows), dims: [rows] },
+    ],
+  );
+}
+
+/** out[r] = softmax(x[r]) for rows of x [rows × cols]; −∞ entries get probability 0. False when unavailable. */
+export function softmaxRowsNative(x: Float32Array, rows: number, cols: number, out: Float32Array): boolean {
+  const n = rows * cols;
+  return ortRunGraph(
+    "engine",
+    "softmax",
+    () => ({
+      nodes: [{ op: "Softmax", inputs: ["X"], outputs: ["P"], attrs: { axis: 1 } }],
+      inputs: [f32("X", ["R", "C"])],
+      outputs: [f32("P", ["R", "C"])],
+    }),
+    [{ name: "X", data: x.subarray(0, n), dims: [rows, cols] }],
+    [{ name: "P", data: out.subarray(0, n), dims: [rows, cols] }],
+  );
+}
+
+/** out = σ(x) = 1 / (1 + e^−x) for n elements. False when unavailable. */
+export function sigmoidNative(x: Float32Array, n: number, out: Float32Array): boolean {
+  return ortRunGraph(
+    "engine",
+    "sigmoid",
+    () => ({
+      nodes: [{ op: "Sigmoid", inputs: ["X"], outputs: ["Y"] }],
+      inputs: [f32("X", ["N"])],
+      outputs: [f32("Y", ["N"])],
+    }),
+    [{ name: "X", data: x.subarray(0, n), dims: [n] }],
+    [{ name: "Y", data: out.subarray(0, n), dims: [n] }],
+  );
 }
 
 /** Count of multiply-adds by path, for benchmarks and tests. */

@@ -3,7 +3,18 @@
  * per token: `rows` = batch·seq. Backward functions ADD into the gradients they produce (dx +=, dW +=),
  * except where a comment says "writes", so residual branches and shared inputs need no extra buffers.
  */
-import { addBias, addColumnSums, batchedGemm, gemm, type Buf } from "./kernels.js";
+import {
+  addBias,
+  addColumnSums,
+  batchedGemm,
+  elementScratch,
+  gemm,
+  nativeElementwise,
+  sigmoidNative,
+  softmaxLseNative,
+  softmaxRowsNative,
+  type Buf,
+} from "./kernels.js";
 import type { Rng } from "./rng.js";
 
 // ---------------------------------------------------------------------------------------------- embedding
@@ -312,6 +323,23 @@ export function attentionForward(
 function maskedSoftmax(p: Buf, B: number, T: number, nh: number, scale: number, mask: AttentionMask): void {
   const seg = mask.segments;
   const win = mask.window ?? Number.MAX_SAFE_INTEGER;
+  const n = B * nh * T * T;
+  if (nativeElementwise(p, n)) {
+    // scaled scores with −∞ where the mask hides a key (every row keeps at least its own token), then a
+    // native row softmax back into p
+    const s = elementScratch(n);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < nh; h++)
+        for (let i = 0; i < T; i++) {
+          const o = ((b * nh + h) * T + i) * T;
+          const si = seg === null ? 0 : seg[b * T + i];
+          const j0 = Math.max(0, i - win + 1);
+          for (let j = 0; j < T; j++)
+            s[o + j] =
+              j < j0 || j > i || (seg !== null && seg[b * T + j] !== si) ? -Infinity : p[o + j] * scale;
+        }
+    if (softmaxRowsNative(s, B * nh * T, T, p)) return;
+  }
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < nh; h++) {
       for (let i = 0; i < T; i++) {
@@ -388,6 +416,10 @@ export function attentionBackward(
 
 /** h = silu(g)·u with silu(g) = g·σ(g); σ(g) is kept in `sig` for the backward. Writes h and sig. */
 export function swigluForward(h: Buf, sig: Buf, g: Buf, u: Buf, n: number): void {
+  if (nativeElementwise(g, n) && sig instanceof Float32Array && sigmoidNative(g, n, sig)) {
+    for (let i = 0; i < n; i++) h[i] = g[i] * sig[i] * u[i];
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const x = g[i];
     const s = 1 / (1 + Math.exp(-x));
@@ -425,6 +457,27 @@ export function crossEntropy(
 ): { loss: number; count: number } {
   let loss = 0;
   let count = 0;
+  if (grad && nativeElementwise(logits, rows * V)) {
+    // training: softmax and log-sum-exp on native kernels, then dlogits = scale·(softmax − onehot) in one pass
+    // (the loss in float32 precision; scoring, grad = false, keeps the float64 JavaScript path below)
+    const probs = elementScratch(rows * V + rows);
+    const lse = probs.subarray(rows * V);
+    if (softmaxLseNative(logits, rows, V, probs, lse)) {
+      for (let r = 0; r < rows; r++) {
+        const o = r * V;
+        const t = targets[targetOffset + r];
+        if (t < 0) {
+          logits.fill(0, o, o + V);
+          continue;
+        }
+        loss += lse[r] - logits[o + t];
+        count++;
+        for (let c = 0; c < V; c++) logits[o + c] = probs[o + c] * scale;
+        logits[o + t] -= scale;
+      }
+      return { loss, count };
+    }
+  }
   for (let r = 0; r < rows; r++) {
     const o = r * V;
     const t = targets[targetOffset + r];

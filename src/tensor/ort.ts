@@ -30,7 +30,7 @@
  */
 import { availableParallelism } from "node:os";
 import { requireBackend } from "../backends.js";
-import { ONNX_DOUBLE, ONNX_FLOAT, onnxModel, type OnnxNode } from "./onnx.js";
+import { ONNX_DOUBLE, ONNX_FLOAT, onnxModel, type OnnxNode, type OnnxValue } from "./onnx.js";
 
 export type OrtClient = "linalg" | "engine";
 type OrtArray = Float32Array | Float64Array;
@@ -271,6 +271,39 @@ export function ortBatchedMatMul(
     { Y: new T("float32", exact(out, batch * m * n), [batch, m, n]) },
     {},
   );
+  return true;
+}
+
+/** One float32 input or output of a small graph: its data (exactly the element count of `dims`) and shape. */
+export interface OrtIo {
+  name: string;
+  data: Float32Array;
+  dims: number[];
+}
+
+/**
+ * Runs a small float32 graph — built once per `variant` by `build` (nodes, and the inputs' and outputs'
+ * symbolic shapes) — on `feeds`, writing straight into `fetches` (which must not overlap the feeds). For the
+ * engine's element-wise kernels whose exponentials MLAS vectorises (softmax, log-sum-exp, sigmoid). Returns
+ * false (writing nothing) when the addon is unavailable.
+ */
+export function ortRunGraph(
+  client: OrtClient,
+  variant: string,
+  build: () => { nodes: OnnxNode[]; inputs: OnnxValue[]; outputs: OnnxValue[] },
+  feeds: OrtIo[],
+  fetches: OrtIo[],
+): boolean {
+  const h = load();
+  if (h === null) return false;
+  const s = session(h, `graph:${variant}`, threads[client], () => {
+    const g = build();
+    return onnxModel(g.nodes, g.inputs, g.outputs);
+  });
+  const T = h.Tensor;
+  const tensors = (xs: OrtIo[]) =>
+    Object.fromEntries(xs.map((x) => [x.name, new T("float32", x.data, x.dims)])) as Record<string, OrtTensor>;
+  s.run(tensors(feeds), tensors(fetches), {});
   return true;
 }
 

@@ -314,3 +314,114 @@ describe("SwiGLU, cross-entropy, embedding", () => {
     assert.deepEqual(Array.from(d), [3, 4, 0, 0, 6, 8]);
   });
 });
+
+describe("float32 at training sizes (the native softmax, log-sum-exp and sigmoid kernels)", () => {
+  const f32 = (a: Float64Array) => Float32Array.from(a);
+
+  test("attention with causal, segment and window masks equals a naive float64 reference", () => {
+    const [B, T, nh, nkv, d, win] = [2, 64, 4, 2, 8, 24];
+    const rng = new Rng(21);
+    const q = randn(B * T * nh * d, rng);
+    const k = randn(B * T * nkv * d, rng);
+    const v = randn(B * T * nkv * d, rng);
+    // two packed documents in row 0 (split at 40), one in row 1
+    const seg = new Int32Array(B * T);
+    for (let t = 40; t < T; t++) seg[t] = 1;
+    const out = new Float32Array(B * T * nh * d);
+    const probs = new Float32Array(B * nh * T * T);
+    const mask = { segments: seg, window: win };
+    attentionForward(
+      out,
+      probs,
+      f32(q),
+      f32(k),
+      f32(v),
+      B,
+      T,
+      nh,
+      nkv,
+      d,
+      mask,
+      newAttentionScratch(B, T, nh, nkv, d, Float32Array),
+    );
+    // reference: per query, softmax over the visible keys of (q·k)/√d, then the weighted sum of v
+    let worst = 0;
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < nh; h++) {
+        const kvh = Math.floor(h / (nh / nkv));
+        for (let i = 0; i < T; i++) {
+          const visible: number[] = [];
+          for (let j = Math.max(0, i - win + 1); j <= i; j++)
+            if (seg[b * T + j] === seg[b * T + i]) visible.push(j);
+          const s = visible.map((j) => {
+            let acc = 0;
+            for (let x = 0; x < d; x++)
+              acc += q[((b * T + i) * nh + h) * d + x] * k[((b * T + j) * nkv + kvh) * d + x];
+            return acc / Math.sqrt(d);
+          });
+          const m = Math.max(...s);
+          const e = s.map((x) => Math.exp(x - m));
+          const z = e.reduce((a, c) => a + c, 0);
+          const pRow = new Float64Array(T);
+          visible.forEach((j, n) => (pRow[j] = e[n] / z));
+          for (let j = 0; j < T; j++)
+            worst = Math.max(worst, Math.abs(probs[((b * nh + h) * T + i) * T + j] - pRow[j]));
+          for (let x = 0; x < d; x++) {
+            let o = 0;
+            for (let j = 0; j < T; j++) o += pRow[j] * v[((b * T + j) * nkv + kvh) * d + x];
+            worst = Math.max(worst, Math.abs(out[((b * T + i) * nh + h) * d + x] - o));
+          }
+        }
+      }
+    assert.ok(worst < 1e-5, `max |float32 − reference| = ${worst}`);
+  });
+
+  test("cross-entropy loss and gradient equal the definition: loss = lse − logit[t], grad = scale·(softmax − onehot)", () => {
+    const [rows, V, scale] = [48, 512, 0.25];
+    const rng = new Rng(22);
+    const logits = randn(rows * V, rng, 3);
+    const targets = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) targets[r] = r % 5 === 4 ? -1 : Math.floor(rng.uniform() * V);
+    const g = f32(logits);
+    const got = crossEntropy(g, targets, 0, rows, V, scale, true);
+    let loss = 0;
+    let count = 0;
+    let worst = 0;
+    for (let r = 0; r < rows; r++) {
+      // the float32 values the kernel saw, so only the kernel's own rounding is measured
+      const x = Array.from(f32(logits.subarray(r * V, (r + 1) * V)));
+      const t = targets[r];
+      const m = Math.max(...x);
+      const z = x.reduce((a, c) => a + Math.exp(c - m), 0);
+      if (t >= 0) {
+        loss += m + Math.log(z) - x[t];
+        count++;
+      }
+      for (let c = 0; c < V; c++) {
+        const want = t < 0 ? 0 : scale * (Math.exp(x[c] - m) / z - (c === t ? 1 : 0));
+        worst = Math.max(worst, Math.abs(g[r * V + c] - want));
+      }
+    }
+    assert.equal(got.count, count);
+    assert.ok(Math.abs(got.loss - loss) < 1e-5 * count, `loss ${got.loss} vs ${loss}`);
+    assert.ok(worst < 1e-6, `max |dlogits − reference| = ${worst}`);
+  });
+
+  test("SwiGLU forward keeps σ(g) and silu(g)·u to float32 precision", () => {
+    const n = 40000;
+    const rng = new Rng(23);
+    const g = f32(randn(n, rng, 4));
+    const u = f32(randn(n, rng));
+    const h = new Float32Array(n);
+    const sig = new Float32Array(n);
+    swigluForward(h, sig, g, u, n);
+    let worstSig = 0;
+    let worstH = 0;
+    for (let i = 0; i < n; i++) {
+      const s = 1 / (1 + Math.exp(-g[i]));
+      worstSig = Math.max(worstSig, Math.abs(sig[i] - s));
+      worstH = Math.max(worstH, Math.abs(h[i] - g[i] * s * u[i]) / Math.max(1, Math.abs(g[i] * s * u[i])));
+    }
+    assert.ok(worstSig < 1e-6 && worstH < 1e-5, `σ ${worstSig}, h ${worstH}`);
+  });
+});
