@@ -302,7 +302,10 @@ export function ortRunGraph(
   });
   const T = h.Tensor;
   const tensors = (xs: OrtIo[]) =>
-    Object.fromEntries(xs.map((x) => [x.name, new T("float32", x.data, x.dims)])) as Record<string, OrtTensor>;
+    Object.fromEntries(xs.map((x) => [x.name, new T("float32", x.data, x.dims)])) as Record<
+      string,
+      OrtTensor
+    >;
   s.run(tensors(feeds), tensors(fetches), {});
   return true;
 }
