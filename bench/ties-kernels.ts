@@ -1,7 +1,8 @@
 /**
  * bench/ties-kernels: the element-wise TIES operators on one module's real KnOTS task tensors (five synthetic
  * Llama-3.1-8B-shaped r = 64 adapters), the operator composition (trim, elect, disjoint mean over whole
- * tensors: the engine before the fused kernel) against the fused kernel (src/merge/fused.ts), in the same
+ * tensors: the engine before the fused kernel) against the fused kernel (src/merge/fused.ts) and its WebAssembly
+ * SIMD form (wasm/ties.ts, inputs copied in or already in place), in the same
  * process on the same data, alternating, after warm-up; checks both give the same bits. Also prints the
  * machine's own yardsticks measured in this run: memory bandwidth (a large copy), a plain JS sum over the
  * same tensors, and float32 / float64 GEMM GFLOP/s. Times are CPU time of this process (less distorted by
@@ -21,6 +22,7 @@ import {
   type TrimThreshold,
 } from "../src/merge/operators.js";
 import { scratchBuffers } from "../src/merge/compute.js";
+import { inputSlots, tiesMergeWasm, tiesWasmStatus } from "../src/merge/ties-wasm.js";
 import { knotsBasis } from "../src/merge/spaces/knots.js";
 import type { ModuleJob } from "../src/merge/spaces/types.js";
 import { gemmF32, gemmF64 } from "../src/tensor/gemm.js";
@@ -177,10 +179,24 @@ function fused(): Float32Array {
   );
 }
 
+/** The WebAssembly SIMD kernel (wasm/ties.ts), inputs copied into its memory as the KnOTS space does. */
+const outC = new Float32Array(n);
+function simd(xs: readonly Float32Array[] = tasks): Float32Array {
+  const ts: TrimThreshold[] = thresholds.map((t) => ({ ...t }));
+  if (!tiesMergeWasm(xs, ts, weights, "total", outC)) throw new Error(tiesWasmStatus().reason ?? "no kernel");
+  return outC;
+}
+/** The same with the inputs already in the kernel's memory, as the delta space forms them (no copy). */
+const slots = inputSlots(N, n);
+tasks.forEach((x, i) => slots?.[i]!.set(x));
+const simdInPlace = () => simd(slots ?? tasks);
+
 // warm-up: enough calls for the optimizing compiler to settle on every kernel
 for (let w = 0; w < 3; w++) {
   composed();
   fused();
+  simd();
+  simdInPlace();
   plainSum(tasks);
 }
 const a = composed();
@@ -188,6 +204,15 @@ const b = fused();
 for (let j = 0; j < n; j++) {
   if (!Object.is(a[j], b[j])) throw new Error(`fused and composed differ at ${j}: ${a[j]} vs ${b[j]}`);
 }
+for (const [label, c] of [
+  ["SIMD", simd()],
+  ["SIMD in place", simdInPlace()],
+] as const) {
+  for (let j = 0; j < n; j++)
+    if (!Object.is(a[j], c[j])) throw new Error(`${label} and composed differ at ${j}: ${a[j]} vs ${c[j]}`);
+}
+const tW: number[] = [];
+const tP: number[] = [];
 const tC: number[] = [];
 const tF: number[] = [];
 const tS: number[] = [];
@@ -195,6 +220,8 @@ const tT: number[] = [];
 for (let r = 0; r < REPS; r++) {
   tC.push(timed(composed));
   tF.push(timed(fused));
+  tW.push(timed(simd));
+  tP.push(timed(simdInPlace));
   tS.push(timed(() => plainSum(tasks)));
   tT.push(timed(() => tasks.map((x) => trimThreshold(x, DENSITY))));
 }
@@ -202,12 +229,17 @@ const ns = (ms: number) => ((ms * 1e6) / entries).toFixed(2);
 console.log(`load ${load()}; CPU time per entry-adapter, median of ${REPS}, same data, alternating:`);
 console.log(`  plain JS sum (yardstick)            ${ns(median(tS))} ns`);
 console.log(
-  `  trim threshold (radix select)       ${ns(median(tT))} ns  (both paths, not in the figures below)`,
+  `  trim threshold (radix select)       ${ns(median(tT))} ns  (${tiesWasmStatus().available ? "WebAssembly" : "JavaScript"} histograms; not in the figures below)`,
 );
 console.log(`  composed: trim, elect, disjoint     ${ns(median(tC))} ns`);
 console.log(`  fused (src/merge/fused.ts)          ${ns(median(tF))} ns`);
+console.log(`  SIMD (wasm/ties.ts), inputs copied  ${ns(median(tW))} ns`);
+console.log(`  SIMD, inputs in place (delta space) ${ns(median(tP))} ns`);
 console.log(
   `  ratio composed / fused              ${(median(tC) / median(tF)).toFixed(2)}×  (same bits: checked)`,
+);
+console.log(
+  `  ratio fused / SIMD in place         ${(median(tF) / median(tP)).toFixed(2)}×  (same bits: checked)`,
 );
 
 if (process.argv.includes("--patterns")) {

@@ -48,6 +48,11 @@ export interface BoundOperators {
   magprune(i: number, chunk: Tensor): Tensor;
   /** Model Breadcrumbs' two magnitude cuts (tensor scope), chunkable like trim. */
   breadcrumbs(i: number, chunk: Tensor): Tensor;
+  /**
+   * Participant i's trim threshold for this task tensor (computed on first use), with the tie quota still
+   * to consume: the SIMD kernel (ties-wasm.ts) applies and updates it as trimRange would.
+   */
+  trimThreshold(i: number): TrimThreshold;
   /** trim of entries [from, from + len) of `chunk` into out[0, len) (the fused kernels' form of trim). */
   trimRange(i: number, chunk: Tensor, from: number, len: number, out: Tensor): void;
   /** drop of entries [from, from + len) of `chunk` into out[0, len), from the same stream as drop. */
@@ -128,6 +133,7 @@ export function makeBinder(opts: {
         return v;
       };
       return {
+        trimThreshold: threshold,
         trim(i, chunk) {
           return applyThreshold(chunk, threshold(i), buffers.f32(`${tensorKey}.kept.${i}`, chunk.length));
         },

@@ -13,8 +13,10 @@ import {
   weightedSum,
   type SignMethod,
   type Tensor,
+  type TrimThreshold,
 } from "./operators.js";
 import { fusedDisjointMerge, type RangeOperator } from "./fused.js";
+import { tiesMergeWasm } from "./ties-wasm.js";
 import type { LowRank } from "./lowrank.js";
 import { isoCMerge, isoCtsMerge, tsvMerge } from "./spectral.js";
 import { karcherMerge, multislerpMerge, nuslerpMerge, slerpMerge } from "./spherical.js";
@@ -34,6 +36,8 @@ export interface MethodContext {
    */
   trimRange?: RangeOperator;
   dropRange?: RangeOperator;
+  /** Participant i's trim threshold (tie quota included) for the SIMD TIES kernel, when the binder has it. */
+  trimThreshold?(i: number): TrimThreshold;
   /** DELLA's magprune(x_i, ρ_i, ε) with the adapter's seeded stream (row-wise ranks) and `rescale`. */
   magprune(i: number, x: Tensor): Tensor;
   /** Model Breadcrumbs' cuts of x_i (density ρ_i, outlier fraction γ). */
@@ -83,6 +87,19 @@ function disjointOf(
   return fusedDisjointMerge(xs, range, ctx.weights, ctx.signMethod, out);
 }
 
+/**
+ * ties: the WebAssembly SIMD kernel when thresholds are available (same bits as the JavaScript fused kernel),
+ * else the fused JavaScript kernel or the composition.
+ */
+function tiesOf(xs: readonly Tensor[], ctx: MethodContext): Tensor {
+  if (ctx.trimThreshold && ctx.trimRange) {
+    const out = (ctx.buffers ?? freshBuffers).f32("method.out", xs[0]!.length);
+    const thresholds = xs.map((_, i) => ctx.trimThreshold!(i));
+    if (tiesMergeWasm(xs, thresholds, ctx.weights, ctx.signMethod, out)) return out;
+  }
+  return disjointOf(xs, ctx, ctx.trimRange, (i, x) => ctx.trim(i, x));
+}
+
 /** Which recipe parameters a method reads (anything else set in the recipe is reported as unused). */
 export interface MethodSchema {
   /** True when the result is linear in the task tensors (exact low-rank output in delta space). */
@@ -103,6 +120,8 @@ export interface MethodSchema {
    * computed from the factors. They exist only in the delta space (no knots_/core_ variant, no factors space).
    */
   fromFactors?(job: ModuleJob, weights: readonly number[], lambda: number, params: MethodParams): LowRank;
+  /** Runs the SIMD TIES kernel on trim(x_i): a space may form the task tensors in its memory (inputSlots). */
+  fusedTies?: boolean;
   /** The method is defined for exactly this many adapters (SLERP, NuSLERP: 2). */
   exactInputs?: number;
   /** Per-adapter weights are normalised (Σ w_i must not cancel, as for `linear`). */
@@ -237,7 +256,8 @@ const methods: Record<BaseMethodName, MergeMethod> = {
     usesDensity: true,
     usesSignMethod: true,
     usesRescale: false,
-    run: (xs, ctx) => disjointOf(xs, ctx, ctx.trimRange, (i, x) => ctx.trim(i, x)),
+    fusedTies: true,
+    run: tiesOf,
   },
   dare_linear: {
     name: "dare_linear",

@@ -3,6 +3,7 @@
  * Task tensors are Float32Array views of one module's task tensor per adapter (any shape, flattened
  * row-major); methods compose these operators and never see files, spaces or threads.
  */
+import { histogramWasm } from "./ties-wasm.js";
 
 export type Tensor = Float32Array;
 export type SignMethod = "total" | "frequency";
@@ -28,6 +29,7 @@ const COUNT_1 = new Int32Array(65536);
  * array (< 2³¹ entries), and the float64 totals stay below 2⁵³.
  */
 export function histogram(x: Tensor, high: number | null, hist: Float64Array): void {
+  if (histogramWasm(x, high, hist)) return; // the same counts from the WebAssembly kernel (ties-wasm.ts)
   const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
   if (high === null) {
     COUNT_0.fill(0);

@@ -1,5 +1,5 @@
 /**
- * The fused TIES kernel (src/merge/fused.ts) gives the same bits as the definitions: a naive TIES written
+ * The fused TIES kernels (JavaScript: src/merge/fused.ts; WebAssembly SIMD: wasm/ties.ts) give the same bits as the definitions: a naive TIES written
  * here from the paper's steps (sort-based trim, lower flat index first among equal magnitudes; elected
  * sign; disjoint mean in float64), and the operator composition (ties / dare_ties run without the range
  * operators). Lengths straddle the kernel's block size; data has ties, zeros, −0, and opposite signs.
@@ -11,6 +11,7 @@ import { BLOCK } from "../../src/merge/fused.js";
 import { freshBuffers, resolveMethod, type MethodContext } from "../../src/merge/methods.js";
 import type { SignMethod } from "../../src/merge/operators.js";
 import type { ModuleJob } from "../../src/merge/spaces/types.js";
+import { tiesWasmStatus } from "../../src/merge/ties-wasm.js";
 
 /** Deterministic test data: magnitudes from a small set (many exact ties), random signs, some zeros. */
 function tensor(n: number, seed: number): Float32Array {
@@ -79,14 +80,20 @@ function job(xs: Float32Array[], densities: number[], weights: number[]): Module
   return { name: "m", out: 1, in: xs[0]!.length, inputs, targetRank: 1 };
 }
 
-/** Runs a method as the engine does (binder with range operators) or composed (without them). */
+/**
+ * The three ways a method runs: the engine's default (the WebAssembly SIMD kernel when the binder gives the
+ * thresholds), the JavaScript fused kernel (range operators only), and the plain composition (neither).
+ */
+type Kernel = "wasm" | "js" | "composed";
+
+/** Runs a method as the engine does, or with the JavaScript fused kernel, or composed. */
 function run(
   name: "ties" | "dare_ties",
   xs: Float32Array[],
   densities: number[],
   weights: number[],
   signMethod: SignMethod,
-  opts: { fused: boolean; chunks: number },
+  opts: { kernel: Kernel; chunks: number },
 ): Float32Array {
   const method = resolveMethod(name)!.method;
   const j = job(xs, densities, weights);
@@ -106,7 +113,8 @@ function run(
     },
     buffers: freshBuffers,
   };
-  if (!opts.fused) {
+  if (opts.kernel !== "wasm") delete ctx.trimThreshold;
+  if (opts.kernel === "composed") {
     delete ctx.trimRange;
     delete ctx.dropRange;
   }
@@ -141,7 +149,12 @@ const CASES = [
   { n: 3 * BLOCK - 5, m: 5 },
 ];
 
-test("fused ties = naive TIES by the definition, bit for bit (whole and in row chunks)", () => {
+test("the WebAssembly SIMD kernel is built and loads (else the next test would only check the JavaScript one)", () => {
+  const s = tiesWasmStatus();
+  assert.ok(s.available, s.reason ?? "");
+});
+
+test("ties (SIMD, JavaScript fused, composed) = naive TIES by the definition, bit for bit (whole and in row chunks)", () => {
   for (const { n, m } of CASES) {
     const xs = Array.from({ length: m }, (_, i) => tensor(n, 100 * n + i));
     const densities = xs.map((_, i) => [0.5, 0.2, 1, 0.75, 0.33][i]!);
@@ -150,8 +163,12 @@ test("fused ties = naive TIES by the definition, bit for bit (whole and in row c
       const expected = naiveTies(xs, densities, weights, signMethod);
       for (const chunks of [1, 3]) {
         const what = `n=${n} m=${m} ${signMethod} chunks=${chunks}`;
-        sameBits(run("ties", xs, densities, weights, signMethod, { fused: true, chunks }), expected, what);
-        sameBits(run("ties", xs, densities, weights, signMethod, { fused: false, chunks }), expected, what);
+        for (const kernel of ["wasm", "js", "composed"] as const)
+          sameBits(
+            run("ties", xs, densities, weights, signMethod, { kernel, chunks }),
+            expected,
+            `${what} ${kernel}`,
+          );
       }
     }
   }
@@ -163,8 +180,8 @@ test("fused dare_ties = the composed drop, elect and disjoint mean, bit for bit"
     const densities = xs.map((_, i) => [0.5, 0.9, 0.1, 1, 0.3][i]!);
     const weights = xs.map((_, i) => [1, 2, 0.5, 1, -0.25][i]!);
     for (const chunks of [1, 2]) {
-      const fused = run("dare_ties", xs, densities, weights, "total", { fused: true, chunks });
-      const composed = run("dare_ties", xs, densities, weights, "total", { fused: false, chunks });
+      const fused = run("dare_ties", xs, densities, weights, "total", { kernel: "js", chunks });
+      const composed = run("dare_ties", xs, densities, weights, "total", { kernel: "composed", chunks });
       sameBits(fused, composed, `n=${n} m=${m} chunks=${chunks}`);
       // and the result is a TIES of some drop: each output is 0 or a weighted mean of agreeing inputs
       assert.ok(fused.some((v) => v !== 0) || n < 8);

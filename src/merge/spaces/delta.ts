@@ -16,6 +16,7 @@ import {
   METHOD_PARAM_DEFAULTS,
 } from "../methods.js";
 import type { SignMethod } from "../operators.js";
+import { histogramSlot, inputSlots } from "../ties-wasm.js";
 import type { ModuleInput, ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
 /** Dense ΔW_i = s_i·B_i·A_i as float32 (one module at a time). */
@@ -49,9 +50,10 @@ export function mergeDelta(
   // threshold), so memory stays near one dense module instead of n + 1 of them.
   const full = (i: number) => {
     const x = job.inputs[i]!;
+    // formed in the histogram kernel's memory when it runs (its threshold is all this tensor is for)
     return gemmF32(job.out, job.in, x.rank, x.b, x.a, {
       alpha: x.scaling,
-      out: buf.f32("delta.whole", job.out * job.in),
+      out: histogramSlot(job.out * job.in) ?? buf.f32("delta.whole", job.out * job.in),
     });
   };
   const bound = ops.bind(job, "delta", full, buf, job.in);
@@ -68,10 +70,12 @@ export function mergeDelta(
   for (let r0 = 0; r0 < job.out; r0 += rowsPerChunk) {
     const r1 = Math.min(job.out, r0 + rowsPerChunk);
     const n = (r1 - r0) * job.in;
+    // TIES: the chunks are formed straight in the SIMD kernel's memory (no copy there)
+    const slots = method.fusedTies ? inputSlots(job.inputs.length, n) : null;
     const xs = job.inputs.map((x, i) =>
       gemmF32(r1 - r0, job.in, x.rank, x.b.subarray(r0 * x.rank, r1 * x.rank), x.a, {
         alpha: x.scaling,
-        out: buf.f32(`delta.chunk.${i}`, n),
+        out: slots?.[i] ?? buf.f32(`delta.chunk.${i}`, n),
       }),
     );
     merged.set(runMethod(method, xs, ctx, opts.lambda), r0 * job.in);

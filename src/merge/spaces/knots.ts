@@ -27,6 +27,7 @@ import {
   METHOD_PARAM_DEFAULTS,
 } from "../methods.js";
 import type { SignMethod } from "../operators.js";
+import { inputSlots } from "../ties-wasm.js";
 import type { ModuleJob, OperatorBinder, SpaceResult } from "./types.js";
 
 /** Singular values below this fraction of the largest are numerical zeros of float32 inputs and dropped. */
@@ -203,8 +204,15 @@ export interface KnotsBasis {
   tasks: Float32Array[];
 }
 
-/** The KnOTS decomposition of one module from its factors (no out × n·in matrix is ever formed). */
-export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBasis {
+/**
+ * The KnOTS decomposition of one module from its factors (no out × n·in matrix is ever formed). `taskSlots`:
+ * where to form the task tensors (each ≥ R·in entries; the TIES kernel's memory), else scratch of `buf`.
+ */
+export function knotsBasis(
+  job: ModuleJob,
+  buf: Buffers = freshBuffers,
+  taskSlots: Float32Array[] | null = null,
+): KnotsBasis {
   const { out, in: inF, inputs } = job;
   const R = inputs.reduce((s, x) => s + x.rank, 0);
   const bs = buf.f64("knots.bs", out * R);
@@ -272,7 +280,8 @@ export function knotsBasis(job: ModuleJob, buf: Buffers = freshBuffers): KnotsBa
     // T_i = (Σ·V_Kᵀ)[:, block i]  (k × r_i), then x_i = T_i · Q_iᵀ  (k × in)
     const t = buf.f64("knots.t", k * x.rank);
     for (let a = 0; a < k; a++) for (let b = 0; b < x.rank; b++) t[a * x.rank + b] = sv[a * R + col + b]!;
-    tasks.push(qas[idx]!.mulQt(t, k, buf.f32(`knots.task.${idx}`, k * inF)));
+    const dest = taskSlots?.[idx]?.subarray(0, k * inF) ?? buf.f32(`knots.task.${idx}`, k * inF);
+    tasks.push(qas[idx]!.mulQt(t, k, dest));
     col += x.rank;
   });
   return { u, sigma, tasks };
@@ -286,7 +295,10 @@ export function mergeKnots(
   buf: Buffers = freshBuffers,
   dest?: OutputBuffers,
 ): SpaceResult {
-  const { u, tasks } = knotsBasis(job, buf);
+  // TIES: the task tensors are formed straight in the SIMD kernel's memory (no copy there)
+  const R = job.inputs.reduce((s, x) => s + x.rank, 0);
+  const slots = method.fusedTies ? inputSlots(job.inputs.length, R * job.in) : null;
+  const { u, tasks } = knotsBasis(job, buf, slots);
   const k = u.cols;
   const bound = ops.bind(job, "knots", (i) => tasks[i]!, buf, job.in);
   const weights = job.inputs.map((x) => x.weight);
