@@ -60,7 +60,8 @@ const GRAM_ORTHO_TOLERANCE = 1e-9;
  * Q = X·R⁻¹ with R from the Cholesky factor of the float64 Gram matrix XᵀX: two small n × n factorizations and
  * no rows × n Q at all. Accepted only when QᵀQ = R⁻ᵀ·G·R⁻¹ is the identity to GRAM_ORTHO_TOLERANCE (i.e. X is
  * well conditioned); otherwise undefined and the caller uses Householder/CholeskyQR2.
- * `x` is X row-major (rows × n) when `stored === "rows"`, or Xᵀ row-major (n × rows) when "transposed".
+ * `x` is X row-major (rows × n) when `stored === "rows"`, or Xᵀ row-major (n × rows) when "transposed";
+ * `gram`: XᵀX when the caller has it already.
  */
 function gramOrthogonalize(
   x: Float64Array,
@@ -70,13 +71,15 @@ function gramOrthogonalize(
   xF32: Float32Array,
   buf: Buffers,
   role: string,
+  gram?: Float64Array,
 ): Orthogonalized | undefined {
   if (rows < n) return undefined;
   const gOut = buf.f64(`${role}.gram`, n * n);
   const g =
-    stored === "rows"
+    gram ??
+    (stored === "rows"
       ? gemmF64(n, n, rows, x, x, { transA: true, out: gOut })
-      : gemmF64(n, n, rows, x, x, { transB: true, out: gOut });
+      : gemmF64(n, n, rows, x, x, { transB: true, out: gOut }));
   const l = cholesky(g, n);
   if (!l) return undefined;
   const lInv = invertLower(l, n);
@@ -205,6 +208,39 @@ export interface KnotsBasis {
 }
 
 /**
+ * G = B_allᵀ·B_all for B_all = [s_1·B_1 … s_n·B_n] by blocks G_ij = (s_i·B_i)ᵀ(s_j·B_j), i ≤ j, mirrored: the
+ * Gram is symmetric, so 15 of the 25 blocks of five adapters are products (the out-long float64 sums are
+ * this basis' largest arithmetic).
+ */
+function blockGram(
+  blocks: Float64Array[],
+  inputs: ModuleJob["inputs"],
+  offsets: number[],
+  out: number,
+  R: number,
+  buf: Buffers,
+): Float64Array {
+  const g = buf.f64("knots.b.gram", R * R);
+  for (let i = 0; i < blocks.length; i++) {
+    for (let j = i; j < blocks.length; j++) {
+      const ri = inputs[i]!.rank;
+      const rj = inputs[j]!.rank;
+      const gij = gemmF64(ri, rj, out, blocks[i]!, blocks[j]!, {
+        transA: true,
+        out: buf.f64("knots.b.gij", ri * rj),
+      });
+      for (let a = 0; a < ri; a++)
+        for (let b = 0; b < rj; b++) {
+          const v = gij[a * rj + b]!;
+          g[(offsets[i]! + a) * R + offsets[j]! + b] = v;
+          g[(offsets[j]! + b) * R + offsets[i]! + a] = v;
+        }
+    }
+  }
+  return g;
+}
+
+/**
  * The KnOTS decomposition of one module from its factors (no out × n·in matrix is ever formed). `taskSlots`:
  * where to form the task tensors (each ≥ R·in entries; the TIES kernel's memory), else scratch of `buf`.
  */
@@ -217,8 +253,12 @@ export function knotsBasis(
   const R = inputs.reduce((s, x) => s + x.rank, 0);
   const bs = buf.f64("knots.bs", out * R);
   const bs32 = buf.f32("knots.bs32", out * R);
+  // each s_i·B_i also contiguous (out × r_i, float64) for the block Gram below
+  const blocks: Float64Array[] = [];
+  const offsets: number[] = [];
   let col = 0;
-  for (const x of inputs) {
+  inputs.forEach((x, idx) => {
+    const blk = buf.f64(`knots.b.${idx}`, out * x.rank);
     for (let i = 0; i < out; i++) {
       const row = i * R + col;
       const src = i * x.rank;
@@ -226,13 +266,24 @@ export function knotsBasis(
         const v = x.scaling * x.b[src + j]!;
         bs[row + j] = v;
         bs32[row + j] = v;
+        blk[src + j] = v;
       }
     }
+    blocks.push(blk);
+    offsets.push(col);
     col += x.rank;
-  }
+  });
   const qb =
-    gramOrthogonalize(bs, out, R, "rows", bs32, buf, "knots.b") ??
-    qrOrthogonalize(mat(out, R, bs), buf, "knots.b");
+    gramOrthogonalize(
+      bs,
+      out,
+      R,
+      "rows",
+      bs32,
+      buf,
+      "knots.b",
+      blockGram(blocks, inputs, offsets, out, R, buf),
+    ) ?? qrOrthogonalize(mat(out, R, bs), buf, "knots.b");
   const qas = inputs.map((x, idx) => {
     const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
     a64.set(x.a); // float32 → float64, exact (a native conversion loop)
@@ -243,19 +294,15 @@ export function knotsBasis(
     for (let k = 0; k < x.rank; k++) for (let j = 0; j < inF; j++) at[j * x.rank + k] = x.a[k * inF + j]!;
     return qrOrthogonalize(mat(inF, x.rank, at), buf, `knots.a${idx}`);
   });
-  // K[:, block i] = R_B[:, block i] · R_iᵀ
+  // K[:, block i] = R_B[:, block i] · R_iᵀ (R_i upper triangular: its zeros add nothing)
   const K = buf.f64("knots.K", R * R);
-  col = 0;
   inputs.forEach((x, idx) => {
-    const ri = qas[idx]!.r; // r × r upper triangular
-    for (let row = 0; row < R; row++) {
-      for (let c = 0; c < x.rank; c++) {
-        let acc = 0;
-        for (let t = c; t < x.rank; t++) acc += qb.r[row * R + col + t]! * ri[c * x.rank + t]!;
-        K[row * R + col + c] = acc;
-      }
-    }
-    col += x.rank;
+    const r = x.rank;
+    const c0 = offsets[idx]!;
+    const rb = buf.f64("knots.rb", R * r);
+    for (let row = 0; row < R; row++) for (let c = 0; c < r; c++) rb[row * r + c] = qb.r[row * R + c0 + c]!;
+    const ki = gemmF64(R, r, r, rb, qas[idx]!.r, { transB: true, out: buf.f64("knots.ki", R * r) });
+    for (let row = 0; row < R; row++) for (let c = 0; c < r; c++) K[row * R + c0 + c] = ki[row * r + c]!;
   });
   // K = U_K Σ V_Kᵀ from the eigen-decomposition of K·Kᵀ = U_K Σ² U_Kᵀ (a third of the cost of an SVD);
   // the task coefficients Σ·V_Kᵀ = U_Kᵀ·K then need no division by σ, so small σ lose nothing.
