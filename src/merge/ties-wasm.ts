@@ -11,15 +11,13 @@
  * it grows, so it grows only in `ensure`, which is called before any view is handed out, and never while a
  * caller holds slots for the same shape. One instance per thread (module state, like every scratch here).
  *
- * `MERGLOT_TIES_KERNEL=js` in the environment keeps the JavaScript kernel (the reference this one is tested
- * against); a missing or invalid .wasm file (a tree built with tsc alone) does the same, with the reason in
- * tiesWasmStatus().
+ * `MERGLOT_WASM=js` in the environment keeps the JavaScript kernels (the reference this one is tested against);
+ * a missing or invalid .wasm file (a tree built with tsc alone) does the same, with the reason in tiesWasmStatus().
  */
-import { readFileSync } from "node:fs";
+import { growMemory, wasmInstance, wasmLoadError } from "../tensor/wasm.js";
 import type { SignMethod, Tensor, TrimThreshold } from "./operators.js";
 
 const B = 2048;
-const PAGE = 65536;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -39,37 +37,17 @@ interface Exports {
   histLow(x: number, n: number, high: number, c0: number): void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
-let loadError: string | null = null;
-
-/** A fresh instance (its own memory) of the compiled kernels, or null with the reason in loadError. */
-function instantiate(): Exports | null {
-  if (compiled === undefined) {
-    if (process.env.MERGLOT_TIES_KERNEL === "js") {
-      loadError = "disabled by MERGLOT_TIES_KERNEL=js";
-      compiled = null;
-    } else {
-      try {
-        compiled = new WebAssembly.Module(readFileSync(new URL("../wasm/ties.wasm", import.meta.url)));
-      } catch (e) {
-        loadError = `dist/src/wasm/ties.wasm not usable (${(e as Error).message}); run npm run build`;
-        compiled = null;
-      }
-    }
-  }
-  return compiled === null ? null : (new WebAssembly.Instance(compiled, {}).exports as unknown as Exports);
-}
-
 // Two instances, so the histogram's whole-tensor slot and the merge's chunk slots never move each other.
 let mergeKernel: Exports | null | undefined;
 let histKernel: Exports | null | undefined;
+const instantiate = () => wasmInstance<Exports>("ties");
 const load = (): Exports | null => (mergeKernel === undefined ? (mergeKernel = instantiate()) : mergeKernel);
 const loadHist = (): Exports | null => (histKernel === undefined ? (histKernel = instantiate()) : histKernel);
 
 /** Whether the SIMD kernels run, and why not when they do not. */
 export function tiesWasmStatus(): { available: boolean; reason: string | null } {
   const k = load();
-  return { available: k !== null, reason: k === null ? loadError : null };
+  return { available: k !== null, reason: k === null ? wasmLoadError("ties") : null };
 }
 
 /** Both instances start with two u32[65536] histogram count arrays (histogramWasm). */
@@ -92,17 +70,7 @@ function align(x: number): number {
   return (x + 63) & ~63;
 }
 
-/** Grows the memory to hold `bytes` (views taken earlier become detached: callers take views after this). */
-function ensure(k: Exports, bytes: number): boolean {
-  const have = k.memory.buffer.byteLength;
-  if (bytes <= have) return true;
-  try {
-    k.memory.grow(Math.ceil((bytes - have) / PAGE));
-    return true;
-  } catch {
-    return false; // beyond what this process may reserve: the JavaScript kernel takes it
-  }
-}
+const ensure = (k: Exports, bytes: number): boolean => growMemory(k.memory, bytes);
 
 /**
  * Float32 views of m input slots of n entries in the kernel's memory, for a caller that forms its task

@@ -12,6 +12,7 @@ import { applyBlock, blockT, makeReflector, withReflectorRows } from "./househol
 import { mat, powerOfTwoScale, type Mat } from "./matrix.js";
 import { descendingOrder, signOfLargest } from "./rotations.js";
 import { tridiagonalEig, tridiagonalQr } from "./tridiag.js";
+import { growMemory, wasmInstance } from "./wasm.js";
 import { scratchF64 } from "./workspace.js";
 
 const NB = 32;
@@ -73,9 +74,60 @@ export function symEig(a: Mat): SymEig {
  * k in row k from column k+1 (β there, v[1..] after). Returns the τ's (n − 2 of them, or none).
  */
 function tridiagonalize(w: Float64Array, n: number, d: Float64Array, e: Float64Array): Float64Array {
+  const native = n >= WASM_MIN_N ? wasmTridiag(n) : null;
+  if (native) {
+    // the same loop on a copy of w in the kernel's memory (makeReflector works on the view as on w)
+    native.w.set(w.subarray(0, n * n));
+    const taus = tridiagonalizeWith(native.w, n, d, e, native.v, native.p, native.step);
+    w.set(native.w);
+    return taus;
+  }
+  return tridiagonalizeWith(w, n, d, e, new Float64Array(n), new Float64Array(n), null);
+}
+
+/** Below this order the JavaScript loop is as fast (the kernel's fixed costs: a copy in and out). */
+const WASM_MIN_N = 32;
+
+interface TridiagKernel {
+  memory: WebAssembly.Memory;
+  tridiagStep(w: number, n: number, k: number, L: number, v: number, p: number, tau: number): void;
+}
+let tridiagKernel: TridiagKernel | null | undefined;
+
+/** Views of w (n × n), v and p in the WebAssembly kernel's memory and its step, or null when unavailable. */
+function wasmTridiag(n: number): {
+  w: Float64Array;
+  v: Float64Array;
+  p: Float64Array;
+  step: (k: number, L: number, tau: number) => void;
+} | null {
+  if (tridiagKernel === undefined) tridiagKernel = wasmInstance<TridiagKernel>("symeig");
+  const k = tridiagKernel;
+  if (k === null || !growMemory(k.memory, 8 * (n * n + 2 * n))) return null;
+  const buf = k.memory.buffer;
+  const pOff = 8 * (n * n + n);
+  return {
+    w: new Float64Array(buf, 0, n * n),
+    v: new Float64Array(buf, 8 * n * n, n),
+    p: new Float64Array(buf, pOff, n),
+    step: (kk, L, tau) => k.tridiagStep(0, n, kk, L, 8 * n * n, pOff, tau),
+  };
+}
+
+/**
+ * The tridiagonalization loop on w, with v and p as work vectors; `step` (the WebAssembly kernel, same bits) or
+ * the JavaScript below does the symmetric product and the rank-2 update of step k.
+ */
+function tridiagonalizeWith(
+  w: Float64Array,
+  n: number,
+  d: Float64Array,
+  e: Float64Array,
+  v: Float64Array,
+  p: Float64Array,
+  step: ((k: number, L: number, tau: number) => void) | null,
+): Float64Array {
   const taus = new Float64Array(Math.max(0, n - 2));
-  const v = new Float64Array(n);
-  const p = new Float64Array(n);
   for (let k = 0; k < n - 2; k++) {
     const row = k * n;
     const L = n - k - 1; // size of the trailing block A22 = w[k+1.., k+1..]
@@ -86,6 +138,10 @@ function tridiagonalize(w: Float64Array, n: number, d: Float64Array, e: Float64A
     if (tau === 0) continue;
     v[0] = 1;
     for (let t = 1; t < L; t++) v[t] = w[row + k + 1 + t];
+    if (step) {
+      step(k, L, tau);
+      continue;
+    }
     // p = τ·A22·v with A22 read from its upper triangle (symmetric matrix–vector product).
     p.fill(0, 0, L);
     for (let i = 0; i < L; i++) {

@@ -1,5 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mat, type Mat } from "../../src/tensor/matrix.js";
 import { symEig } from "../../src/tensor/symeig.js";
 import { tridiagonalEig, tridiagonalQr } from "../../src/tensor/tridiag.js";
@@ -154,4 +156,37 @@ describe("tridiagonal eigensolvers", () => {
     const dc = tridiagonalEig(Float64Array.from(d), Float64Array.from(e)).values;
     assert.ok(maxAbsDiff(Float64Array.from(dq).sort(), dc) < 1e-14 * 40);
   });
+});
+
+describe("symEig's WebAssembly tridiagonalization", () => {
+  // The kernel (wasm/symeig.ts) must give the JavaScript loop's bits; the JavaScript run is a child process with
+  // MERGLOT_WASM=js (the switch is read once per process).
+  const script = (n: number) => `
+    import { symEig } from ${JSON.stringify(new URL("../../src/tensor/symeig.js", import.meta.url).href)};
+    import { mat } from ${JSON.stringify(new URL("../../src/tensor/matrix.js", import.meta.url).href)};
+    let s = 12345;
+    const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296) - 0.5;
+    const a = mat(${n}, ${n});
+    for (let i = 0; i < ${n}; i++) for (let j = 0; j <= i; j++) a.data[i * ${n} + j] = a.data[j * ${n} + i] = rnd();
+    const r = symEig(a);
+    process.stdout.write(Buffer.from(r.values.buffer).toString("hex") + ":" + Buffer.from(r.vectors.data.buffer).toString("hex"));`;
+  const run = (n: number, env: Record<string, string>) => {
+    const res = spawnSync(process.execPath, ["--input-type=module", "-e", script(n)], {
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+    });
+    assert.equal(res.status, 0, res.stderr);
+    return res.stdout;
+  };
+  test("the kernel loads (else the comparison below would compare JavaScript with itself)", () => {
+    assert.ok(existsSync(new URL("../../src/wasm/symeig.wasm", import.meta.url)), "npm run build makes it");
+  });
+  for (const n of [33, 80, 129]) {
+    test(`n = ${n}: eigenvalues and eigenvectors bit-identical to the JavaScript loop`, () => {
+      const wasm = run(n, { MERGLOT_WASM: "" });
+      const js = run(n, { MERGLOT_WASM: "js" });
+      assert.ok(wasm.length > 0);
+      assert.equal(wasm, js);
+    });
+  }
 });

@@ -1,0 +1,54 @@
+/**
+ * Loads merglot's WebAssembly kernels (AssemblyScript sources in wasm/, compiled by `npm run build` into
+ * dist/src/wasm/NAME.wasm): portable SIMD code for element-wise and vector loops that V8's scalar JIT code runs
+ * several times slower, with no native build at install. Every kernel has a JavaScript twin giving the same bits,
+ * used when the module is missing (a tree built with tsc alone) or `MERGLOT_WASM=js` is set.
+ *
+ * Each instance has its own memory (a module's exports operate on byte offsets into it); memory only grows, in
+ * growMemory, and growing detaches every view taken before, so callers take views after growing.
+ */
+import { readFileSync } from "node:fs";
+
+const PAGE = 65536;
+const compiled = new Map<string, WebAssembly.Module | null>();
+const errors = new Map<string, string>();
+
+/** A fresh instance of dist/src/wasm/NAME.wasm, or null (the reason from wasmLoadError). */
+export function wasmInstance<T>(name: string): (T & { memory: WebAssembly.Memory }) | null {
+  let mod = compiled.get(name);
+  if (mod === undefined) {
+    if (process.env.MERGLOT_WASM === "js") {
+      errors.set(name, "disabled by MERGLOT_WASM=js");
+      mod = null;
+    } else {
+      try {
+        mod = new WebAssembly.Module(readFileSync(new URL(`../wasm/${name}.wasm`, import.meta.url)));
+      } catch (e) {
+        errors.set(
+          name,
+          `dist/src/wasm/${name}.wasm not usable (${(e as Error).message}); run npm run build`,
+        );
+        mod = null;
+      }
+    }
+    compiled.set(name, mod);
+  }
+  if (mod === null) return null;
+  return new WebAssembly.Instance(mod, {}).exports as unknown as T & { memory: WebAssembly.Memory };
+}
+
+export function wasmLoadError(name: string): string | null {
+  return errors.get(name) ?? null;
+}
+
+/** Grows `memory` to at least `bytes`; false when the process may not reserve that much (use the JS kernel). */
+export function growMemory(memory: WebAssembly.Memory, bytes: number): boolean {
+  const have = memory.buffer.byteLength;
+  if (bytes <= have) return true;
+  try {
+    memory.grow(Math.ceil((bytes - have) / PAGE));
+    return true;
+  } catch {
+    return false;
+  }
+}
