@@ -71,6 +71,32 @@ describe("invariances", () => {
     for (const [name, d] of b) assert.deepEqual(a.get(name), d, name);
   });
 
+  test("the KnOTS basis reproduces every delta, also when the stacked B factors are rank-deficient", () => {
+    // U·x_i = s_i·B_i·A_i for each adapter (the decomposition's definition). With an adapter repeated, B_all has
+    // linearly dependent columns: its Gram is singular, so the basis takes the Householder route instead.
+    const m = adapters[0]![0]!;
+    for (const picks of [
+      [0, 1, 2],
+      [0, 1, 0],
+    ]) {
+      const inputs = picks.map((p, i) => ({
+        index: i,
+        a: adapters[p]![0]!.a,
+        b: adapters[p]![0]!.b,
+        rank: m.rank,
+        scaling: adapters[p]![0]!.scaling,
+        weight: 1,
+        density: 0.5,
+      }));
+      const { u, tasks } = knotsBasis({ name: m.name, out: m.out, in: m.in, targetRank: 6, inputs });
+      inputs.forEach((x, i) => {
+        const want = delta({ a: x.a, b: x.b, out: m.out, in: m.in, rank: x.rank, scaling: x.scaling });
+        const got = matmul(u.data, tasks[i]!, m.out, u.cols, m.in);
+        assert.ok(relErr(got, want) < 1e-5, `adapters ${picks}: delta ${i} rel err ${relErr(got, want)}`);
+      });
+    }
+  });
+
   test("flipping the sign of a singular vector does not change a KnOTS TIES result", () => {
     const m = adapters[0]![0]!;
     const job = {

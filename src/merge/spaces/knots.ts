@@ -61,10 +61,10 @@ const GRAM_ORTHO_TOLERANCE = 1e-9;
  * no rows × n Q at all. Accepted only when QᵀQ = R⁻ᵀ·G·R⁻¹ is the identity to GRAM_ORTHO_TOLERANCE (i.e. X is
  * well conditioned); otherwise undefined and the caller uses Householder/CholeskyQR2.
  * `x` is X row-major (rows × n) when `stored === "rows"`, or Xᵀ row-major (n × rows) when "transposed";
- * `gram`: XᵀX when the caller has it already.
+ * `gram`: XᵀX when the caller has it already (then `x` may be null: only the float32 copy is multiplied).
  */
 function gramOrthogonalize(
-  x: Float64Array,
+  x: Float64Array | null,
   rows: number,
   n: number,
   stored: "rows" | "transposed",
@@ -75,11 +75,12 @@ function gramOrthogonalize(
 ): Orthogonalized | undefined {
   if (rows < n) return undefined;
   const gOut = buf.f64(`${role}.gram`, n * n);
+  if (!gram && !x) throw new Error("gramOrthogonalize: neither X nor its Gram");
   const g =
     gram ??
     (stored === "rows"
-      ? gemmF64(n, n, rows, x, x, { transA: true, out: gOut })
-      : gemmF64(n, n, rows, x, x, { transB: true, out: gOut }));
+      ? gemmF64(n, n, rows, x!, x!, { transA: true, out: gOut })
+      : gemmF64(n, n, rows, x!, x!, { transB: true, out: gOut }));
   const l = cholesky(g, n);
   if (!l) return undefined;
   const lInv = invertLower(l, n);
@@ -251,31 +252,38 @@ export function knotsBasis(
 ): KnotsBasis {
   const { out, in: inF, inputs } = job;
   const R = inputs.reduce((s, x) => s + x.rank, 0);
-  const bs = buf.f64("knots.bs", out * R);
   const bs32 = buf.f32("knots.bs32", out * R);
-  // each s_i·B_i also contiguous (out × r_i, float64) for the block Gram below
+  // each s_i·B_i contiguous (out × r_i, float64) for the block Gram below, and interleaved into B_all (float32)
   const blocks: Float64Array[] = [];
   const offsets: number[] = [];
   let col = 0;
   inputs.forEach((x, idx) => {
     const blk = buf.f64(`knots.b.${idx}`, out * x.rank);
+    const n = out * x.rank;
+    const s = x.scaling;
+    for (let t = 0; t < n; t++) blk[t] = s * x.b[t]!;
     for (let i = 0; i < out; i++) {
       const row = i * R + col;
       const src = i * x.rank;
-      for (let j = 0; j < x.rank; j++) {
-        const v = x.scaling * x.b[src + j]!;
-        bs[row + j] = v;
-        bs32[row + j] = v;
-        blk[src + j] = v;
-      }
+      for (let j = 0; j < x.rank; j++) bs32[row + j] = blk[src + j]!;
     }
     blocks.push(blk);
     offsets.push(col);
     col += x.rank;
   });
+  // B_all in float64 only for the Householder fallback (ill-conditioned B factors)
+  const bsF64 = (): Float64Array => {
+    const bs = buf.f64("knots.bs", out * R);
+    inputs.forEach((x, idx) => {
+      const blk = blocks[idx]!;
+      for (let i = 0; i < out; i++)
+        for (let j = 0; j < x.rank; j++) bs[i * R + offsets[idx]! + j] = blk[i * x.rank + j]!;
+    });
+    return bs;
+  };
   const qb =
     gramOrthogonalize(
-      bs,
+      null,
       out,
       R,
       "rows",
@@ -283,7 +291,7 @@ export function knotsBasis(
       buf,
       "knots.b",
       blockGram(blocks, inputs, offsets, out, R, buf),
-    ) ?? qrOrthogonalize(mat(out, R, bs), buf, "knots.b");
+    ) ?? qrOrthogonalize(mat(out, R, bsF64()), buf, "knots.b");
   const qas = inputs.map((x, idx) => {
     const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
     a64.set(x.a); // float32 → float64, exact (a native conversion loop)
