@@ -17,6 +17,7 @@ import { mat, type Mat } from "./matrix.js";
 import { qr } from "./qr.js";
 import { Rng } from "./rng.js";
 import { svd, type Svd } from "./svd.js";
+import { scratchF32 } from "./workspace.js";
 
 /** A linear map given by its products: mul(X) = A·X (X cols × p), mulT(X) = Aᵀ·X (X rows × p). */
 export interface LinearOperator {
@@ -53,7 +54,14 @@ export function f32Operator(data: Float32Array, rows: number, cols: number): Lin
     throw new RangeError(`f32Operator: ${data.length} values for ${rows} × ${cols}`);
   const prod = (x: Mat, trans: boolean): Mat => {
     const outRows = trans ? cols : rows;
-    const y = gemmF32(outRows, x.cols, x.rows, data, Float32Array.from(x.data), { transA: trans });
+    // the float32 operand and product in reused scratch (fresh ones per product were ~7% of a delta-space
+    // merge in garbage collection); only the float64 result the caller keeps is a new array
+    const xf = scratchF32("rsvd.x32", x.data.length);
+    for (let i = 0; i < xf.length; i++) xf[i] = x.data[i]!;
+    const y = gemmF32(outRows, x.cols, x.rows, data, xf, {
+      transA: trans,
+      out: scratchF32("rsvd.y32", outRows * x.cols),
+    });
     return mat(outRows, x.cols, Float64Array.from(y));
   };
   return { rows, cols, mul: (x) => prod(x, false), mulT: (x) => prod(x, true) };
