@@ -175,27 +175,33 @@ export function orthogonalizeStacked(
   role: string,
 ): { R: number; offsets: number[]; qb: Orthogonalized; qa: Orthogonalized } {
   const { out, in: inF, inputs } = job;
-  const R = inputs.reduce((s, x) => s + x.rank, 0);
-  const bs = buf.f64(`${role}.bs`, out * R);
-  const bs32 = buf.f32(`${role}.bs32`, out * R);
-  const as = buf.f64(`${role}.as`, R * inF);
+  // both sides' Grams by blocks (see blockGram); the float64 stacks only for the Householder fallback
+  const bb = scaledBBlocks(job, buf, `${role}.b`);
+  const { R, offsets, bs32 } = bb;
   const as32 = buf.f32(`${role}.as32`, R * inF);
-  const offsets: number[] = [];
-  let col = 0;
-  for (const x of inputs) {
-    offsets.push(col);
-    for (let i = 0; i < out; i++)
-      for (let j = 0; j < x.rank; j++) {
-        const v = x.scaling * x.b[i * x.rank + j]!;
-        bs[i * R + col + j] = v;
-        bs32[i * R + col + j] = v;
-      }
-    as32.set(x.a, col * inF);
-    for (let j = 0; j < x.rank * inF; j++) as[col * inF + j] = x.a[j]!;
-    col += x.rank;
-  }
-  const qb = orthogonalize(bs, out, R, "rows", bs32, buf, `${role}.b`);
-  const qa = orthogonalize(as, inF, R, "transposed", as32, buf, `${role}.a`);
+  const ab = { blocks: [] as Float64Array[], offsets, ranks: bb.ranks, R };
+  inputs.forEach((x, idx) => {
+    as32.set(x.a, offsets[idx]! * inF);
+    const blk = buf.f64(`${role}.a.${idx}`, x.rank * inF);
+    blk.set(x.a); // float32 → float64, exact
+    ab.blocks.push(blk);
+  });
+  const gb = blockGram(bb.blocks, bb.ranks, offsets, out, "rows", buf, `${role}.b`);
+  const qb =
+    gramOrthogonalize(null, out, R, "rows", bs32, buf, `${role}.b`, gb) ??
+    orthogonalize(stackBlocks(bb, out, "rows", buf, `${role}.b`), out, R, "rows", bs32, buf, `${role}.b`);
+  const ga = blockGram(ab.blocks, ab.ranks, offsets, inF, "transposed", buf, `${role}.a`);
+  const qa =
+    gramOrthogonalize(null, inF, R, "transposed", as32, buf, `${role}.a`, ga) ??
+    orthogonalize(
+      stackBlocks(ab, inF, "transposed", buf, `${role}.a`),
+      inF,
+      R,
+      "transposed",
+      as32,
+      buf,
+      `${role}.a`,
+    );
   return { R, offsets, qb, qa };
 }
 
@@ -209,26 +215,30 @@ export interface KnotsBasis {
 }
 
 /**
- * G = B_allᵀ·B_all for B_all = [s_1·B_1 … s_n·B_n] by blocks G_ij = (s_i·B_i)ᵀ(s_j·B_j), i ≤ j, mirrored: the
- * Gram is symmetric, so 15 of the 25 blocks of five adapters are products (the out-long float64 sums are
- * this basis' largest arithmetic).
+ * The Gram of stacked factors by blocks, mirrored (it is symmetric: 15 of the 25 blocks of five adapters are
+ * products; these long float64 sums are the frame's largest arithmetic). "rows": blocks X_i are out × r_i (columns
+ * of B_all = [s_1·B_1 … s_n·B_n]) and G_ij = X_iᵀX_j; "transposed": blocks are r_i × in (rows of A_all = [A_1; …;
+ * A_n]) and G_ij = X_i·X_jᵀ. `len` is out or in.
  */
 function blockGram(
   blocks: Float64Array[],
-  inputs: ModuleJob["inputs"],
+  ranks: number[],
   offsets: number[],
-  out: number,
-  R: number,
+  len: number,
+  stored: "rows" | "transposed",
   buf: Buffers,
+  role: string,
 ): Float64Array {
-  const g = buf.f64("knots.b.gram", R * R);
+  const R = ranks.reduce((a, r) => a + r, 0);
+  const g = buf.f64(`${role}.blockgram`, R * R);
   for (let i = 0; i < blocks.length; i++) {
     for (let j = i; j < blocks.length; j++) {
-      const ri = inputs[i]!.rank;
-      const rj = inputs[j]!.rank;
-      const gij = gemmF64(ri, rj, out, blocks[i]!, blocks[j]!, {
-        transA: true,
-        out: buf.f64("knots.b.gij", ri * rj),
+      const ri = ranks[i]!;
+      const rj = ranks[j]!;
+      const gij = gemmF64(ri, rj, len, blocks[i]!, blocks[j]!, {
+        transA: stored === "rows",
+        transB: stored === "transposed",
+        out: buf.f64(`${role}.gij`, ri * rj),
       });
       for (let a = 0; a < ri; a++)
         for (let b = 0; b < rj; b++) {
@@ -241,24 +251,20 @@ function blockGram(
   return g;
 }
 
-/**
- * The KnOTS decomposition of one module from its factors (no out × n·in matrix is ever formed). `taskSlots`:
- * where to form the task tensors (each ≥ R·in entries; the TIES kernel's memory), else scratch of `buf`.
- */
-export function knotsBasis(
+/** s_i·B_i as contiguous float64 blocks (out × r_i) and interleaved into B_all (out × R, float32). */
+function scaledBBlocks(
   job: ModuleJob,
-  buf: Buffers = freshBuffers,
-  taskSlots: Float32Array[] | null = null,
-): KnotsBasis {
-  const { out, in: inF, inputs } = job;
+  buf: Buffers,
+  role: string,
+): { blocks: Float64Array[]; offsets: number[]; ranks: number[]; R: number; bs32: Float32Array } {
+  const { out, inputs } = job;
   const R = inputs.reduce((s, x) => s + x.rank, 0);
-  const bs32 = buf.f32("knots.bs32", out * R);
-  // each s_i·B_i contiguous (out × r_i, float64) for the block Gram below, and interleaved into B_all (float32)
+  const bs32 = buf.f32(`${role}.bs32`, out * R);
   const blocks: Float64Array[] = [];
   const offsets: number[] = [];
   let col = 0;
   inputs.forEach((x, idx) => {
-    const blk = buf.f64(`knots.b.${idx}`, out * x.rank);
+    const blk = buf.f64(`${role}.b.${idx}`, out * x.rank);
     const n = out * x.rank;
     const s = x.scaling;
     for (let t = 0; t < n; t++) blk[t] = s * x.b[t]!;
@@ -271,16 +277,39 @@ export function knotsBasis(
     offsets.push(col);
     col += x.rank;
   });
-  // B_all in float64 only for the Householder fallback (ill-conditioned B factors)
-  const bsF64 = (): Float64Array => {
-    const bs = buf.f64("knots.bs", out * R);
-    inputs.forEach((x, idx) => {
-      const blk = blocks[idx]!;
-      for (let i = 0; i < out; i++)
-        for (let j = 0; j < x.rank; j++) bs[i * R + offsets[idx]! + j] = blk[i * x.rank + j]!;
-    });
-    return bs;
-  };
+  return { blocks, offsets, ranks: inputs.map((x) => x.rank), R, bs32 };
+}
+
+/** The blocks laid side by side ("rows": out × R) or stacked ("transposed": R × in) in float64. */
+function stackBlocks(
+  b: { blocks: Float64Array[]; offsets: number[]; ranks: number[]; R: number },
+  len: number,
+  stored: "rows" | "transposed",
+  buf: Buffers,
+  role: string,
+): Float64Array {
+  const x = buf.f64(`${role}.stacked`, len * b.R);
+  b.blocks.forEach((blk, idx) => {
+    const r = b.ranks[idx]!;
+    const o = b.offsets[idx]!;
+    if (stored === "transposed") x.set(blk, o * len);
+    else for (let i = 0; i < len; i++) for (let j = 0; j < r; j++) x[i * b.R + o + j] = blk[i * r + j]!;
+  });
+  return x;
+}
+
+/**
+ * The KnOTS decomposition of one module from its factors (no out × n·in matrix is ever formed). `taskSlots`:
+ * where to form the task tensors (each ≥ R·in entries; the TIES kernel's memory), else scratch of `buf`.
+ */
+export function knotsBasis(
+  job: ModuleJob,
+  buf: Buffers = freshBuffers,
+  taskSlots: Float32Array[] | null = null,
+): KnotsBasis {
+  const { out, in: inF, inputs } = job;
+  const bb = scaledBBlocks(job, buf, "knots.b");
+  const { R, offsets, bs32 } = bb;
   const qb =
     gramOrthogonalize(
       null,
@@ -290,8 +319,8 @@ export function knotsBasis(
       bs32,
       buf,
       "knots.b",
-      blockGram(blocks, inputs, offsets, out, R, buf),
-    ) ?? qrOrthogonalize(mat(out, R, bsF64()), buf, "knots.b");
+      blockGram(bb.blocks, bb.ranks, offsets, out, "rows", buf, "knots.b"),
+    ) ?? qrOrthogonalize(mat(out, R, stackBlocks(bb, out, "rows", buf, "knots.b")), buf, "knots.b");
   const qas = inputs.map((x, idx) => {
     const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
     a64.set(x.a); // float32 → float64, exact (a native conversion loop)
@@ -330,14 +359,13 @@ export function knotsBasis(
   // Σ·V_Kᵀ = U_Kᵀ·K  (k × R)
   const sv = gemmF64(k, R, R, uk, K, { transA: true, out: buf.f64("knots.sv", k * R) });
   const tasks: Float32Array[] = [];
-  col = 0;
   inputs.forEach((x, idx) => {
     // T_i = (Σ·V_Kᵀ)[:, block i]  (k × r_i), then x_i = T_i · Q_iᵀ  (k × in)
+    const col = offsets[idx]!;
     const t = buf.f64("knots.t", k * x.rank);
     for (let a = 0; a < k; a++) for (let b = 0; b < x.rank; b++) t[a * x.rank + b] = sv[a * R + col + b]!;
     const dest = taskSlots?.[idx]?.subarray(0, k * inF) ?? buf.f32(`knots.task.${idx}`, k * inF);
     tasks.push(qas[idx]!.mulQt(t, k, dest));
-    col += x.rank;
   });
   return { u, sigma, tasks };
 }
