@@ -75,38 +75,26 @@ export function tiesMerge(
       const kept = keptBase + ((<usize>(i * B)) << 2);
       const x = <usize>load<u32>(xs + ((<usize>i) << 2)) + ((<usize>from) << 2);
       trimBlock(x, len, load<u32>(thr + ((<usize>i) << 2)), ties + ((<usize>i) << 3), kept);
+      // sum += kept (total) or sign(kept) (frequency); the sign as float32 −1, 0, +1 promotes to the same
+      // float64 values JavaScript's Math.sign adds
       let j: i32 = 0;
-      if (frequency) {
-        for (; j < len4; j += 4) {
-          const v = v128.load(kept + ((<usize>j) << 2));
-          // sign as an integer: (x < 0) − (x > 0) in mask arithmetic (masks are −1)
-          const s = i32x4.sub(f32x4.lt(v, f32x4.splat(0)), f32x4.gt(v, f32x4.splat(0)));
-          const p = sum + ((<usize>j) << 3);
-          v128.store(p, f64x2.add(v128.load(p), f64x2.convert_low_i32x4_s(s)));
-          v128.store(
-            p + 16,
-            f64x2.add(v128.load(p + 16), f64x2.convert_low_i32x4_s(i32x4.shuffle(s, s, 2, 3, 0, 1))),
-          );
+      for (; j < len4; j += 4) {
+        let v = v128.load(kept + ((<usize>j) << 2));
+        if (frequency) {
+          // (x < 0) − (x > 0) in mask arithmetic (masks are −1), then to float32
+          v = f32x4.convert_i32x4_s(i32x4.sub(f32x4.lt(v, f32x4.splat(0)), f32x4.gt(v, f32x4.splat(0))));
         }
-        for (; j < len; j++) {
-          const p = sum + ((<usize>j) << 3);
-          const v = load<f32>(kept + ((<usize>j) << 2));
-          store<f64>(p, load<f64>(p) + <f64>(v > 0 ? 1 : v < 0 ? -1 : 0));
-        }
-      } else {
-        for (; j < len4; j += 4) {
-          const v = v128.load(kept + ((<usize>j) << 2));
-          const p = sum + ((<usize>j) << 3);
-          v128.store(p, f64x2.add(v128.load(p), f64x2.promote_low_f32x4(v)));
-          v128.store(
-            p + 16,
-            f64x2.add(v128.load(p + 16), f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1))),
-          );
-        }
-        for (; j < len; j++) {
-          const p = sum + ((<usize>j) << 3);
-          store<f64>(p, load<f64>(p) + <f64>load<f32>(kept + ((<usize>j) << 2)));
-        }
+        const p = sum + ((<usize>j) << 3);
+        v128.store(p, f64x2.add(v128.load(p), f64x2.promote_low_f32x4(v)));
+        v128.store(
+          p + 16,
+          f64x2.add(v128.load(p + 16), f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1))),
+        );
+      }
+      for (; j < len; j++) {
+        const p = sum + ((<usize>j) << 3);
+        const v = load<f32>(kept + ((<usize>j) << 2));
+        store<f64>(p, load<f64>(p) + (frequency ? <f64>(v > 0 ? 1 : v < 0 ? -1 : 0) : <f64>v));
       }
     }
     memory.fill(num, 0, (<usize>len) << 3);

@@ -8,7 +8,7 @@
  *
  * WebAssembly reads only its own memory. The task tensors are placed there by the caller (inputSlots: the
  * delta space forms its ΔW chunks straight into them) or copied in. Views on that memory become detached when
- * it grows, so it grows only in `ensure`, which is called before any view is handed out, and never while a
+ * it grows, so it grows only (growMemory) before any view is handed out, and never while a
  * caller holds slots for the same shape. One instance per thread (module state, like every scratch here).
  *
  * `MERGLOT_WASM=js` in the environment keeps the JavaScript kernels (the reference this one is tested against);
@@ -70,8 +70,6 @@ function align(x: number): number {
   return (x + 63) & ~63;
 }
 
-const ensure = (k: Exports, bytes: number): boolean => growMemory(k.memory, bytes);
-
 /**
  * Float32 views of m input slots of n entries in the kernel's memory, for a caller that forms its task
  * tensors in place (no copy in tiesMergeWasm). Null when the kernel is unavailable. Valid until the next
@@ -81,7 +79,7 @@ export function inputSlots(m: number, n: number): Float32Array[] | null {
   const k = load();
   if (k === null) return null;
   const l = layout(m, n);
-  if (!ensure(k, l.end)) return null;
+  if (!growMemory(k.memory, l.end)) return null;
   return Array.from({ length: m }, (_, i) => new Float32Array(k.memory.buffer, l.inputs + 4 * n * i, n));
 }
 
@@ -107,7 +105,7 @@ export function tiesMergeWasm(
   const inMemory = xs.filter((x) => x.buffer === k.memory.buffer).length;
   if (inMemory === m) {
     if (xs.some((x) => x.byteOffset < l.inputs)) return false;
-  } else if (inMemory > 0 || !ensure(k, l.end)) return false;
+  } else if (inMemory > 0 || !growMemory(k.memory, l.end)) return false;
   const buf = k.memory.buffer;
   const ptrs = new Uint32Array(buf, l.xs, m);
   const thr = new Uint32Array(buf, l.thr, m);
@@ -119,8 +117,7 @@ export function tiesMergeWasm(
       ptrs[i] = l.inputs + 4 * n * i;
       new Float32Array(buf, ptrs[i]!, n).set(xs[i]!);
     }
-    // bits ≥ 2³¹ (keep nothing) saturate to the kernel's "keep nothing" test
-    thr[i] = Math.min(thresholds[i]!.bits, 0xffffffff);
+    thr[i] = thresholds[i]!.bits; // ≥ 0x7fffffff keeps nothing, as in applyThresholdRange
     ties[i] = thresholds[i]!.ties;
     w[i] = weights[i]!;
   }
@@ -142,7 +139,7 @@ const HIST_SLOT = COUNTS_END;
  */
 export function histogramSlot(n: number): Float32Array | null {
   const k = loadHist();
-  if (k === null || !ensure(k, HIST_SLOT + 4 * n)) return null;
+  if (k === null || !growMemory(k.memory, HIST_SLOT + 4 * n)) return null;
   return new Float32Array(k.memory.buffer, HIST_SLOT, n);
 }
 
@@ -162,7 +159,7 @@ export function histogramWasm(x: Tensor, high: number | null, hist: Float64Array
   else if (inMerge)
     return false; // never the case for views handed out here
   else {
-    if (!ensure(k, HIST_SLOT + 4 * n)) return false;
+    if (!growMemory(k.memory, HIST_SLOT + 4 * n)) return false;
     new Float32Array(k.memory.buffer, HIST_SLOT, n).set(x);
     ptr = HIST_SLOT;
   }

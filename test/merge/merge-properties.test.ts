@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { merge } from "../../src/merge/engine.js";
 import { drop, electSign, disjointMean, trim } from "../../src/merge/operators.js";
-import { knotsBasis } from "../../src/merge/spaces/knots.js";
+import { knotsBasis, orthogonalizeStacked } from "../../src/merge/spaces/knots.js";
+import { freshBuffers } from "../../src/merge/methods.js";
 import { Rng } from "../../src/tensor/linalg.js";
 import { makeAdapter, readDeltas, tempDir, writeRecipe, type FixtureModule } from "../helpers/fixtures.js";
 
@@ -94,6 +95,48 @@ describe("invariances", () => {
         const got = matmul(u.data, tasks[i]!, m.out, u.cols, m.in);
         assert.ok(relErr(got, want) < 1e-5, `adapters ${picks}: delta ${i} rel err ${relErr(got, want)}`);
       });
+    }
+  });
+
+  test("the stacked frames factor B_all and A_allᵀ exactly (Q·R), also through the Householder fallback", () => {
+    // orthogonalizeStacked (Core Space, TSV, Iso-C/CTS): Q_B·R_B = [s_1·B_1 … s_n·B_n] and Q_A·R_A = [A_1; …; A_n]ᵀ.
+    // A repeated adapter makes both stacks rank-deficient, so the Gram route is refused on both sides.
+    const m = adapters[0]![0]!;
+    for (const picks of [
+      [0, 1, 2],
+      [0, 1, 0],
+    ]) {
+      const inputs = picks.map((p, i) => ({
+        index: i,
+        a: adapters[p]![0]!.a,
+        b: adapters[p]![0]!.b,
+        rank: m.rank,
+        scaling: adapters[p]![0]!.scaling,
+        weight: 1,
+        density: 0.5,
+      }));
+      const R = m.rank * inputs.length;
+      const { qb, qa } = orthogonalizeStacked(
+        { name: m.name, out: m.out, in: m.in, targetRank: 6, inputs },
+        freshBuffers,
+        "t",
+      );
+      const bAll = new Float64Array(m.out * R);
+      const aAllT = new Float64Array(m.in * R);
+      inputs.forEach((x, i) => {
+        for (let r = 0; r < m.out; r++)
+          for (let j = 0; j < x.rank; j++) bAll[r * R + i * x.rank + j] = x.scaling * x.b[r * x.rank + j]!;
+        for (let j = 0; j < x.rank; j++)
+          for (let c = 0; c < m.in; c++) aAllT[c * R + i * x.rank + j] = x.a[j * m.in + c]!;
+      });
+      const gotB = qb
+        .mulQ(Float64Array.from(qb.r), R, new Float32Array(Math.max(m.out, R) * R))
+        .subarray(0, m.out * R);
+      const gotA = qa
+        .mulQ(Float64Array.from(qa.r), R, new Float32Array(Math.max(m.in, R) * R))
+        .subarray(0, m.in * R);
+      assert.ok(relErr(gotB, bAll) < 1e-5, `adapters ${picks}: B_all rel err ${relErr(gotB, bAll)}`);
+      assert.ok(relErr(gotA, aAllT) < 1e-5, `adapters ${picks}: A_allᵀ rel err ${relErr(gotA, aAllT)}`);
     }
   });
 

@@ -74,13 +74,15 @@ function gramOrthogonalize(
   gram?: Float64Array,
 ): Orthogonalized | undefined {
   if (rows < n) return undefined;
-  const gOut = buf.f64(`${role}.gram`, n * n);
-  if (!gram && !x) throw new Error("gramOrthogonalize: neither X nor its Gram");
-  const g =
-    gram ??
-    (stored === "rows"
-      ? gemmF64(n, n, rows, x!, x!, { transA: true, out: gOut })
-      : gemmF64(n, n, rows, x!, x!, { transB: true, out: gOut }));
+  let g = gram;
+  if (!g) {
+    if (!x) throw new Error("gramOrthogonalize: neither X nor its Gram");
+    const gOut = buf.f64(`${role}.gram`, n * n);
+    g =
+      stored === "rows"
+        ? gemmF64(n, n, rows, x, x, { transA: true, out: gOut })
+        : gemmF64(n, n, rows, x, x, { transB: true, out: gOut });
+  }
   const l = cholesky(g, n);
   if (!l) return undefined;
   const lInv = invertLower(l, n);
@@ -143,25 +145,40 @@ function qrOrthogonalize(x: Mat, buf: Buffers, role: string): Orthogonalized {
 }
 
 /**
- * X = Q·R with Q implicit, X given as float64 (`x`) and float32 (`xF32`) copies, row-major X (rows × n) when
- * `stored === "rows"`, or Xᵀ (n × rows) when "transposed": the fast Gram route when X is well conditioned,
- * Householder otherwise.
+ * Householder route for X given as float64 blocks (see StackedBlocks) when the Gram route was refused: X is
+ * stacked in float64 (row-major X for "rows", X itself from the stacked Xᵀ for "transposed") and factored.
  */
-export function orthogonalize(
-  x: Float64Array,
-  rows: number,
-  n: number,
+function qrOrthogonalizeBlocks(
+  b: StackedBlocks,
+  len: number,
+  stored: "rows" | "transposed",
+  buf: Buffers,
+  role: string,
+): Orthogonalized {
+  const x = stackBlocks(b, len, stored, buf, role);
+  if (stored === "rows") return qrOrthogonalize(mat(len, b.R, x), buf, role);
+  const xt = buf.f64(`${role}.xt`, len * b.R);
+  for (let k = 0; k < b.R; k++) for (let j = 0; j < len; j++) xt[j * b.R + k] = x[k * len + j]!;
+  return qrOrthogonalize(mat(len, b.R, xt), buf, role);
+}
+
+/**
+ * X = Q·R with Q implicit for X given by float64 blocks (`len` = out for "rows", in for "transposed") and its
+ * float32 copy: the Gram route with the Gram by blocks, Householder when X is ill conditioned.
+ */
+function orthogonalizeBlocks(
+  b: StackedBlocks,
+  len: number,
   stored: "rows" | "transposed",
   xF32: Float32Array,
   buf: Buffers,
   role: string,
 ): Orthogonalized {
-  const fast = gramOrthogonalize(x, rows, n, stored, xF32, buf, role);
-  if (fast) return fast;
-  if (stored === "rows") return qrOrthogonalize(mat(rows, n, x), buf, role);
-  const xt = buf.f64(`${role}.xt`, rows * n);
-  for (let k = 0; k < n; k++) for (let j = 0; j < rows; j++) xt[j * n + k] = x[k * rows + j]!;
-  return qrOrthogonalize(mat(rows, n, xt), buf, role);
+  const gram = blockGram(b, len, stored, buf, role);
+  return (
+    gramOrthogonalize(null, len, b.R, stored, xF32, buf, role, gram) ??
+    qrOrthogonalizeBlocks(b, len, stored, buf, role)
+  );
 }
 
 /**
@@ -179,29 +196,15 @@ export function orthogonalizeStacked(
   const bb = scaledBBlocks(job, buf, `${role}.b`);
   const { R, offsets, bs32 } = bb;
   const as32 = buf.f32(`${role}.as32`, R * inF);
-  const ab = { blocks: [] as Float64Array[], offsets, ranks: bb.ranks, R };
+  const ab: StackedBlocks = { blocks: [], offsets, ranks: bb.ranks, R };
   inputs.forEach((x, idx) => {
     as32.set(x.a, offsets[idx]! * inF);
     const blk = buf.f64(`${role}.a.${idx}`, x.rank * inF);
     blk.set(x.a); // float32 → float64, exact
     ab.blocks.push(blk);
   });
-  const gb = blockGram(bb.blocks, bb.ranks, offsets, out, "rows", buf, `${role}.b`);
-  const qb =
-    gramOrthogonalize(null, out, R, "rows", bs32, buf, `${role}.b`, gb) ??
-    orthogonalize(stackBlocks(bb, out, "rows", buf, `${role}.b`), out, R, "rows", bs32, buf, `${role}.b`);
-  const ga = blockGram(ab.blocks, ab.ranks, offsets, inF, "transposed", buf, `${role}.a`);
-  const qa =
-    gramOrthogonalize(null, inF, R, "transposed", as32, buf, `${role}.a`, ga) ??
-    orthogonalize(
-      stackBlocks(ab, inF, "transposed", buf, `${role}.a`),
-      inF,
-      R,
-      "transposed",
-      as32,
-      buf,
-      `${role}.a`,
-    );
+  const qb = orthogonalizeBlocks(bb, out, "rows", bs32, buf, `${role}.b`);
+  const qa = orthogonalizeBlocks(ab, inF, "transposed", as32, buf, `${role}.a`);
   return { R, offsets, qb, qa };
 }
 
@@ -221,15 +224,13 @@ export interface KnotsBasis {
  * A_n]) and G_ij = X_i·X_jᵀ. `len` is out or in.
  */
 function blockGram(
-  blocks: Float64Array[],
-  ranks: number[],
-  offsets: number[],
+  b: StackedBlocks,
   len: number,
   stored: "rows" | "transposed",
   buf: Buffers,
   role: string,
 ): Float64Array {
-  const R = ranks.reduce((a, r) => a + r, 0);
+  const { blocks, ranks, offsets, R } = b;
   const g = buf.f64(`${role}.blockgram`, R * R);
   for (let i = 0; i < blocks.length; i++) {
     for (let j = i; j < blocks.length; j++) {
@@ -251,12 +252,16 @@ function blockGram(
   return g;
 }
 
+/** A stacked factor as float64 blocks, one per delta: block i has r_i = ranks[i] columns / rows from offsets[i]. */
+interface StackedBlocks {
+  blocks: Float64Array[];
+  offsets: number[];
+  ranks: number[];
+  R: number;
+}
+
 /** s_i·B_i as contiguous float64 blocks (out × r_i) and interleaved into B_all (out × R, float32). */
-function scaledBBlocks(
-  job: ModuleJob,
-  buf: Buffers,
-  role: string,
-): { blocks: Float64Array[]; offsets: number[]; ranks: number[]; R: number; bs32: Float32Array } {
+function scaledBBlocks(job: ModuleJob, buf: Buffers, role: string): StackedBlocks & { bs32: Float32Array } {
   const { out, inputs } = job;
   const R = inputs.reduce((s, x) => s + x.rank, 0);
   const bs32 = buf.f32(`${role}.bs32`, out * R);
@@ -282,7 +287,7 @@ function scaledBBlocks(
 
 /** The blocks laid side by side ("rows": out × R) or stacked ("transposed": R × in) in float64. */
 function stackBlocks(
-  b: { blocks: Float64Array[]; offsets: number[]; ranks: number[]; R: number },
+  b: StackedBlocks,
   len: number,
   stored: "rows" | "transposed",
   buf: Buffers,
@@ -309,18 +314,8 @@ export function knotsBasis(
 ): KnotsBasis {
   const { out, in: inF, inputs } = job;
   const bb = scaledBBlocks(job, buf, "knots.b");
-  const { R, offsets, bs32 } = bb;
-  const qb =
-    gramOrthogonalize(
-      null,
-      out,
-      R,
-      "rows",
-      bs32,
-      buf,
-      "knots.b",
-      blockGram(bb.blocks, bb.ranks, offsets, out, "rows", buf, "knots.b"),
-    ) ?? qrOrthogonalize(mat(out, R, stackBlocks(bb, out, "rows", buf, "knots.b")), buf, "knots.b");
+  const { R, offsets } = bb;
+  const qb = orthogonalizeBlocks(bb, out, "rows", bb.bs32, buf, "knots.b");
   const qas = inputs.map((x, idx) => {
     const a64 = buf.f64(`knots.a.${idx}`, x.rank * inF);
     a64.set(x.a); // float32 → float64, exact (a native conversion loop)
