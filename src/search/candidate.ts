@@ -7,11 +7,13 @@
  * The examples are handed in, never loaded here: the search's process loads every split it uses, so its
  * split-read log (src/data/split-log.ts) is the complete record of what the search read.
  */
-import { rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
 import { evaluate } from "../eval/evaluate.js";
 import { merge } from "../merge/engine.js";
+import { debrisPathFor, registerDebris, removeTree, unregisterDebris } from "../output/debris.js";
 import { resolveMethod } from "../merge/methods.js";
 import { loadTask, parseTask, type Task } from "../tasks/load.js";
 import type { SearchSpec } from "./spec.js";
@@ -81,8 +83,13 @@ export async function scoreAdapter(
 export interface CandidateJob {
   spec: SearchSpec;
   params: CandidateParams;
-  /** A folder this candidate may use (removed before and after). */
-  scratch: string;
+  /**
+   * The folder in which the candidate's scratch folder is made. The scratch folder itself is named by the
+   * process that scores (a debris name: its pid and start time), so a worker orphaned by a killed search can
+   * never remove the folder of the resumed search's candidate, and the resumed search sweeps only the
+   * scratch of processes that are gone.
+   */
+  work: string;
   /** Validation examples by language. */
   validation: Record<string, Example[]>;
 }
@@ -93,16 +100,20 @@ export interface CandidateScores {
 }
 
 export async function scoreCandidate(job: CandidateJob): Promise<CandidateScores> {
-  const { spec, params, scratch } = job;
+  const { spec, params } = job;
   const started = performance.now();
-  rmSync(scratch, { recursive: true, force: true });
+  const scratch = debrisPathFor(join(job.work, "candidate"), "tmp");
+  registerDebris(scratch, "tmp", scratch);
   try {
-    await merge(recipeOf(spec, params), { output: scratch, force: true, threads: 1 });
+    mkdirSync(scratch);
+    const adapter = join(scratch, "adapter");
+    await merge(recipeOf(spec, params), { output: adapter, threads: 1 });
     const scores: Record<string, number> = {};
     for (const l of spec.languages)
-      scores[l] = await scoreAdapter(spec, l, scratch, job.validation[l]!, "validation");
+      scores[l] = await scoreAdapter(spec, l, adapter, job.validation[l]!, "validation");
     return { scores, seconds: Number(((performance.now() - started) / 1000).toFixed(3)) };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    removeTree(scratch);
+    unregisterDebris(scratch);
   }
 }

@@ -5,7 +5,6 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
@@ -14,7 +13,7 @@ import type { SearchSpec } from "./spec.js";
 import type { WorkerMessage } from "./worker.js";
 
 export class CandidatePool {
-  private readonly idle: { child: ChildProcess | null; slot: number }[] = [];
+  private readonly idle: { child: ChildProcess | null }[] = [];
   private readonly children: ChildProcess[] = [];
   private readonly waiting: (() => void)[] = [];
 
@@ -26,7 +25,7 @@ export class CandidatePool {
     readonly jobs: number,
   ) {
     const threads = Math.max(1, Math.floor(availableParallelism() / jobs));
-    for (let slot = 0; slot < jobs; slot++) {
+    for (let i = 0; i < jobs; i++) {
       let child: ChildProcess | null = null;
       if (jobs > 1) {
         child = fork(fileURLToPath(new URL("./worker.js", import.meta.url)), [], {
@@ -35,7 +34,7 @@ export class CandidatePool {
         });
         this.children.push(child);
       }
-      this.idle.push({ child, slot });
+      this.idle.push({ child });
     }
   }
 
@@ -51,7 +50,7 @@ export class CandidatePool {
     const job = {
       spec: this.spec,
       params,
-      scratch: join(this.work, `candidate-${w.slot}`),
+      work: this.work,
       validation: this.validation,
     };
     try {

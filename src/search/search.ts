@@ -33,6 +33,7 @@ import { loadExamples } from "../data/load.js";
 import { splitReads, type SplitRead } from "../data/split-log.js";
 import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
+import { sweepDebris } from "../output/debris.js";
 import { checkOutput, OWNERS, openOutput, type OutputSpec } from "../output/index.js";
 import { merge } from "../merge/engine.js";
 import { loaderColumns } from "../tasks/load.js";
@@ -196,6 +197,8 @@ export async function searchIn(
     rmSync(work, { recursive: true, force: true });
   }
   mkdirSync(work, { recursive: true });
+  // the scratch folders of a killed search's processes (a worker still running keeps its own)
+  sweepDebris(work);
   writeFileSync(keyPath, key);
   const logPath = join(work, "candidates.jsonl");
   const logged = new Map(readLog(logPath).map((r) => [r.index, r]));

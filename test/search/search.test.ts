@@ -6,8 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clearSplitReads, splitReads } from "../../src/data/split-log.js";
 import { MerglotError } from "../../src/errors.js";
@@ -242,7 +242,15 @@ describe("merglot search", () => {
     await exited;
     assert.ok(!existsSync(out), "a killed search leaves no output folder");
     const killedAt = lines();
+    // the killed search's orphaned workers may still be scoring in scratch folders named after their own
+    // pid; the resumed search must not share one with them (it did when they were named by slot), and
+    // sweeps the scratch of processes that are gone: plant one of a finished process
+    const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+    const dead = join(`${out}.partial`, `.candidate.tmp-${gone}-0-feed`);
+    mkdirSync(join(dead, "adapter"), { recursive: true });
+    writeFileSync(join(dead, "adapter", "adapter_config.json"), "{}");
     const resumed = await runSearch(loadSearchSpec(file), { output: out });
+    assert.ok(!readdirSync(out).some((n) => n.startsWith(".candidate.")), "scratch folders are gone");
     assert.ok(resumed.resumed >= 3 && resumed.resumed === killedAt);
     const fresh = await runSearch(loadSearchSpec(file), { output: join(root, "resume-fresh") });
     const view = (r: typeof fresh) => r.candidates.map((c) => [c.params, c.scores, c.objective]);
