@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { runDemo } from "../workflow/demo.js";
+import { warnIfKernelsMissing } from "./merge.js";
 import { positiveInt, printSummary, progressView } from "./study-view.js";
 import { printOut } from "./terminal.js";
 
@@ -18,6 +19,7 @@ export function registerDemo(program: Command): void {
       "use an existing folder that is not a demo output (nothing in it is removed; never an input)",
     )
     .action(async (o: { output: string; jobs: number; forceReplaceForeign?: boolean }) => {
+      warnIfKernelsMissing();
       const { summary, report } = await runDemo({
         output: o.output,
         jobs: o.jobs,

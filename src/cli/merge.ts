@@ -1,10 +1,17 @@
 import type { Command } from "commander";
 import { MerglotError } from "../errors.js";
 import { merge } from "../merge/engine.js";
+import { wasmProblem } from "../tensor/wasm.js";
 import { progressBar } from "./progress.js";
 import { printMessage, printOut } from "./terminal.js";
 
 const MAX_THREADS = 256;
+
+/** One warning line when the WebAssembly kernels cannot load (commands that merge call it before they start). */
+export function warnIfKernelsMissing(): void {
+  const problem = wasmProblem();
+  if (problem) printMessage(`warning: ${problem}`);
+}
 
 export function parseThreads(v: string): number {
   const n = Number(v);
@@ -41,6 +48,7 @@ export function registerMerge(program: Command): void {
           json?: boolean;
         },
       ) => {
+        warnIfKernelsMissing();
         const bar = progressBar("merging");
         let summary;
         try {

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { runSearch } from "../search/search.js";
 import { loadSearchSpec } from "../search/spec.js";
+import { warnIfKernelsMissing } from "./merge.js";
 import { positiveInt } from "./study-view.js";
 
 export function registerSearch(program: Command): void {
@@ -20,6 +21,7 @@ export function registerSearch(program: Command): void {
     )
     .action(async (file: string, o: { output: string; force?: boolean; json?: boolean; jobs: number }) => {
       const spec = loadSearchSpec(file);
+      warnIfKernelsMissing();
       const r = await runSearch(spec, {
         output: o.output,
         force: o.force,

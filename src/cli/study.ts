@@ -7,6 +7,7 @@ import { loadStudy } from "../study/schema.js";
 import { runStudy } from "../study/run.js";
 import { studyStatus } from "../study/status.js";
 import { runStepJob } from "../study/step-job.js";
+import { warnIfKernelsMissing } from "./merge.js";
 import { fmtS, positiveInt, printSummary, progressView } from "./study-view.js";
 
 export function registerStudy(program: Command): void {
@@ -29,6 +30,7 @@ export function registerStudy(program: Command): void {
         o: { output: string; jobs: number; dryRun?: boolean; only?: string; json?: boolean; force?: boolean },
       ) => {
         const s = loadStudy(file);
+        if (!o.dryRun) warnIfKernelsMissing();
         const summary = await runStudy(s, {
           outDir: o.output,
           jobs: o.jobs,

@@ -8,6 +8,7 @@
  * growMemory, and growing detaches every view taken before, so callers take views after growing.
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 const PAGE = 65536;
 const compiled = new Map<string, WebAssembly.Module | null>();
@@ -21,13 +22,12 @@ export function wasmInstance<T>(name: string): (T & { memory: WebAssembly.Memory
       errors.set(name, "disabled by MERGLOT_WASM=js");
       mod = null;
     } else {
+      const file = fileURLToPath(new URL(`../wasm/${name}.wasm`, import.meta.url));
       try {
-        mod = new WebAssembly.Module(readFileSync(new URL(`../wasm/${name}.wasm`, import.meta.url)));
+        mod = new WebAssembly.Module(readFileSync(file));
       } catch (e) {
-        errors.set(
-          name,
-          `dist/src/wasm/${name}.wasm not usable (${(e as Error).message}); run npm run build`,
-        );
+        const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (e as Error).message;
+        errors.set(name, `${file} not usable (${why}): reinstall merglot, or run npm run build in a checkout`);
         mod = null;
       }
     }
@@ -39,6 +39,24 @@ export function wasmInstance<T>(name: string): (T & { memory: WebAssembly.Memory
 
 export function wasmLoadError(name: string): string | null {
   return errors.get(name) ?? null;
+}
+
+/** The kernel modules `npm run build` compiles (wasm/NAME.ts → dist/src/wasm/NAME.wasm). */
+export const WASM_MODULES = ["ties", "symeig"] as const;
+
+/**
+ * Why a kernel module cannot be used, for the user (a broken or partial install runs every merge on the slower
+ * JavaScript twins without changing a bit of the output, so nothing else would ever tell); null when all load
+ * or when MERGLOT_WASM=js switched them off on purpose.
+ */
+export function wasmProblem(): string | null {
+  if (process.env.MERGLOT_WASM === "js") return null;
+  for (const name of WASM_MODULES) {
+    if (!compiled.has(name)) wasmInstance(name);
+    const e = errors.get(name);
+    if (e) return `WebAssembly kernel ${e}; merges run on the JavaScript kernels (same results, several times slower)`;
+  }
+  return null;
 }
 
 /** Grows `memory` to at least `bytes`; false when the process may not reserve that much (use the JS kernel). */

@@ -2,7 +2,7 @@ import { test, after } from "node:test";
 import { DEMO_DIR } from "../../src/workflow/demo.js";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeAdapter, tempDir, writeRecipe } from "../helpers/fixtures.js";
 
@@ -94,4 +94,50 @@ test("the demo study plans every language, task, baseline, merge and ablation", 
   );
   assert.ok(ids.some((id) => id.startsWith("merge/sentiment/cluster/east_asian/")));
   assert.ok(ids.includes("analyse/similarity/reasoning"));
+});
+
+test("a corrupt or missing WebAssembly kernel: a warning naming the file, and the same merged bytes", () => {
+  // a copy of the built tree (inside dist/, so the packages still resolve), whose kernel files are damaged
+  const root = join(process.cwd(), "dist", `.kernel-test-${process.pid}`);
+  after(() => rmSync(root, { recursive: true, force: true }));
+  cpSync(join(process.cwd(), "dist", "src"), join(root, "dist", "src"), { recursive: true });
+  copyFileSync(join(process.cwd(), "package.json"), join(root, "package.json"));
+  const wasm = join(root, "dist", "src", "wasm");
+  const recipe = writeRecipe(
+    tmp.dir,
+    "w.yaml",
+    "merge_method: knots_ties\nmodels:\n  - model: adapters/en\n  - model: adapters/de\nparameters: { density: 0.5 }\n",
+  );
+  const runWith = (main: string, out: string, env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [main, "merge", recipe, "-o", out], {
+      encoding: "utf8",
+      cwd: tmp.dir,
+      env: { ...process.env, ...env },
+    });
+  const bytes = (out: string) => readFileSync(join(tmp.dir, out, "adapter_model.safetensors"));
+  const good = runWith(CLI, "w-good");
+  assert.equal(good.status, 0, good.stderr);
+  assert.doesNotMatch(good.stderr, /WebAssembly/);
+
+  const copied = join(root, "dist", "src", "cli", "main.js");
+  writeFileSync(join(wasm, "ties.wasm"), "not a module");
+  const corrupt = runWith(copied, "w-corrupt");
+  assert.equal(corrupt.status, 0, corrupt.stderr);
+  const file = join(wasm, "ties.wasm").replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  assert.match(
+    corrupt.stderr,
+    new RegExp(`^merglot: warning: WebAssembly kernel ${file} not usable \\(.+\\): reinstall merglot`, "m"),
+  );
+  assert.deepEqual(bytes("w-corrupt"), bytes("w-good"));
+
+  unlinkSync(join(wasm, "ties.wasm"));
+  const missing = runWith(copied, "w-missing");
+  assert.equal(missing.status, 0, missing.stderr);
+  assert.match(missing.stderr, new RegExp(`warning: WebAssembly kernel ${file} not usable \\(missing\\)`));
+  assert.deepEqual(bytes("w-missing"), bytes("w-good"));
+
+  // switched off on purpose: no warning
+  const off = runWith(copied, "w-off", { MERGLOT_WASM: "js" });
+  assert.equal(off.status, 0, off.stderr);
+  assert.doesNotMatch(off.stderr, /WebAssembly/);
 });
