@@ -248,6 +248,74 @@ export function scaleInPlace(x: Tensor, c: number): Tensor {
 }
 
 /**
+ * The entries of a row ordered by magnitude, largest first, equal magnitudes by lower index first (the order
+ * DELLA's ranks need, one row at a time): a stable LSD radix sort of the 31 magnitude bits in three passes of
+ * 11, 11 and 9 bits (a pass whose digit is the same for the whole row is skipped). It replaced a comparison sort
+ * of float64 keys, ~6× slower per entry on long rows; the order is the same, so the output bits are too.
+ */
+export class MagnitudeRanker {
+  private readonly keyA: Uint32Array;
+  private readonly keyB: Uint32Array;
+  private readonly idxA: Uint32Array;
+  private readonly idxB: Uint32Array;
+  /** The three passes' digit counts, then their start offsets. */
+  private readonly count = new Uint32Array(3 * 2048);
+
+  constructor(readonly cols: number) {
+    this.keyA = new Uint32Array(cols);
+    this.keyB = new Uint32Array(cols);
+    this.idxA = new Uint32Array(cols);
+    this.idxB = new Uint32Array(cols);
+  }
+
+  /** Row indices (0 … cols−1) of the row starting at `r0` of float32 bit patterns, largest magnitude first. */
+  row(bits: Uint32Array, r0: number): Uint32Array {
+    const n = this.cols;
+    let key = this.keyA;
+    let idx = this.idxA;
+    let keyOut = this.keyB;
+    let idxOut = this.idxB;
+    // one read pass: the keys (ascending complement of |x| = descending |x|; index order in, so the stable
+    // passes keep lower indices first among equal magnitudes) and all three digit histograms
+    const count = this.count;
+    count.fill(0);
+    for (let j = 0; j < n; j++) {
+      const k = 0x7fffffff - (bits[r0 + j]! & 0x7fffffff);
+      key[j] = k;
+      idx[j] = j;
+      count[k & 0x7ff]!++;
+      count[2048 + ((k >>> 11) & 0x7ff)]!++;
+      count[4096 + (k >>> 22)]!++;
+    }
+    for (let pass = 0; pass < 3; pass++) {
+      const base = pass * 2048;
+      const shift = pass * 11;
+      // one digit for the whole row: this pass would leave the order as it is
+      if (count[base + ((key[0]! >>> shift) & 0x7ff)] === n) continue;
+      let sum = 0;
+      for (let d = base; d < base + 2048; d++) {
+        const c = count[d]!;
+        count[d] = sum;
+        sum += c;
+      }
+      for (let j = 0; j < n; j++) {
+        const k = key[j]!;
+        const at = count[base + ((k >>> shift) & 0x7ff)]!++;
+        keyOut[at] = k;
+        idxOut[at] = idx[j]!;
+      }
+      const kt = key;
+      key = keyOut;
+      keyOut = kt;
+      const it = idx;
+      idx = idxOut;
+      idxOut = it;
+    }
+    return idx;
+  }
+}
+
+/**
  * magprune(x, ρ, ε) (DELLA's MAGPRUNE, Deep et al. 2024, arXiv:2406.11617 §3): within each row of `cols`
  * entries, rank the entries by magnitude, r = 0 for the largest (equal magnitudes: lower index first), and
  * drop entry i with probability p_i = p_min + ε·r_i/n, p_min = (1 − ρ) − ε/2 (n = row length) — so larger
@@ -269,23 +337,13 @@ export function magprune(
     out.set(x);
     return out;
   }
-  // sort keys |x|bits·2^s + (2^s − 1 − j): one native numeric sort per row, ties broken by lower index
-  const s = Math.max(1, Math.ceil(Math.log2(cols + 1)));
-  if (s > 22) throw new Error(`magprune: rows of ${cols} entries are too long`);
-  const scale = 2 ** s;
   const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const keys = new Float64Array(cols);
+  const rank = new MagnitudeRanker(cols);
   const q = new Float64Array(cols);
   const pMin = 1 - density - epsilon / 2;
   for (let r0 = 0; r0 < x.length; r0 += cols) {
-    for (let j = 0; j < cols; j++) keys[j] = (bits[r0 + j]! & 0x7fffffff) * scale + (scale - 1 - j);
-    keys.sort();
-    for (let pos = 0; pos < cols; pos++) {
-      const key = keys[pos]!;
-      const j = scale - 1 - (key % scale);
-      const rank = cols - 1 - pos;
-      q[j] = 1 - (pMin + (epsilon * rank) / cols);
-    }
+    const order = rank.row(bits, r0);
+    for (let pos = 0; pos < cols; pos++) q[order[pos]!] = 1 - (pMin + (epsilon * pos) / cols);
     for (let j = 0; j < cols; j++) {
       const qj = q[j]!;
       const v = x[r0 + j]!;

@@ -13,6 +13,7 @@ import {
   applyBreadcrumbs,
   breadcrumbsCuts,
   magprune,
+  MagnitudeRanker,
   ramMerge,
   sceMerge,
 } from "../../src/merge/operators.js";
@@ -20,6 +21,7 @@ import { dropSeed } from "../../src/merge/binder.js";
 import { freshBuffers } from "../../src/merge/methods.js";
 import { parseRecipe } from "../../src/merge/recipe.js";
 import { Rng } from "../../src/tensor/linalg.js";
+import { mulberry32 } from "../helpers/rand.js";
 import {
   expectMerglotError,
   makeAdapter,
@@ -52,6 +54,27 @@ function scripted(us: number[]): { nextU32(): number } {
 }
 
 describe("selection rules, hand-derived", () => {
+  test("DELLA's row order: largest magnitude first, equal magnitudes (±, −0) by lower index, as a comparison sort", () => {
+    const next = mulberry32(11);
+    for (const cols of [1, 7, 2048, 4099]) {
+      const ranker = new MagnitudeRanker(cols);
+      const x = new Float32Array(cols * 3);
+      for (let i = 0; i < x.length; i++) {
+        const u = next();
+        // a few repeated magnitudes of both signs, zeros of both signs, tiny and huge exponents
+        x[i] =
+          u < 0.2 ? (u < 0.1 ? 0.5 : -0.5) : u < 0.25 ? (u < 0.225 ? 0 : -0) : (next() - 0.5) * 2 ** (next() * 80 - 40);
+      }
+      const bits = new Uint32Array(x.buffer);
+      for (let r0 = 0; r0 < x.length; r0 += cols) {
+        const naive = Array.from({ length: cols }, (_, j) => j).sort(
+          (a, b) => Math.abs(x[r0 + b]!) - Math.abs(x[r0 + a]!) || a - b,
+        );
+        assert.deepEqual([...ranker.row(bits, r0)], naive, `cols ${cols}, row at ${r0}`);
+      }
+    }
+  });
+
   test("DELLA: row ranks → drop probabilities p_min + ε·r/n, rescale 1/(1 − p)", () => {
     // row [1, −4, 2, 0], ρ = 0.5, ε = 0.4: ranks (largest first) −4→0, 2→1, 1→2, 0→3; p_min = 0.5 − 0.2 = 0.3
     // p = 0.3, 0.4, 0.5, 0.6 by rank, so keep probabilities q: entry0 0.5, entry1 0.7, entry2 0.6, entry3 0.4
