@@ -251,7 +251,8 @@ export class RandomSearch implements Optimizer {
 
 /**
  * Every point of the grid with `points` evenly spaced levels per coordinate (lo and hi included; one level
- * is the centre), in lexicographic order with the last coordinate fastest, one point per ask.
+ * is the centre), in lexicographic order with the last coordinate fastest, `batch` points per ask (the last
+ * ask may return fewer).
  */
 export class GridSearch implements Optimizer {
   readonly kind = "grid" as const;
@@ -260,6 +261,7 @@ export class GridSearch implements Optimizer {
   constructor(
     private readonly bounds: Bounds,
     private readonly points: number,
+    private readonly batch = 1,
   ) {
     checkBounds(bounds);
     if (!Number.isInteger(points) || points < 1)
@@ -272,15 +274,18 @@ export class GridSearch implements Optimizer {
     return this.points === 1 ? (lo + hi) / 2 : lo + ((hi - lo) * k) / (this.points - 1);
   }
   ask(): number[][] {
-    if (this.next >= this.size) return [];
-    let idx = this.next++;
-    const n = this.bounds.lo.length;
-    const x = new Array<number>(n);
-    for (let i = n - 1; i >= 0; i--) {
-      x[i] = this.level(i, idx % this.points);
-      idx = Math.floor(idx / this.points);
+    const out: number[][] = [];
+    while (out.length < this.batch && this.next < this.size) {
+      let idx = this.next++;
+      const n = this.bounds.lo.length;
+      const x = new Array<number>(n);
+      for (let i = n - 1; i >= 0; i--) {
+        x[i] = this.level(i, idx % this.points);
+        idx = Math.floor(idx / this.points);
+      }
+      out.push(x);
     }
-    return [x];
+    return out;
   }
   tell(): void {
     /* the grid is fixed */

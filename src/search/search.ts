@@ -83,6 +83,8 @@ export interface SearchResult {
   /** Splits read before the final test evaluation began. */
   searchReads: SplitRead[];
   resumed: number;
+  /** The most candidates scored at once in this run (at most --jobs). */
+  parallel: number;
 }
 
 export interface SearchOptions extends SearchWorkOptions {
@@ -126,10 +128,15 @@ function keyOf(p: CandidateParams): string {
   return JSON.stringify(p);
 }
 
-function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number): Optimizer {
+/**
+ * The optimizer of one method. Random and grid search learn nothing from scores, so they propose `jobs` points
+ * per batch (the same sequence of points whatever the batch: results do not depend on --jobs) to keep every
+ * worker busy; CMA-ES proposes its population.
+ */
+function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number, jobs: number): Optimizer {
   const bounds: Bounds = { lo: dims.map((d) => d.min), hi: dims.map((d) => d.max) };
-  if (spec.optimizer.kind === "grid") return new GridSearch(bounds, spec.optimizer.gridPoints);
-  if (spec.optimizer.kind === "random") return new RandomSearch(bounds, seed);
+  if (spec.optimizer.kind === "grid") return new GridSearch(bounds, spec.optimizer.gridPoints, jobs);
+  if (spec.optimizer.kind === "random") return new RandomSearch(bounds, seed, jobs);
   return new Cmaes({ bounds, seed, lambda: spec.optimizer.population });
 }
 
@@ -268,6 +275,7 @@ export async function searchIn(
   const t0 = performance.now();
   const elapsed = () => spentBefore + (performance.now() - t0) / 1000;
   const pool = new CandidatePool(spec, validation, work, jobs);
+  let parallel = 0;
   let finished = 0;
 
   /** One candidate: its logged record, or its (possibly shared) scores, logged as soon as they are known. */
@@ -305,7 +313,7 @@ export async function searchIn(
   let stop = false;
   try {
     for (const [mi, method] of spec.methods.entries()) {
-      const opt = optimizerFor(spec, dims, spec.seed + mi);
+      const opt = optimizerFor(spec, dims, spec.seed + mi, jobs);
       let used = 0;
       while (!stop && used < perMethod) {
         const batch = opt.ask();
@@ -345,6 +353,7 @@ export async function searchIn(
     }
   } finally {
     pool.close();
+    parallel = pool.peakBusy;
   }
   if (!best) throw new MerglotError("search.budget", `${spec.source}: the budget allowed no candidate`);
   const bestRec: CandidateRecord = best;
@@ -395,7 +404,7 @@ export async function searchIn(
   writeFileSync(join(work, "search.json"), JSON.stringify(json, null, 2) + "\n");
   rmSync(keyPath);
   rmSync(logPath);
-  return { candidates, best: bestRec, own, test, searchReads, resumed: logged.size, json };
+  return { candidates, best: bestRec, own, test, searchReads, resumed: logged.size, parallel, json };
 }
 
 export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<SearchResult> {

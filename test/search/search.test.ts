@@ -130,6 +130,21 @@ describe("merglot search", () => {
       [0, 1, 2, 3, 4, 5, 6, 7],
     );
     assert.deepEqual([two.best.index, two.best.params], [one.best.index, one.best.params]);
+    assert.deepEqual([one.parallel, two.parallel], [1, 2]);
+  });
+
+  test("random and grid search keep --jobs 2 workers busy and propose the same points as --jobs 1", async () => {
+    for (const optimizer of ["{ kind: random }", "{ kind: grid, grid_points: 2 }"]) {
+      const spec = loadSearchSpec(
+        specYaml(`jobs-${optimizer.length}`, `budget: { candidates: 5 }\noptimizer: ${optimizer}\nfinal_test: false`),
+      );
+      const one = await runSearch(spec, { output: join(root, `rj1-${optimizer.length}`), jobs: 1 });
+      const two = await runSearch(spec, { output: join(root, `rj2-${optimizer.length}`), jobs: 2 });
+      const read = (r: typeof one) => strip(readFileSync(join(r.out, "search.json"), "utf8"));
+      assert.equal(read(two), read(one), optimizer);
+      assert.equal(two.candidates.length, 5);
+      assert.deepEqual([one.parallel, two.parallel], [1, 2], optimizer);
+    }
   });
 
   test("the test split is never read during the search; only the final evaluation reads it", async () => {
