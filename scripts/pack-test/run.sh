@@ -96,7 +96,9 @@ step "npx merglot --version: $got"
 
 merglot="node_modules/.bin/merglot" # npx's own start-up costs ~1 s a call; the bin is what npx runs
 recipe="node_modules/merglot/data/demo/recipe.yaml"
-"$merglot" merge "$recipe" -o merged --json >merge.json
+"$merglot" merge "$recipe" -o merged --json >merge.json 2>merge.err
+# the WebAssembly kernels are in the tarball and load from the installed package (else merge warns)
+if grep -q "WebAssembly kernel" merge.err; then cat merge.err >&2; fail "the WebAssembly kernels do not load from the installed package"; fi
 "$merglot" merge "$recipe" -o merged-again --json >/dev/null
 node -e '
 const s = JSON.parse(require("fs").readFileSync("merge.json", "utf8"));

@@ -18,6 +18,7 @@ import { gemmF64 } from "./gemm.js";
 import { qrFactor } from "./qr.js";
 import { descendingOrder, givens, rotateRows } from "./rotations.js";
 import { tridiagonalEig } from "./tridiag.js";
+import { growMemory, wasmInstance } from "./wasm.js";
 import { scratchF64 } from "./workspace.js";
 
 const EPS = 2 ** -52;
@@ -146,10 +147,8 @@ function squareSvd(
  * Golub–Kahan bidiagonalization of the n × n row-major `w` in place: diagonal → d, superdiagonal → e.
  * Left reflector j (rows j..n−1 of column j) stays in column j below the diagonal; right reflector j
  * (columns j+1..n−1 of row j) in row j from column j+1 (β there, v[1..] after).
- *
- * Each step makes three passes over the trailing block instead of the textbook four: uᵀA (four rows
- * at a time), then per row the left update fused with the dot product of the right update, then the
- * right update itself.
+ * From order WASM_MIN_N on, the loop runs on a copy of w in the WebAssembly kernel's memory, whose steps
+ * (wasm/bidiag.ts) give the JavaScript loop's bits.
  */
 function bidiagonalize(
   w: Float64Array,
@@ -157,11 +156,80 @@ function bidiagonalize(
   d: Float64Array,
   e: Float64Array,
 ): { tauL: Float64Array; tauR: Float64Array } {
+  const native = n >= WASM_MIN_N ? wasmBidiag(n) : null;
+  if (native) {
+    native.w.set(w.subarray(0, n * n));
+    const taus = bidiagonalizeWith(native.w, n, d, e, native.col, native.acc, native.v, native);
+    w.set(native.w);
+    return taus;
+  }
+  return bidiagonalizeWith(w, n, d, e, new Float64Array(n), new Float64Array(n), new Float64Array(n), null);
+}
+
+/** Below this order the JavaScript loop is as fast (the kernel's fixed costs: a copy in and out). */
+const WASM_MIN_N = 32;
+
+interface BidiagKernel {
+  memory: WebAssembly.Memory;
+  bidiagLeft(w: number, n: number, j: number, L: number, col: number, acc: number, tl: number): void;
+  bidiagRows(
+    w: number,
+    n: number,
+    j: number,
+    L: number,
+    col: number,
+    acc: number,
+    v: number,
+    tl: number,
+    tr: number,
+  ): void;
+}
+let bidiagKernel: BidiagKernel | null | undefined;
+
+interface BidiagSteps {
+  left(j: number, L: number, tl: number): void;
+  rows(j: number, L: number, tl: number, tr: number): void;
+}
+
+/** Views of w (n × n), col, acc and v in the kernel's memory, and its two steps; null when unavailable. */
+function wasmBidiag(
+  n: number,
+): (BidiagSteps & { w: Float64Array; col: Float64Array; acc: Float64Array; v: Float64Array }) | null {
+  if (bidiagKernel === undefined) bidiagKernel = wasmInstance<BidiagKernel>("bidiag");
+  const k = bidiagKernel;
+  if (k === null || !growMemory(k.memory, 8 * (n * n + 3 * n))) return null;
+  const buf = k.memory.buffer;
+  const colOff = 8 * n * n;
+  const accOff = colOff + 8 * n;
+  const vOff = accOff + 8 * n;
+  return {
+    w: new Float64Array(buf, 0, n * n),
+    col: new Float64Array(buf, colOff, n),
+    acc: new Float64Array(buf, accOff, n),
+    v: new Float64Array(buf, vOff, n),
+    left: (j, L, tl) => k.bidiagLeft(0, n, j, L, colOff, accOff, tl),
+    rows: (j, L, tl, tr) => k.bidiagRows(0, n, j, L, colOff, accOff, vOff, tl, tr),
+  };
+}
+
+/**
+ * The bidiagonalization loop with col (left reflector u, u[0] = 1), acc (τ_L·uᵀA) and v (right reflector,
+ * v[j+1] = 1) as work vectors; `steps` (the WebAssembly kernel) or the JavaScript below updates the trailing
+ * block. Each step makes three passes over it instead of the textbook four: uᵀA (four rows at a time), then
+ * per row the left update fused with the dot product of the right update, then the right update itself.
+ */
+function bidiagonalizeWith(
+  w: Float64Array,
+  n: number,
+  d: Float64Array,
+  e: Float64Array,
+  col: Float64Array,
+  acc: Float64Array,
+  v: Float64Array,
+  steps: BidiagSteps | null,
+): { tauL: Float64Array; tauR: Float64Array } {
   const tauL = new Float64Array(n);
   const tauR = new Float64Array(Math.max(0, n - 2));
-  const col = new Float64Array(n); // left reflector u (u[0] = 1)
-  const acc = new Float64Array(n); // τ_L·uᵀA
-  const v = new Float64Array(n); // right reflector (v[j+1] = 1)
   for (let j = 0; j < n; j++) {
     // Left reflector from column j, rows j..n−1 (gathered: columns are strided in row-major storage).
     const L = n - j;
@@ -172,7 +240,8 @@ function bidiagonalize(
     for (let i = 0; i < L; i++) w[(j + i) * n + j] = col[i];
     col[0] = 1;
     const c0 = j + 1;
-    if (tl !== 0 && c0 < n) {
+    if (tl !== 0 && c0 < n && steps) steps.left(j, L, tl);
+    else if (tl !== 0 && c0 < n) {
       acc.fill(0, c0, n);
       let i = 0;
       for (; i + 3 < L; i += 4) {
@@ -199,6 +268,10 @@ function bidiagonalize(
     if (tr !== 0) {
       v[c0] = 1;
       for (let c = c0 + 1; c < n; c++) v[c] = w[j * n + c];
+    }
+    if (steps) {
+      steps.rows(j, L, tl, tr);
+      continue;
     }
     for (let i = 1; i < L; i++) {
       const r = (j + i) * n;

@@ -27,7 +27,10 @@ export function wasmInstance<T>(name: string): (T & { memory: WebAssembly.Memory
         mod = new WebAssembly.Module(readFileSync(file));
       } catch (e) {
         const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (e as Error).message;
-        errors.set(name, `${file} not usable (${why}): reinstall merglot, or run npm run build in a checkout`);
+        errors.set(
+          name,
+          `${file} not usable (${why}): reinstall merglot, or run npm run build in a checkout`,
+        );
         mod = null;
       }
     }
@@ -42,7 +45,7 @@ export function wasmLoadError(name: string): string | null {
 }
 
 /** The kernel modules `npm run build` compiles (wasm/NAME.ts → dist/src/wasm/NAME.wasm). */
-export const WASM_MODULES = ["ties", "symeig"] as const;
+export const WASM_MODULES = ["ties", "symeig", "bidiag"] as const;
 
 /**
  * Why a kernel module cannot be used, for the user (a broken or partial install runs every merge on the slower
@@ -54,7 +57,8 @@ export function wasmProblem(): string | null {
   for (const name of WASM_MODULES) {
     if (!compiled.has(name)) wasmInstance(name);
     const e = errors.get(name);
-    if (e) return `WebAssembly kernel ${e}; merges run on the JavaScript kernels (same results, several times slower)`;
+    if (e)
+      return `WebAssembly kernel ${e}; merges run on the JavaScript kernels (same results, several times slower)`;
   }
   return null;
 }

@@ -63,7 +63,15 @@ describe("selection rules, hand-derived", () => {
         const u = next();
         // a few repeated magnitudes of both signs, zeros of both signs, tiny and huge exponents
         x[i] =
-          u < 0.2 ? (u < 0.1 ? 0.5 : -0.5) : u < 0.25 ? (u < 0.225 ? 0 : -0) : (next() - 0.5) * 2 ** (next() * 80 - 40);
+          u < 0.2
+            ? u < 0.1
+              ? 0.5
+              : -0.5
+            : u < 0.25
+              ? u < 0.225
+                ? 0
+                : -0
+              : (next() - 0.5) * 2 ** (next() * 80 - 40);
       }
       const bits = new Uint32Array(x.buffer);
       for (let r0 = 0; r0 < x.length; r0 += cols) {

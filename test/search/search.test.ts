@@ -136,7 +136,10 @@ describe("merglot search", () => {
   test("random and grid search keep --jobs 2 workers busy and propose the same points as --jobs 1", async () => {
     for (const optimizer of ["{ kind: random }", "{ kind: grid, grid_points: 2 }"]) {
       const spec = loadSearchSpec(
-        specYaml(`jobs-${optimizer.length}`, `budget: { candidates: 5 }\noptimizer: ${optimizer}\nfinal_test: false`),
+        specYaml(
+          `jobs-${optimizer.length}`,
+          `budget: { candidates: 5 }\noptimizer: ${optimizer}\nfinal_test: false`,
+        ),
       );
       const one = await runSearch(spec, { output: join(root, `rj1-${optimizer.length}`), jobs: 1 });
       const two = await runSearch(spec, { output: join(root, `rj2-${optimizer.length}`), jobs: 2 });
@@ -260,7 +263,10 @@ describe("merglot search", () => {
     // the killed search's orphaned workers may still be scoring in scratch folders named after their own
     // pid; the resumed search must not share one with them (it did when they were named by slot), and
     // sweeps the scratch of processes that are gone: plant one of a finished process
-    const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+    const gone = spawnSync(process.execPath, [
+      "-e",
+      "process.stdout.write(String(process.pid))",
+    ]).stdout.toString();
     const dead = join(`${out}.partial`, `.candidate.tmp-${gone}-0-feed`);
     mkdirSync(join(dead, "adapter"), { recursive: true });
     writeFileSync(join(dead, "adapter", "adapter_config.json"), "{}");

@@ -1,8 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { MerglotError } from "../../src/errors.js";
 import { mat, type Mat } from "../../src/tensor/matrix.js";
 import { bidiagonalSvd, svd } from "../../src/tensor/svd.js";
+import { wasmInstance, wasmLoadError } from "../../src/tensor/wasm.js";
 import {
   at,
   composeSvd,
@@ -187,4 +189,50 @@ describe("bidiagonal SVD kernels", () => {
     check(d, e, "qr", "zeros");
     assert.equal(bidiagonalSvd(Float64Array.from(d), Float64Array.from(e), "dc"), undefined);
   });
+});
+
+describe("svd's WebAssembly bidiagonalization", () => {
+  // The kernel (wasm/bidiag.ts) must give the JavaScript loop's bits; the JavaScript run is a child process with
+  // MERGLOT_WASM=js (the switch is read once per process). Shapes: square, tall (QR first), wide (transpose),
+  // odd widths (the kernel's two-at-a-time loops end on one column), a zero column (τ_L = 0) and repeated
+  // rows (rank-deficient: trailing reflectors τ_R = 0).
+  const script = (m: number, n: number, kind: string) => `
+    import { svd } from ${JSON.stringify(new URL("../../src/tensor/svd.js", import.meta.url).href)};
+    import { mat } from ${JSON.stringify(new URL("../../src/tensor/matrix.js", import.meta.url).href)};
+    let s = 4242;
+    const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296) - 0.5;
+    const a = mat(${m}, ${n});
+    for (let i = 0; i < ${m}; i++) for (let j = 0; j < ${n}; j++) a.data[i * ${n} + j] = rnd();
+    if (${JSON.stringify(kind)} === "zero-column") for (let i = 0; i < ${m}; i++) a.data[i * ${n} + 3] = 0;
+    if (${JSON.stringify(kind)} === "repeated-rows")
+      for (let i = ${m} >> 1; i < ${m}; i++) for (let j = 0; j < ${n}; j++) a.data[i * ${n} + j] = a.data[(i % 5) * ${n} + j];
+    const r = svd(a);
+    const hex = (x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("hex");
+    process.stdout.write(hex(r.s) + ":" + hex(r.u.data) + ":" + hex(r.v.data));`;
+  const run = (m: number, n: number, kind: string, env: Record<string, string>) => {
+    const res = spawnSync(process.execPath, ["--input-type=module", "-e", script(m, n, kind)], {
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+      maxBuffer: 1 << 28,
+    });
+    assert.equal(res.status, 0, res.stderr);
+    return res.stdout;
+  };
+  test("the kernel loads (else the comparisons below would compare JavaScript with itself)", () => {
+    assert.notEqual(wasmInstance("bidiag"), null, wasmLoadError("bidiag") ?? "");
+  });
+  for (const [m, n, kind] of [
+    [33, 33, "random"],
+    [130, 97, "random"],
+    [64, 257, "random"],
+    [120, 120, "zero-column"],
+    [90, 70, "repeated-rows"],
+  ] as const) {
+    test(`${m} × ${n} ${kind}: singular values and vectors bit-identical to the JavaScript loop`, () => {
+      const wasm = run(m, n, kind, { MERGLOT_WASM: "" });
+      const js = run(m, n, kind, { MERGLOT_WASM: "js" });
+      assert.ok(wasm.length > 0);
+      assert.equal(wasm, js);
+    });
+  }
 });
