@@ -8,7 +8,8 @@ import { existsSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { isMerglotError, MerglotError } from "../errors.js";
-import { firstIssue, readYamlMapping } from "../yaml-input.js";
+import { firstIssue } from "../yaml-input.js";
+import { readStudyDocument } from "./extends.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
 import { loadTask, type Task } from "../tasks/load.js";
 import { checkCommandTemplate } from "./command.js";
@@ -539,13 +540,7 @@ function resolveExecutors(s: StudyYaml, source: string): Study["executors"] {
 export function loadStudy(path: string): Study {
   if (!existsSync(path))
     throw new MerglotError("study.missing", `${path}: study file not found or unreadable`);
-  const obj = readYamlMapping(
-    path,
-    "study.yaml",
-    "a study must be a YAML mapping (base_model, tasks, …)",
-    "study.missing",
-  );
-  return parseStudy(obj, path, dirname(resolve(path)));
+  return parseStudy(readStudyDocument(path), path, dirname(resolve(path)));
 }
 
 /** The executor settings of one step kind: `executors.<kind>`, else `executor`. */
