@@ -29,8 +29,11 @@ export function overlay(
   return out;
 }
 
-/** The study document of `path` with its `extends` chain resolved. */
-export function readStudyDocument(path: string, chain: readonly string[] = []): Record<string, unknown> {
+/** The study document of `path` with its `extends` chain resolved, and the base files it read (nearest first). */
+export function readStudyDocument(
+  path: string,
+  chain: readonly string[] = [],
+): { doc: Record<string, unknown>; bases: string[] } {
   const doc = readYamlMapping(
     path,
     "study.yaml",
@@ -38,7 +41,7 @@ export function readStudyDocument(path: string, chain: readonly string[] = []): 
     "study.missing",
   );
   const ext = doc.extends;
-  if (ext === undefined) return doc;
+  if (ext === undefined) return { doc, bases: [] };
   if (typeof ext !== "string" || ext === "")
     throw new MerglotError("study.yaml", `${path}: extends: expected the file name of another study`);
   const here = resolve(path);
@@ -56,5 +59,6 @@ export function readStudyDocument(path: string, chain: readonly string[] = []): 
   if (!existsSync(basePath))
     throw new MerglotError("study.missing", `${path}: extends: ${ext}: study file not found`);
   const { extends: _e, ...rest } = doc;
-  return overlay(readStudyDocument(basePath, [...chain, here]), rest);
+  const base = readStudyDocument(basePath, [...chain, here]);
+  return { doc: overlay(base.doc, rest), bases: [ext, ...base.bases] };
 }

@@ -540,7 +540,17 @@ function resolveExecutors(s: StudyYaml, source: string): Study["executors"] {
 export function loadStudy(path: string): Study {
   if (!existsSync(path))
     throw new MerglotError("study.missing", `${path}: study file not found or unreadable`);
-  return parseStudy(readStudyDocument(path), path, dirname(resolve(path)));
+  const { doc, bases } = readStudyDocument(path);
+  try {
+    return parseStudy(doc, path, dirname(resolve(path)));
+  } catch (e) {
+    // a bad field may come from a base file: say which files made the study
+    if (bases.length === 0 || !(e instanceof MerglotError) || !e.message.startsWith(`${path}: `)) throw e;
+    throw new MerglotError(
+      e.code,
+      `${path} (extends ${bases.join(", which extends ")}): ${e.message.slice(path.length + 2)}`,
+    );
+  }
 }
 
 /** The executor settings of one step kind: `executors.<kind>`, else `executor`. */

@@ -141,5 +141,13 @@ evaluation: { bootstrap: 50 }
       /lost\.yaml: extends: nowhere\.yaml: study file not found/,
     );
     refused("num.yaml", "extends: 3\n", /num\.yaml: extends: expected the file name of another study/);
+    // a bad field in the base is reported with the files that made the study
+    write("bad-base.yaml", BASE.replace("ablations:", "ablation:"));
+    write("mid.yaml", "extends: bad-base.yaml\n");
+    refused(
+      "top.yaml",
+      "extends: mid.yaml\nname: top\n",
+      /top\.yaml \(extends mid\.yaml, which extends bad-base\.yaml\): .*"ablation"/,
+    );
   });
 });
