@@ -14,12 +14,12 @@ import {
   applyThresholdRange,
   breadcrumbsCuts,
   drop,
-  magprune,
   trimThreshold,
   type BreadcrumbsCuts,
   type Tensor,
   type TrimThreshold,
 } from "./operators.js";
+import { magpruneFast } from "./della-wasm.js";
 import { freshBuffers, type Buffers } from "./methods.js";
 import type { ModuleJob } from "./spaces/types.js";
 
@@ -151,7 +151,7 @@ export function makeBinder(opts: {
         magprune(i, chunk) {
           const out = buffers.f32(`${tensorKey}.kept.${i}`, chunk.length);
           const d = job.inputs[i]!.density;
-          return magprune(chunk, d, params.epsilon, cols, stream(i), opts.rescale, out);
+          return magpruneFast(chunk, d, params.epsilon, cols, stream(i), opts.rescale, out);
         },
         breadcrumbs(i, chunk) {
           let c = cuts.get(i);

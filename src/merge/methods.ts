@@ -67,8 +67,13 @@ function sum(xs: readonly Tensor[], c: readonly number[], b: Buffers): Tensor {
 function disjoint(kept: readonly Tensor[], ctx: MethodContext): Tensor {
   const b = ctx.buffers ?? freshBuffers;
   const n = kept[0]!.length;
+  // elect + disjoint mean are TIES with nothing trimmed: the SIMD kernel's bits are the JavaScript operators'
+  const out = b.f32("method.out", n);
+  // thresholds that keep every entry (zeros and −0 as ties, quota unlimited; fresh: the kernel consumes quotas)
+  const all: TrimThreshold[] = kept.map(() => ({ bits: 0, ties: Number.MAX_SAFE_INTEGER }));
+  if (tiesMergeWasm(kept, all, ctx.weights, ctx.signMethod, out)) return out;
   const gamma = electSign(kept, ctx.signMethod, b.f32("method.gamma", n), b.f64("method.sum", n));
-  return disjointMean(kept, ctx.weights, gamma, b.f32("method.out", n));
+  return disjointMean(kept, ctx.weights, gamma, out);
 }
 
 /** disjoint(op(x_i)…) through the fused kernel when the context has the range form of op. */

@@ -66,6 +66,22 @@ export class Rng {
     return r;
   }
 
+  /** The four state words into `into` (a kernel continues the stream there; see loadState). */
+  saveState(into: Uint32Array): void {
+    into[0] = this.s0;
+    into[1] = this.s1;
+    into[2] = this.s2;
+    into[3] = this.s3;
+  }
+
+  /** Continue from the state words a kernel left in `from` (written by saveState and advanced there). */
+  loadState(from: Uint32Array): void {
+    this.s0 = from[0]! | 0;
+    this.s1 = from[1]! | 0;
+    this.s2 = from[2]! | 0;
+    this.s3 = from[3]! | 0;
+  }
+
   /** Next uniform uint32 (xoshiro128** output). */
   nextU32(): number {
     const s1 = this.s1;

@@ -45,7 +45,7 @@ export function wasmLoadError(name: string): string | null {
 }
 
 /** The kernel modules `npm run build` compiles (wasm/NAME.ts → dist/src/wasm/NAME.wasm). */
-export const WASM_MODULES = ["ties", "symeig", "bidiag"] as const;
+export const WASM_MODULES = ["ties", "symeig", "bidiag", "della"] as const;
 
 /**
  * Why a kernel module cannot be used, for the user (a broken or partial install runs every merge on the slower
