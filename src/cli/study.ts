@@ -83,9 +83,19 @@ export function registerStudy(program: Command): void {
           `${c.done} done, ${c.running} running, ${c.interrupted} interrupted, ${c.failed} failed, ${c["to do"]} to do; ` +
           `recorded ${fmtS(st.wallS)} wall, ${fmtS(st.deviceS)} device\n`,
       );
+      const other = Object.entries(st.otherVersions);
+      if (other.length > 0)
+        process.stdout.write(
+          `note: ${other.reduce((a, [, n]) => a + n, 0)} finished steps come from other merglot versions than ` +
+            `this one (${st.version}): ${other.map(([v, n]) => `${v} ×${n}`).join(", ")}` +
+            `${st.otherVersions.unrecorded ? " (unrecorded: records older than the version field)" : ""}; ` +
+            `study run reuses them as they are — remove a step's folder steps/<key> to compute it again\n`,
+        );
       for (const s of st.steps)
         process.stdout.write(
-          `  ${s.status.padEnd(11)} ${s.id}${s.wallS !== null ? `  ${fmtS(s.wallS)}` : ""}${s.error ? `  (${s.error})` : ""}\n`,
+          `  ${s.status.padEnd(11)} ${s.id}${s.wallS !== null ? `  ${fmtS(s.wallS)}` : ""}` +
+            `${s.merglot !== null && s.merglot !== st.version ? `  [merglot ${s.merglot}: steps/${s.key}]` : ""}` +
+            `${s.error ? `  (${s.error})` : ""}\n`,
         );
     });
 }

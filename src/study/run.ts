@@ -6,6 +6,7 @@
  * the machine's cores divided among them, since training is CPU-bound and synchronous. Outputs are the
  * same either way: every step is deterministic given its inputs.
  */
+import { VERSION } from "../version.js";
 import { fork, type ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { rmSync } from "node:fs";
@@ -310,6 +311,7 @@ export async function runStudy(study: Study, options: RunOptions): Promise<RunSu
             tokens: report.tokens ?? null,
             info: report.info ?? {},
             finishedAt: new Date().toISOString(),
+            merglot: VERSION,
           };
           commitStep(opts.outDir, tmp, record);
           recordInto(entry, record, opts.outDir, false);

@@ -6,6 +6,7 @@
  * local scheduler does (store.ts): steps/<key> existing means the step finished, whatever was killed when.
  * The parent never writes a Slurm step's outputs; it watches for them and records them in study.lock.json.
  */
+import { VERSION } from "../version.js";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -116,6 +117,7 @@ export async function runStepJob(specPath: string, log: (line: string) => void):
         ...(process.env.SLURM_JOB_ID !== undefined ? { slurmJob: process.env.SLURM_JOB_ID } : {}),
       },
       finishedAt: new Date().toISOString(),
+      merglot: VERSION,
     };
     commitStep(outDir, tmp, record);
     log(`step ${step.id}: done in ${wallS.toFixed(1)} s`);

@@ -50,6 +50,8 @@ export interface StepRecord {
   tokens: number | null;
   info: Record<string, unknown>;
   finishedAt: string;
+  /** The merglot version that computed the step (absent in records written before versions were recorded). */
+  merglot?: string;
 }
 
 export interface LockStep {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { tempDir } from "../helpers/fixtures.js";
@@ -99,5 +99,33 @@ describe("kill -9 at a random moment, then resume", () => {
     const status = JSON.parse(st.stdout);
     assert.equal(status.counts.done, Object.keys(lock.steps).length);
     assert.equal(status.counts["to do"] + status.counts.interrupted + status.counts.failed, 0);
+
+    // every step records the merglot that computed it; status names the steps another version computed
+    const version = (JSON.parse(readFileSync("package.json", "utf8")) as { version: string }).version;
+    assert.ok((status.steps as { merglot: string }[]).every((s) => s.merglot === version));
+    assert.deepEqual(status.otherVersions, {});
+    const [a1, a2, a3] = Object.values(lock.steps as Record<string, { key: string }>).map((e) => e.key);
+    const restamp = (key: string, v: string | undefined) => {
+      const p = join(steps, key, "step.json");
+      const r = JSON.parse(readFileSync(p, "utf8")) as Record<string, unknown>;
+      if (v === undefined) delete r.merglot;
+      else r.merglot = v;
+      writeFileSync(p, JSON.stringify(r));
+    };
+    restamp(a1!, "0.0.9");
+    restamp(a2!, "0.0.9");
+    restamp(a3!, undefined);
+    const again = JSON.parse(runCli(["study", "status", out, "--json"]).stdout);
+    assert.deepEqual(again.otherVersions, { "0.0.9": 2, unrecorded: 1 });
+    const text = runCli(["study", "status", out]).stdout;
+    assert.match(
+      text,
+      /^note: 3 finished steps come from other merglot versions than this one \([^)]*\): 0\.0\.9 ×2, unrecorded ×1 \(unrecorded: records older/m,
+    );
+    assert.equal(text.split("\n").filter((l) => l.includes(`[merglot 0.0.9: steps/`)).length, 2);
+    assert.ok(text.includes(`[merglot unrecorded: steps/${a3}]`));
+    // and a run reuses them as they are
+    const plan = runCli(["study", "run", fx.studyPath, "-o", out, "--dry-run"]).stdout;
+    assert.match(plan, /^plan: (\d+) steps, \1 cached, 0 to run/m);
   });
 });
