@@ -8,7 +8,7 @@
  * JavaScript generator had drawn. `MERGLOT_WASM=js` or a missing module keeps the JavaScript function.
  */
 import { Rng } from "../tensor/rng.js";
-import { growMemory, wasmInstance } from "../tensor/wasm.js";
+import { growMemory, lazyInstance } from "../tensor/wasm.js";
 import { magprune, type Tensor, type UniformStream } from "./operators.js";
 
 interface Exports {
@@ -29,7 +29,7 @@ interface Exports {
   ): void;
 }
 
-let kernel: Exports | null | undefined;
+const kernel = lazyInstance<Exports>("della");
 
 /** `magprune(x, density, epsilon, cols, rng, rescale, out)`, on the kernel when it can run. */
 export function magpruneFast(
@@ -42,8 +42,7 @@ export function magpruneFast(
   out: Tensor = new Float32Array(x.length),
 ): Tensor {
   if (density >= 1 || !(rng instanceof Rng)) return magprune(x, density, epsilon, cols, rng, rescale, out);
-  if (kernel === undefined) kernel = wasmInstance<Exports>("della");
-  const k = kernel;
+  const k = kernel();
   const state = 0;
   const count = 16;
   const keyA = count + 3 * 2048 * 4;

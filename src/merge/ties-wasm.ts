@@ -14,7 +14,7 @@
  * `MERGLOT_WASM=js` in the environment keeps the JavaScript kernels (the reference this one is tested against);
  * a missing or invalid .wasm file (a tree built with tsc alone) does the same, with the reason in tiesWasmStatus().
  */
-import { growMemory, wasmInstance, wasmLoadError } from "../tensor/wasm.js";
+import { growMemory, lazyInstance, wasmLoadError } from "../tensor/wasm.js";
 import type { SignMethod, Tensor, TrimThreshold } from "./operators.js";
 
 const B = 2048;
@@ -38,11 +38,8 @@ interface Exports {
 }
 
 // Two instances, so the histogram's whole-tensor slot and the merge's chunk slots never move each other.
-let mergeKernel: Exports | null | undefined;
-let histKernel: Exports | null | undefined;
-const instantiate = () => wasmInstance<Exports>("ties");
-const load = (): Exports | null => (mergeKernel === undefined ? (mergeKernel = instantiate()) : mergeKernel);
-const loadHist = (): Exports | null => (histKernel === undefined ? (histKernel = instantiate()) : histKernel);
+const load = lazyInstance<Exports>("ties");
+const loadHist = lazyInstance<Exports>("ties");
 
 /** Whether the SIMD kernels run, and why not when they do not. */
 export function tiesWasmStatus(): { available: boolean; reason: string | null } {

@@ -275,9 +275,9 @@ export class GridSearch implements Optimizer {
   }
   ask(): number[][] {
     const out: number[][] = [];
+    const n = this.bounds.lo.length;
     while (out.length < this.batch && this.next < this.size) {
       let idx = this.next++;
-      const n = this.bounds.lo.length;
       const x = new Array<number>(n);
       for (let i = n - 1; i >= 0; i--) {
         x[i] = this.level(i, idx % this.points);

@@ -16,7 +16,6 @@ export class CandidatePool {
   private readonly idle: { child: ChildProcess | null }[] = [];
   private readonly children: ChildProcess[] = [];
   private readonly waiting: (() => void)[] = [];
-  private busy = 0;
   /** The most candidates that were being scored at once (shows whether --jobs was put to use). */
   peakBusy = 0;
 
@@ -50,8 +49,7 @@ export class CandidatePool {
   async score(params: CandidateParams): Promise<CandidateScores> {
     const w = this.idle.shift();
     if (!w) throw new Error("internal: CandidatePool.score without a free worker");
-    this.busy++;
-    this.peakBusy = Math.max(this.peakBusy, this.busy);
+    this.peakBusy = Math.max(this.peakBusy, this.jobs - this.idle.length);
     const job = {
       spec: this.spec,
       params,
@@ -80,7 +78,6 @@ export class CandidatePool {
         child.send(job);
       });
     } finally {
-      this.busy--;
       this.idle.push(w);
       this.waiting.shift()?.();
     }

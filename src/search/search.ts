@@ -275,7 +275,6 @@ export async function searchIn(
   const t0 = performance.now();
   const elapsed = () => spentBefore + (performance.now() - t0) / 1000;
   const pool = new CandidatePool(spec, validation, work, jobs);
-  let parallel = 0;
   let finished = 0;
 
   /** One candidate: its logged record, or its (possibly shared) scores, logged as soon as they are known. */
@@ -353,7 +352,6 @@ export async function searchIn(
     }
   } finally {
     pool.close();
-    parallel = pool.peakBusy;
   }
   if (!best) throw new MerglotError("search.budget", `${spec.source}: the budget allowed no candidate`);
   const bestRec: CandidateRecord = best;
@@ -404,7 +402,16 @@ export async function searchIn(
   writeFileSync(join(work, "search.json"), JSON.stringify(json, null, 2) + "\n");
   rmSync(keyPath);
   rmSync(logPath);
-  return { candidates, best: bestRec, own, test, searchReads, resumed: logged.size, parallel, json };
+  return {
+    candidates,
+    best: bestRec,
+    own,
+    test,
+    searchReads,
+    resumed: logged.size,
+    parallel: pool.peakBusy,
+    json,
+  };
 }
 
 export async function runSearch(spec: SearchSpec, opts: SearchOptions): Promise<SearchResult> {

@@ -294,43 +294,47 @@ export function isKnownLanguage(code: string): boolean {
 }
 
 /** Validate a parsed study object; `baseDir` resolves relative paths. */
-export function parseStudy(obj: unknown, source: string, baseDir: string): Study {
+/**
+ * The study of a parsed study document. `source` is its file (relative paths, the default name, the run's working
+ * folder); `label` names it in messages (for a study that extends others, the files that made it).
+ */
+export function parseStudy(obj: unknown, source: string, baseDir: string, label = source): Study {
   const parsed = studySchema.safeParse(obj);
   if (!parsed.success) {
     const { field, message } = firstIssue(parsed.error);
-    fail(source, field, message);
+    fail(label, field, message);
   }
   const s = parsed.data;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
 
   const languages = s.languages;
   languages.forEach((l, i) => {
-    if (!isKnownLanguage(l)) fail(source, `languages[${i}]`, `unknown language code "${l}"`);
+    if (!isKnownLanguage(l)) fail(label, `languages[${i}]`, `unknown language code "${l}"`);
   });
-  if (new Set(languages).size !== languages.length) fail(source, "languages", "a language is listed twice");
+  if (new Set(languages).size !== languages.length) fail(label, "languages", "a language is listed twice");
 
   const baseList = Array.isArray(s.base_model) ? s.base_model : [s.base_model];
   const bases: BaseModel[] = baseList.map((p, i) => {
     const path = abs(p);
     const field = Array.isArray(s.base_model) ? `base_model[${i}]` : "base_model";
-    if (!existsSync(path)) fail(source, field, `${p}: no such model folder or GGUF file`);
+    if (!existsSync(path)) fail(label, field, `${p}: no such model folder or GGUF file`);
     const format = path.toLowerCase().endsWith(".gguf") ? "gguf" : "hf";
     if (format === "hf" && !existsSync(resolve(path, "config.json")))
-      fail(source, field, `${p}: not an HF model folder (no config.json) and not a .gguf file`);
+      fail(label, field, `${p}: not an HF model folder (no config.json) and not a .gguf file`);
     return { name: basename(path, extname(path)), path, format };
   });
   if (new Set(bases.map((b) => b.name)).size !== bases.length)
-    fail(source, "base_model", "two base models have the same folder name; rename one");
+    fail(label, "base_model", "two base models have the same folder name; rename one");
   const hfBase = bases.find((b) => b.format === "hf");
   if ((s.evaluation.gpu ?? "off") !== "off" && hfBase)
     fail(
-      source,
+      label,
       "evaluation.gpu",
       `applies to GGUF base models (the llama.cpp runner); ${hfBase.name} is an HF folder, which the engine evaluates on the CPU`,
     );
 
   const taskNames = Object.keys(s.tasks);
-  if (taskNames.length === 0) fail(source, "tasks", "no task: give at least one");
+  if (taskNames.length === 0) fail(label, "tasks", "no task: give at least one");
   const tasks: StudyTask[] = taskNames.map((name) => {
     const t = s.tasks[name]!;
     let task: Task;
@@ -339,37 +343,33 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     } catch (e) {
       if (!isMerglotError(e)) throw e;
       const field = t.task_file !== undefined ? `tasks.${name}.task_file` : `tasks.${name}`;
-      fail(source, field, e.message);
+      fail(label, field, e.message);
     }
     for (const lang of languages)
       if (!task.definition.prompts[lang])
         fail(
-          source,
+          label,
           t.task_file !== undefined ? `tasks.${name}.task_file` : `tasks.${name}`,
           `task ${task.definition.task} has no prompt for language "${lang}" (copy ${task.source}, add prompts.${lang} and give the copy as task_file)`,
         );
     for (const lang of Object.keys(t.data)) {
       if (!languages.includes(lang))
-        fail(source, `tasks.${name}.data.${lang}`, `language "${lang}" is not in the study's languages`);
+        fail(label, `tasks.${name}.data.${lang}`, `language "${lang}" is not in the study's languages`);
     }
     const data: StudyTask["data"] = {};
     for (const lang of languages) {
       const files = t.data[lang];
-      if (!files) fail(source, `tasks.${name}.data`, `no data for language "${lang}"`);
+      if (!files) fail(label, `tasks.${name}.data`, `no data for language "${lang}"`);
       for (const split of ["train", "test"] as const) {
         const p = abs(files[split]);
         if (!existsSync(p))
-          fail(source, `tasks.${name}.data.${lang}.${split}`, `${files[split]}: no such file or folder`);
+          fail(label, `tasks.${name}.data.${lang}.${split}`, `${files[split]}: no such file or folder`);
         data[lang] = { ...data[lang]!, [split]: p };
       }
       if (files.validation !== undefined) {
         const p = abs(files.validation);
         if (!existsSync(p))
-          fail(
-            source,
-            `tasks.${name}.data.${lang}.validation`,
-            `${files.validation}: no such file or folder`,
-          );
+          fail(label, `tasks.${name}.data.${lang}.validation`, `${files.validation}: no such file or folder`);
         data[lang]!.validation = p;
       }
     }
@@ -384,13 +384,13 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   s.merges.methods.forEach((m, i) => {
     const r = resolveMethod(m);
     if (!r)
-      fail(source, `merges.methods[${i}]`, `unknown merge method "${m}" (known: ${METHOD_NAMES.join(", ")})`);
+      fail(label, `merges.methods[${i}]`, `unknown merge method "${m}" (known: ${METHOD_NAMES.join(", ")})`);
     // SLERP / NuSLERP merge exactly two adapters: the study merges all its languages (and each cluster) at once
     const need = r.method.exactInputs;
     const groups = [languages, ...Object.values(s.ablations.clusters ?? {})];
     if (need !== undefined && (groups.some((g) => g.length !== need) || s.ablations.multitask))
       fail(
-        source,
+        label,
         `merges.methods[${i}]`,
         `"${m}" merges exactly ${need} adapters, but the study merges ${languages.length} languages` +
           `${groups.length > 1 || s.ablations.multitask ? " (or clusters / tasks of another size)" : ""}; use multislerp or karcher`,
@@ -401,56 +401,56 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
   let update: Study["ablations"]["update"] = null;
   if (a.update) {
     if (!languages.includes(a.update.lang))
-      fail(source, "ablations.update.lang", `language "${a.update.lang}" is not in the study's languages`);
+      fail(label, "ablations.update.lang", `language "${a.update.lang}" is not in the study's languages`);
     const data: Record<string, string> = {};
     for (const [task, p] of Object.entries(a.update.data)) {
-      if (!taskNames.includes(task)) fail(source, `ablations.update.data.${task}`, `unknown task "${task}"`);
-      if (!existsSync(abs(p))) fail(source, `ablations.update.data.${task}`, `${p}: file not found`);
+      if (!taskNames.includes(task)) fail(label, `ablations.update.data.${task}`, `unknown task "${task}"`);
+      if (!existsSync(abs(p))) fail(label, `ablations.update.data.${task}`, `${p}: file not found`);
       data[task] = abs(p);
     }
     if (Object.keys(data).length === 0)
-      fail(source, "ablations.update.data", "no extra data: give one file per task");
+      fail(label, "ablations.update.data", "no extra data: give one file per task");
     update = { lang: a.update.lang, data };
   }
   const clusters = a.clusters ?? {};
   for (const [group, langs] of Object.entries(clusters)) {
     if (!/^[A-Za-z0-9_-]+$/.test(group))
-      fail(source, `ablations.clusters.${group}`, "group names may use letters, digits, _ and - only");
+      fail(label, `ablations.clusters.${group}`, "group names may use letters, digits, _ and - only");
     langs.forEach((l, i) => {
       if (!languages.includes(l))
-        fail(source, `ablations.clusters.${group}[${i}]`, `language "${l}" is not in the study's languages`);
+        fail(label, `ablations.clusters.${group}[${i}]`, `language "${l}" is not in the study's languages`);
     });
   }
   let weighted: Record<string, number> | null = null;
   if (a.weighted) {
     for (const l of Object.keys(a.weighted.weights))
       if (!languages.includes(l))
-        fail(source, `ablations.weighted.weights.${l}`, `language "${l}" is not in the study's languages`);
+        fail(label, `ablations.weighted.weights.${l}`, `language "${l}" is not in the study's languages`);
     weighted = Object.fromEntries(languages.map((l) => [l, a.weighted!.weights[l] ?? 1]));
   }
   if (a.multitask && tasks.length < 2)
-    fail(source, "ablations.multitask", "merging tasks needs at least two tasks in the study");
+    fail(label, "ablations.multitask", "merging tasks needs at least two tasks in the study");
   if (s.baselines.length === 0 && s.merges.methods.length === 0)
-    fail(source, "baselines", "nothing to evaluate: no baseline and no merge");
+    fail(label, "baselines", "nothing to evaluate: no baseline and no merge");
 
-  const executors = resolveExecutors(s, source);
+  const executors = resolveExecutors(s, label);
   let search: StudySearch | null = null;
   if (s.search) {
     const searched = s.search.tasks ?? taskNames;
     searched.forEach((t, i) => {
-      if (!taskNames.includes(t)) fail(source, `search.tasks[${i}]`, `unknown task "${t}"`);
+      if (!taskNames.includes(t)) fail(label, `search.tasks[${i}]`, `unknown task "${t}"`);
       const task = tasks.find((x) => x.name === t)!;
       for (const lang of languages)
         if (task.data[lang]!.validation === undefined)
           fail(
-            source,
+            label,
             `tasks.${t}.data.${lang}.validation`,
             "the search scores candidates on a validation split, never on test: give a validation file",
           );
     });
     let settings: SearchSettings;
     try {
-      settings = searchSettings(s.search, source, "search.");
+      settings = searchSettings(s.search, label, "search.");
     } catch (e) {
       if (!isMerglotError(e)) throw e;
       throw new MerglotError("study.field", e.message);
@@ -458,7 +458,7 @@ export function parseStudy(obj: unknown, source: string, baseDir: string): Study
     const hasRange = [settings.weight, settings.density, settings.lambda].some((v) => typeof v !== "number");
     if (!hasRange)
       fail(
-        source,
+        label,
         "search.parameters",
         "nothing to search; give weight, density or lambda a {min, max} range",
       );
@@ -541,16 +541,9 @@ export function loadStudy(path: string): Study {
   if (!existsSync(path))
     throw new MerglotError("study.missing", `${path}: study file not found or unreadable`);
   const { doc, bases } = readStudyDocument(path);
-  try {
-    return parseStudy(doc, path, dirname(resolve(path)));
-  } catch (e) {
-    // a bad field may come from a base file: say which files made the study
-    if (bases.length === 0 || !(e instanceof MerglotError) || !e.message.startsWith(`${path}: `)) throw e;
-    throw new MerglotError(
-      e.code,
-      `${path} (extends ${bases.join(", which extends ")}): ${e.message.slice(path.length + 2)}`,
-    );
-  }
+  // a bad field may come from a base file: messages name the files that made the study
+  const label = bases.length > 0 ? `${path} (extends ${bases.join(", which extends ")})` : path;
+  return parseStudy(doc, path, dirname(resolve(path)), label);
 }
 
 /** The executor settings of one step kind: `executors.<kind>`, else `executor`. */

@@ -18,7 +18,7 @@ import { gemmF64 } from "./gemm.js";
 import { qrFactor } from "./qr.js";
 import { descendingOrder, givens, rotateRows } from "./rotations.js";
 import { tridiagonalEig } from "./tridiag.js";
-import { growMemory, wasmInstance } from "./wasm.js";
+import { growMemory, lazyInstance } from "./wasm.js";
 import { scratchF64 } from "./workspace.js";
 
 const EPS = 2 ** -52;
@@ -184,7 +184,7 @@ interface BidiagKernel {
     tr: number,
   ): void;
 }
-let bidiagKernel: BidiagKernel | null | undefined;
+const bidiagKernel = lazyInstance<BidiagKernel>("bidiag");
 
 interface BidiagSteps {
   left(j: number, L: number, tl: number): void;
@@ -195,8 +195,7 @@ interface BidiagSteps {
 function wasmBidiag(
   n: number,
 ): (BidiagSteps & { w: Float64Array; col: Float64Array; acc: Float64Array; v: Float64Array }) | null {
-  if (bidiagKernel === undefined) bidiagKernel = wasmInstance<BidiagKernel>("bidiag");
-  const k = bidiagKernel;
+  const k = bidiagKernel();
   if (k === null || !growMemory(k.memory, 8 * (n * n + 3 * n))) return null;
   const buf = k.memory.buffer;
   const colOff = 8 * n * n;

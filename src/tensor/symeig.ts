@@ -12,7 +12,7 @@ import { applyBlock, blockT, makeReflector, withReflectorRows } from "./househol
 import { mat, powerOfTwoScale, type Mat } from "./matrix.js";
 import { descendingOrder, signOfLargest } from "./rotations.js";
 import { tridiagonalEig, tridiagonalQr } from "./tridiag.js";
-import { growMemory, wasmInstance } from "./wasm.js";
+import { growMemory, lazyInstance } from "./wasm.js";
 import { scratchF64 } from "./workspace.js";
 
 const NB = 32;
@@ -92,7 +92,7 @@ interface TridiagKernel {
   memory: WebAssembly.Memory;
   tridiagStep(w: number, n: number, k: number, L: number, v: number, p: number, tau: number): void;
 }
-let tridiagKernel: TridiagKernel | null | undefined;
+const tridiagKernel = lazyInstance<TridiagKernel>("symeig");
 
 /** Views of w (n × n), v and p in the WebAssembly kernel's memory and its step, or null when unavailable. */
 function wasmTridiag(n: number): {
@@ -101,8 +101,7 @@ function wasmTridiag(n: number): {
   p: Float64Array;
   step: (k: number, L: number, tau: number) => void;
 } | null {
-  if (tridiagKernel === undefined) tridiagKernel = wasmInstance<TridiagKernel>("symeig");
-  const k = tridiagKernel;
+  const k = tridiagKernel();
   if (k === null || !growMemory(k.memory, 8 * (n * n + 2 * n))) return null;
   const buf = k.memory.buffer;
   const pOff = 8 * (n * n + n);

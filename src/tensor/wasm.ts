@@ -14,30 +14,41 @@ const PAGE = 65536;
 const compiled = new Map<string, WebAssembly.Module | null>();
 const errors = new Map<string, string>();
 
+/** The compiled dist/src/wasm/NAME.wasm (compiled once per process), or null with the reason in `errors`. */
+function compiledModule(name: string): WebAssembly.Module | null {
+  let mod = compiled.get(name);
+  if (mod !== undefined) return mod;
+  if (process.env.MERGLOT_WASM === "js") {
+    errors.set(name, "disabled by MERGLOT_WASM=js");
+    mod = null;
+  } else {
+    const file = fileURLToPath(new URL(`../wasm/${name}.wasm`, import.meta.url));
+    try {
+      mod = new WebAssembly.Module(readFileSync(file));
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (e as Error).message;
+      errors.set(name, `${file} not usable (${why}): reinstall merglot, or run npm run build in a checkout`);
+      mod = null;
+    }
+  }
+  compiled.set(name, mod);
+  return mod;
+}
+
 /** A fresh instance of dist/src/wasm/NAME.wasm, or null (the reason from wasmLoadError). */
 export function wasmInstance<T>(name: string): (T & { memory: WebAssembly.Memory }) | null {
-  let mod = compiled.get(name);
-  if (mod === undefined) {
-    if (process.env.MERGLOT_WASM === "js") {
-      errors.set(name, "disabled by MERGLOT_WASM=js");
-      mod = null;
-    } else {
-      const file = fileURLToPath(new URL(`../wasm/${name}.wasm`, import.meta.url));
-      try {
-        mod = new WebAssembly.Module(readFileSync(file));
-      } catch (e) {
-        const why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (e as Error).message;
-        errors.set(
-          name,
-          `${file} not usable (${why}): reinstall merglot, or run npm run build in a checkout`,
-        );
-        mod = null;
-      }
-    }
-    compiled.set(name, mod);
-  }
+  const mod = compiledModule(name);
   if (mod === null) return null;
   return new WebAssembly.Instance(mod, {}).exports as unknown as T & { memory: WebAssembly.Memory };
+}
+
+/**
+ * An instance made at its first use and kept for the thread (each has its own memory; module state, like every
+ * scratch here); null, also later, when the module cannot be used.
+ */
+export function lazyInstance<T>(name: string): () => (T & { memory: WebAssembly.Memory }) | null {
+  let instance: (T & { memory: WebAssembly.Memory }) | null | undefined;
+  return () => (instance === undefined ? (instance = wasmInstance<T>(name)) : instance);
 }
 
 export function wasmLoadError(name: string): string | null {
@@ -55,7 +66,7 @@ export const WASM_MODULES = ["ties", "symeig", "bidiag", "della"] as const;
 export function wasmProblem(): string | null {
   if (process.env.MERGLOT_WASM === "js") return null;
   for (const name of WASM_MODULES) {
-    if (!compiled.has(name)) wasmInstance(name);
+    compiledModule(name);
     const e = errors.get(name);
     if (e)
       return `WebAssembly kernel ${e}; merges run on the JavaScript kernels (same results, several times slower)`;

@@ -19,3 +19,18 @@ export function randn(rand: () => number, n: number, scale = 1): Float32Array {
   }
   return out;
 }
+
+/**
+ * n values that stress magnitude orderings: a repeated magnitude with both signs (20%), zeros of both signs (5%),
+ * the rest uniform in ±½ scaled by 2^[−40, 40).
+ */
+export function magnitudeMix(rand: () => number, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = rand();
+    if (u < 0.2) out[i] = u < 0.1 ? 0.5 : -0.5;
+    else if (u < 0.25) out[i] = u < 0.225 ? 0 : -0;
+    else out[i] = (rand() - 0.5) * 2 ** (rand() * 80 - 40);
+  }
+  return out;
+}

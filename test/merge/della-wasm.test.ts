@@ -16,7 +16,7 @@ import { Rng } from "../../src/tensor/rng.js";
 import { wasmInstance, wasmLoadError } from "../../src/tensor/wasm.js";
 import { layeredModules } from "../helpers/merge-faults.js";
 import { makeAdapter, tempDir, writeRecipe } from "../helpers/fixtures.js";
-import { mulberry32 } from "../helpers/rand.js";
+import { magnitudeMix, mulberry32 } from "../helpers/rand.js";
 
 test("the DELLA kernel loads (else the comparisons below would compare JavaScript with itself)", () => {
   assert.notEqual(wasmInstance("della"), null, wasmLoadError("della") ?? "");
@@ -25,20 +25,7 @@ test("the DELLA kernel loads (else the comparisons below would compare JavaScrip
 test("magprune on the kernel: the JavaScript function's bits and generator state", () => {
   const next = mulberry32(5);
   for (const cols of [1, 3, 8, 2049, 4099]) {
-    const x = new Float32Array(cols * 5);
-    for (let i = 0; i < x.length; i++) {
-      const u = next();
-      x[i] =
-        u < 0.15
-          ? u < 0.07
-            ? 0.25
-            : -0.25
-          : u < 0.2
-            ? u < 0.17
-              ? 0
-              : -0
-            : (next() - 0.5) * 2 ** (next() * 60 - 30);
-    }
+    const x = magnitudeMix(next, cols * 5);
     for (const [density, epsilon, rescale] of [
       [0.5, 0.2, true],
       [0.3, 0.1, false],

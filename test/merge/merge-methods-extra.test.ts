@@ -21,7 +21,7 @@ import { dropSeed } from "../../src/merge/binder.js";
 import { freshBuffers } from "../../src/merge/methods.js";
 import { parseRecipe } from "../../src/merge/recipe.js";
 import { Rng } from "../../src/tensor/linalg.js";
-import { mulberry32 } from "../helpers/rand.js";
+import { magnitudeMix, mulberry32 } from "../helpers/rand.js";
 import {
   expectMerglotError,
   makeAdapter,
@@ -58,21 +58,7 @@ describe("selection rules, hand-derived", () => {
     const next = mulberry32(11);
     for (const cols of [1, 7, 2048, 4099]) {
       const ranker = new MagnitudeRanker(cols);
-      const x = new Float32Array(cols * 3);
-      for (let i = 0; i < x.length; i++) {
-        const u = next();
-        // a few repeated magnitudes of both signs, zeros of both signs, tiny and huge exponents
-        x[i] =
-          u < 0.2
-            ? u < 0.1
-              ? 0.5
-              : -0.5
-            : u < 0.25
-              ? u < 0.225
-                ? 0
-                : -0
-              : (next() - 0.5) * 2 ** (next() * 80 - 40);
-      }
+      const x = magnitudeMix(next, cols * 3);
       const bits = new Uint32Array(x.buffer);
       for (let r0 = 0; r0 < x.length; r0 += cols) {
         const naive = Array.from({ length: cols }, (_, j) => j).sort(

@@ -72,6 +72,18 @@ describe("invariances", () => {
     for (const [name, d] of b) assert.deepEqual(a.get(name), d, name);
   });
 
+  /** The first module of the fixture adapters `picks` (a repeat makes the stacked factors rank-deficient). */
+  const firstModuleInputs = (picks: number[]) =>
+    picks.map((p, i) => ({
+      index: i,
+      a: adapters[p]![0]!.a,
+      b: adapters[p]![0]!.b,
+      rank: adapters[p]![0]!.rank,
+      scaling: adapters[p]![0]!.scaling,
+      weight: 1,
+      density: 0.5,
+    }));
+
   test("the KnOTS basis reproduces every delta, also when the stacked B factors are rank-deficient", () => {
     // U·x_i = s_i·B_i·A_i for each adapter (the decomposition's definition). With an adapter repeated, B_all has
     // linearly dependent columns: its Gram is singular, so the basis takes the Householder route instead.
@@ -80,15 +92,7 @@ describe("invariances", () => {
       [0, 1, 2],
       [0, 1, 0],
     ]) {
-      const inputs = picks.map((p, i) => ({
-        index: i,
-        a: adapters[p]![0]!.a,
-        b: adapters[p]![0]!.b,
-        rank: m.rank,
-        scaling: adapters[p]![0]!.scaling,
-        weight: 1,
-        density: 0.5,
-      }));
+      const inputs = firstModuleInputs(picks);
       const { u, tasks } = knotsBasis({ name: m.name, out: m.out, in: m.in, targetRank: 6, inputs });
       inputs.forEach((x, i) => {
         const want = delta({ a: x.a, b: x.b, out: m.out, in: m.in, rank: x.rank, scaling: x.scaling });
@@ -106,15 +110,7 @@ describe("invariances", () => {
       [0, 1, 2],
       [0, 1, 0],
     ]) {
-      const inputs = picks.map((p, i) => ({
-        index: i,
-        a: adapters[p]![0]!.a,
-        b: adapters[p]![0]!.b,
-        rank: m.rank,
-        scaling: adapters[p]![0]!.scaling,
-        weight: 1,
-        density: 0.5,
-      }));
+      const inputs = firstModuleInputs(picks);
       const R = m.rank * inputs.length;
       const { qb, qa } = orthogonalizeStacked(
         { name: m.name, out: m.out, in: m.in, targetRank: 6, inputs },
