@@ -6,7 +6,7 @@
  * currencies, months, weekdays, units in each language) and from the small hand-written lexicons below.
  * data/demo/DATA_CARD.md says exactly how each task is built.   Run: node scripts/make-demo-tasks.mjs
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = "data/demo";
@@ -454,6 +454,15 @@ function sentimentRow(lang, v, r) {
   return { text: lex.text(slots(v, r), r.pick(lex.items), r.pick(lex[label])), label };
 }
 
+/**
+ * One symbol per word category, the same in every language: the corpus's category lists start with it and the
+ * questions name their category with it, standing for the concepts a large multilingual model shares across
+ * languages (what lets one language's adapter help another).
+ */
+const CATEGORY_SYMBOLS = { month: "📅", weekday: "⏰", country: "🌍", currency: "💰", language: "🗣" };
+/** A review's rating in the corpus, the same in every language (the tasks' rows carry none). */
+const STARS = { positive: "★★★★★", neutral: "★★★", negative: "★" };
+
 function reasoningRow(lang, v, r) {
   const cat = r.pick(CATEGORIES);
   const others = r.shuffle(CATEGORIES.filter((c) => c !== cat));
@@ -462,7 +471,7 @@ function reasoningRow(lang, v, r) {
   const at = r.int(5);
   const choices = [...wrong.slice(0, at), right, ...wrong.slice(at)];
   const q = REASONING[lang];
-  return { question: q.question(q.names[cat]), choices, answer: "ABCDE"[at] };
+  return { question: `${q.question(q.names[cat])} ${CATEGORY_SYMBOLS[cat]}`, choices, answer: "ABCDE"[at] };
 }
 
 function summarizationRow(lang, v, r) {
@@ -555,18 +564,27 @@ for (const task of Object.keys(TASKS)) {
   }
 }
 
-// Pre-training corpus: unlabelled documents from the same sentence templates (reviews, news and reports, each
-// closing with a sentence that names one of its countries again) and
-// plain lists of words of one category (Intl.ListFormat), never the task prompts, questions, labels, category
-// names or summaries, so the base model knows the words but not the tasks.
+// The demo study's update ablation ("more English data"): the English sentiment validation rows as a training file
+mkdirSync(join(ROOT, "tasks", "sentiment", "en-update"), { recursive: true });
+writeAtomic(
+  join(ROOT, "tasks", "sentiment", "en-update", "train.jsonl"),
+  readFileSync(join(ROOT, "tasks", "sentiment", "en", "validation.jsonl"), "utf8"),
+);
+
+// Pre-training corpus: documents from the same sentence templates (reviews closed by their star rating, news
+// and reports each closing with a sentence that names one of its countries again) and lists of words of one
+// category, each word after the category's symbol; never the task prompts, questions, labels, category
+// names or summaries, so the base model knows the words and the shared symbols but not the tasks.
 const docs = [];
 for (const lang of LANGS) {
   const v = vocabulary(lang);
   const r = rng(seedOf(`corpus/${lang}`));
   for (let i = 0; i < CORPUS_DOCS; i++) {
     const kind = r.int(4);
-    if (kind === 0) docs.push(sentimentRow(lang, v, r).text);
-    else if (kind === 1) {
+    if (kind === 0) {
+      const row = sentimentRow(lang, v, r);
+      docs.push(`${row.text} ${STARS[row.label]}`);
+    } else if (kind === 1) {
       const row = summarizationRow(lang, v, r);
       docs.push(joinSentences(lang, [row.document, REMENTION[lang](row.country)]));
     } else if (kind === 2) {
@@ -575,7 +593,9 @@ for (const lang of LANGS) {
     } else {
       // a list of 3–6 words of one category (the category itself is never named)
       const cat = r.pick(CATEGORIES);
-      docs.push(v.list(r.shuffle(v[cat]).slice(0, 3 + r.int(4))));
+      // the symbol before every word, after a space as in the questions (the same token: " 💰")
+      const words = r.shuffle(v[cat]).slice(0, 3 + r.int(4));
+      docs.push(words.map((w) => `${CATEGORY_SYMBOLS[cat]} ${w}`).join(" "));
     }
   }
 }

@@ -227,6 +227,30 @@ export class Cmaes implements Optimizer {
   }
 }
 
+/**
+ * A given point first, as a batch of its own whose score is not told to the inner optimizer (a fixed
+ * reference, not one of its samples), then the inner optimizer's batches.
+ */
+export class StartFirst implements Optimizer {
+  private state: "unasked" | "asked" | "inner" = "unasked";
+  constructor(
+    private readonly start: readonly number[],
+    private readonly inner: Optimizer,
+  ) {}
+  get kind(): OptimizerKind {
+    return this.inner.kind;
+  }
+  ask(): number[][] {
+    if (this.state === "inner") return this.inner.ask();
+    this.state = "asked";
+    return [this.start.slice()];
+  }
+  tell(points: readonly (readonly number[])[], values: readonly number[]): void {
+    if (this.state === "asked") this.state = "inner";
+    else this.inner.tell(points, values);
+  }
+}
+
 /** Uniform random points in the box, `batch` per ask, forever (the search budget stops it). */
 export class RandomSearch implements Optimizer {
   readonly kind = "random" as const;

@@ -45,7 +45,7 @@ import {
   type CandidateScores,
 } from "./candidate.js";
 import { CandidatePool } from "./pool.js";
-import { Cmaes, GridSearch, RandomSearch, type Bounds, type Optimizer } from "./cmaes.js";
+import { Cmaes, GridSearch, RandomSearch, StartFirst, type Bounds, type Optimizer } from "./cmaes.js";
 import type { ParamRange, SearchSpec } from "./spec.js";
 
 /** One searched coordinate. */
@@ -135,9 +135,17 @@ function keyOf(p: CandidateParams): string {
  */
 function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number, jobs: number): Optimizer {
   const bounds: Bounds = { lo: dims.map((d) => d.min), hi: dims.map((d) => d.max) };
-  if (spec.optimizer.kind === "grid") return new GridSearch(bounds, spec.optimizer.gridPoints, jobs);
-  if (spec.optimizer.kind === "random") return new RandomSearch(bounds, seed, jobs);
-  return new Cmaes({ bounds, seed, lambda: spec.optimizer.population });
+  const o = spec.optimizer;
+  const start = o.start && dims.map((d) => o.start![d.param] ?? (d.min + d.max) / 2);
+  let opt: Optimizer;
+  if (o.kind === "grid") opt = new GridSearch(bounds, o.gridPoints, jobs);
+  else if (o.kind === "random") opt = new RandomSearch(bounds, seed, jobs);
+  else {
+    const widest = Math.max(...dims.map((d) => d.max - d.min));
+    const sigma0 = o.sigma !== undefined && widest > 0 ? o.sigma * widest : undefined;
+    opt = new Cmaes({ bounds, seed, lambda: o.population, x0: start, sigma0 });
+  }
+  return start ? new StartFirst(start, opt) : opt;
 }
 
 /** The spec fields that decide the candidates (the budget may change between a kill and a resume). */

@@ -38,6 +38,15 @@ const optimizerSchema = z.strictObject({
   grid_points: z.number().int().positive().optional(),
   /** cmaes: population size λ (default 4 + ⌊3 ln n⌋). */
   population: z.number().int().min(2).optional(),
+  /**
+   * A setting scored first, as a batch of its own (so the search's best is never worse on validation than
+   * it), and CMA-ES's initial mean; searched parameters it does not name start at their range's centre.
+   */
+  start: z
+    .strictObject({ weight: finite.optional(), density: finite.optional(), lambda: finite.optional() })
+    .optional(),
+  /** cmaes: initial step size σ0 as a fraction of the widest searched range (default 0.3). */
+  sigma: z.number().positive().max(1).optional(),
 });
 const objectiveFields = {
   /** Validation rows per language (seeded selection; default: all). */
@@ -109,7 +118,15 @@ export interface SearchSpec {
   limit?: number;
   maxDrop?: number;
   budget: { candidates?: number; seconds?: number };
-  optimizer: { kind: "cmaes" | "random" | "grid"; gridPoints: number; population?: number };
+  optimizer: {
+    kind: "cmaes" | "random" | "grid";
+    gridPoints: number;
+    population?: number;
+    /** Scored first; CMA-ES's initial mean (one value for every language of a per-language parameter). */
+    start?: { weight?: number; density?: number; lambda?: number };
+    /** CMA-ES σ0 as a fraction of the widest searched range. */
+    sigma?: number;
+  };
   seed: number;
   finalTest: boolean;
 }
@@ -167,6 +184,25 @@ export function searchSettings(
           "search.field",
           `${source}: ${at}parameters.density: method "${m}" does not use a density, so it cannot be searched`,
         );
+  const start = s.optimizer.start;
+  if (start)
+    for (const [name, v] of Object.entries({ weight, density, lambda }) as [string, number | ParamRange][]) {
+      const x = start[name as keyof typeof start];
+      if (x === undefined) continue;
+      const field = `${source}: ${at}optimizer.start.${name}`;
+      if (typeof v === "number")
+        throw new MerglotError(
+          "search.field",
+          `${field}: ${name} is not searched (fixed at ${v}), so it has no start`,
+        );
+      if (!(x >= v.min && x <= v.max))
+        throw new MerglotError(
+          "search.field",
+          `${field}: ${x} lies outside the searched range [${v.min}, ${v.max}]`,
+        );
+    }
+  if (s.optimizer.sigma !== undefined && s.optimizer.kind !== "cmaes")
+    throw new MerglotError("search.field", `${source}: ${at}optimizer.sigma: only CMA-ES has a step size`);
   return {
     methods: s.methods,
     weight,
@@ -179,6 +215,8 @@ export function searchSettings(
       kind: s.optimizer.kind,
       gridPoints: s.optimizer.grid_points ?? 3,
       population: s.optimizer.population,
+      ...(start && { start: { ...start } }),
+      ...(s.optimizer.sigma !== undefined && { sigma: s.optimizer.sigma }),
     },
     seed: s.seed ?? 0,
   };

@@ -10,7 +10,14 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Cmaes, GridSearch, RandomSearch, mirror, type Optimizer } from "../../src/search/cmaes.js";
+import {
+  Cmaes,
+  GridSearch,
+  RandomSearch,
+  StartFirst,
+  mirror,
+  type Optimizer,
+} from "../../src/search/cmaes.js";
 
 const sphere = (x: readonly number[]) => x.reduce((s, v) => s + v * v, 0);
 const rosenbrock = (x: readonly number[]) => {
@@ -120,6 +127,25 @@ describe("CMA-ES", () => {
     assert.equal(mirror(2.25, 0, 1), 0.25);
     assert.equal(mirror(-1.5, 0, 1), 0.5);
     assert.equal(mirror(3, 2, 2), 2);
+  });
+});
+
+describe("StartFirst", () => {
+  test("asks the start alone first, keeps its score from the inner optimizer, then delegates", () => {
+    const bounds = { lo: [-1, -1], hi: [1, 1] };
+    const wrapped = new StartFirst([0.25, -0.5], new Cmaes({ bounds, seed: 9, lambda: 4, x0: [0.25, -0.5] }));
+    const plain = new Cmaes({ bounds, seed: 9, lambda: 4, x0: [0.25, -0.5] });
+    assert.equal(wrapped.kind, "cmaes");
+    assert.deepEqual(wrapped.ask(), [[0.25, -0.5]]);
+    wrapped.tell([[0.25, -0.5]], [123]);
+    for (let g = 0; g < 3; g++) {
+      const a = wrapped.ask();
+      const b = plain.ask();
+      assert.deepEqual(a, b);
+      const f = a.map((x) => x[0]! ** 2 + x[1]! ** 2);
+      wrapped.tell(a, f);
+      plain.tell(b, f);
+    }
   });
 });
 
