@@ -185,9 +185,11 @@ export function searchSettings(
           `${source}: ${at}parameters.density: method "${m}" does not use a density, so it cannot be searched`,
         );
   const start = s.optimizer.start;
+  const ranges = { weight, density, lambda };
   if (start)
-    for (const [name, v] of Object.entries({ weight, density, lambda }) as [string, number | ParamRange][]) {
-      const x = start[name as keyof typeof start];
+    for (const name of ["weight", "density", "lambda"] as const) {
+      const x = start[name];
+      const v = ranges[name];
       if (x === undefined) continue;
       const field = `${source}: ${at}optimizer.start.${name}`;
       if (typeof v === "number")
