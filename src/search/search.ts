@@ -36,6 +36,7 @@ import { MerglotError } from "../errors.js";
 import { sweepDebris } from "../output/debris.js";
 import { checkOutput, OWNERS, openOutput, type OutputSpec } from "../output/index.js";
 import { merge } from "../merge/engine.js";
+import { resolveMethod } from "../merge/methods.js";
 import { loaderColumns } from "../tasks/load.js";
 import {
   recipeOf,
@@ -93,7 +94,8 @@ export interface SearchOptions extends SearchWorkOptions {
   replaceForeign?: boolean;
 }
 
-function dimsOf(spec: SearchSpec): Dim[] {
+/** The searched coordinates; for a method, without the density when the method uses none. */
+function dimsOf(spec: SearchSpec, method?: string): Dim[] {
   const dims: Dim[] = [];
   const add = (param: Dim["param"], v: number | ParamRange) => {
     if (typeof v === "number") return;
@@ -102,17 +104,19 @@ function dimsOf(spec: SearchSpec): Dim[] {
     else dims.push({ name: param, param, min: v.min, max: v.max });
   };
   add("weight", spec.weight);
-  add("density", spec.density);
+  if (method === undefined || resolveMethod(method)!.method.usesDensity) add("density", spec.density);
   add("lambda", spec.lambda);
   return dims;
 }
 
 function paramsAt(spec: SearchSpec, dims: Dim[], method: string, x: readonly number[]): CandidateParams {
   const fixed = (v: number | ParamRange) => (typeof v === "number" ? v : NaN);
+  // a method without a density is merged with the recipes' default 1 (it does not read it)
+  const density = resolveMethod(method)!.method.usesDensity ? fixed(spec.density) : 1;
   const p: CandidateParams = { method, weight: {}, density: {}, lambda: fixed(spec.lambda) };
   for (const l of spec.languages) {
     p.weight[l] = fixed(spec.weight);
-    p.density[l] = fixed(spec.density);
+    p.density[l] = density;
   }
   dims.forEach((d, i) => {
     // 12 significant digits: a key that survives the JSON round trip of the log unchanged
@@ -320,7 +324,8 @@ export async function searchIn(
   let stop = false;
   try {
     for (const [mi, method] of spec.methods.entries()) {
-      const opt = optimizerFor(spec, dims, spec.seed + mi, jobs);
+      const methodDims = dimsOf(spec, method);
+      const opt = optimizerFor(spec, methodDims, spec.seed + mi, jobs);
       let used = 0;
       while (!stop && used < perMethod) {
         const batch = opt.ask();
@@ -329,7 +334,7 @@ export async function searchIn(
         // a generation's candidates run in parallel; the optimizer's update waits for all of them
         const running: Promise<CandidateRecord>[] = [];
         for (const x of xs) {
-          const p = paramsAt(spec, dims, method, x);
+          const p = paramsAt(spec, methodDims, method, x);
           const needsWorker = !logged.has(index) && !cache.has(keyOf(p));
           if (needsWorker) await pool.free();
           // the time budget is checked before each start, so at least one candidate always runs

@@ -177,13 +177,21 @@ export function searchSettings(
       "search.field",
       `${source}: ${at}parameters.density: densities must lie in (0, 1]`,
     );
-  if (typeof density !== "number")
-    for (const m of s.methods)
-      if (!resolveMethod(m)!.method.usesDensity)
-        throw new MerglotError(
-          "search.field",
-          `${source}: ${at}parameters.density: method "${m}" does not use a density, so it cannot be searched`,
-        );
+  // a searched density applies to the methods that use one; the others search the remaining parameters
+  if (typeof density !== "number") {
+    const without = s.methods.filter((m) => !resolveMethod(m)!.method.usesDensity);
+    if (without.length === s.methods.length)
+      throw new MerglotError(
+        "search.field",
+        `${source}: ${at}parameters.density: no method searched uses a density (${without.join(", ")}), so it cannot be searched`,
+      );
+    const bare = typeof weight === "number" && typeof lambda === "number" ? without : [];
+    if (bare.length > 0)
+      throw new MerglotError(
+        "search.field",
+        `${source}: ${at}methods: "${bare[0]}" does not use a density, the only searched parameter, so it would search nothing`,
+      );
+  }
   const start = s.optimizer.start;
   const ranges = { weight, density, lambda };
   if (start)

@@ -260,6 +260,62 @@ describe("merglot search", () => {
     bad("{ kind: cmaes, start: { weigth: 1 } }", /optimizer\.start.*weigth/);
   });
 
+  test("a searched density applies to the methods that use one; a method without searches the other parameters", async () => {
+    const spec = (methods: string[], parameters: object) =>
+      parseSearchSpec(
+        {
+          base: "model",
+          task: "sentiment",
+          adapters: { en: "adapters/en", de: "adapters/de" },
+          data: { en: "data/en", de: "data/de" },
+          methods,
+          parameters,
+          objective: { metric: "accuracy" },
+          budget: { candidates: 8 },
+          optimizer: { kind: "cmaes", population: 4 },
+          seed: 3,
+          final_test: false,
+        },
+        "S.yaml",
+        root,
+      );
+    const weight = { min: 0.2, max: 1.5, per_language: true };
+    const r = await runSearch(spec(["ties", "multislerp"], { weight, density: { min: 0.3, max: 1 } }), {
+      output: join(root, "mixed-out"),
+    });
+    const ties = r.candidates.filter((c) => c.method === "ties");
+    const slerp = r.candidates.filter((c) => c.method === "multislerp");
+    assert.deepEqual([ties.length, slerp.length], [4, 4]);
+    // TIES searches (weight.en, weight.de, density): its densities vary inside the range
+    const d = ties.map((c) => c.params.density.en!);
+    assert.ok(d.every((v) => v >= 0.3 && v <= 1) && new Set(d).size === 4);
+    // multislerp searches the two weights only (CMA-ES in 2-D, seeded as the search seeds its second method),
+    // and merges with the recipes' density 1
+    const gen = new Cmaes({ bounds: { lo: [0.2, 0.2], hi: [1.5, 1.5] }, seed: 4, lambda: 4 }).ask();
+    const round = (v: number) => Number(v.toPrecision(12));
+    assert.deepEqual(
+      slerp.map((c) => [c.params.weight.en, c.params.weight.de]),
+      gen.map((x) => x.map(round)),
+    );
+    for (const c of slerp) assert.deepEqual(c.params.density, { en: 1, de: 1 });
+
+    const refused = (methods: string[], parameters: object, pattern: RegExp) =>
+      assert.throws(
+        () => spec(methods, parameters),
+        (e: unknown) => e instanceof MerglotError && pattern.test(e.message),
+      );
+    refused(
+      ["multislerp"],
+      { weight, density: { min: 0.3, max: 1 } },
+      /^S\.yaml: parameters\.density: no method searched uses a density \(multislerp\), so it cannot be searched/,
+    );
+    refused(
+      ["ties", "multislerp"],
+      { density: { min: 0.3, max: 1 } },
+      /^S\.yaml: methods: "multislerp" does not use a density, the only searched parameter, so it would search nothing/,
+    );
+  });
+
   test("an existing output is refused without force; an unknown key names the field", async () => {
     const spec = loadSearchSpec(
       specYaml("ow", "budget: { candidates: 1 }\noptimizer: { kind: random }\nfinal_test: false"),
