@@ -16,6 +16,7 @@ import { makeBinder, type GlobalThresholds } from "./binder.js";
 import type { OutputBuffers } from "./lowrank.js";
 import { METHOD_PARAM_DEFAULTS, resolveMethod, type Buffers, type MethodParams } from "./methods.js";
 import type { SignMethod } from "./operators.js";
+import { paramAt, type ModelParam } from "./param-setting.js";
 import type { PlannedModule } from "./plan.js";
 import { mergeDelta } from "./spaces/delta.js";
 import { mergeFactors } from "./spaces/factors.js";
@@ -33,7 +34,7 @@ export interface ComputeSettings {
   signMethod: SignMethod;
   /** DELLA's epsilon, Breadcrumbs' gamma, SCE's select_topk (defaults when absent). */
   methodParams?: MethodParams;
-  models: { path: string; weight: number; density: number }[];
+  models: { path: string; weight: ModelParam; density: ModelParam }[];
   global?: [string, { bits: number; ties: number }][];
   /** The output weights temp file, its dtype, and the user's output path (named in messages). */
   output?: { path: string; dtype: FloatDType; display: string };
@@ -193,7 +194,9 @@ export function loadJob(
     checkFinite(a, adapter.path, lm.aName);
     checkFinite(b, adapter.path, lm.bName);
     const cfg = settings.models[i]!;
-    return { index: i, a, b, rank: lm.rank, scaling: lm.scaling, weight: cfg.weight, density: cfg.density };
+    const weight = paramAt(cfg.weight, m.name, m.t);
+    const density = paramAt(cfg.density, m.name, m.t);
+    return { index: i, a, b, rank: lm.rank, scaling: lm.scaling, weight, density };
   });
   return { name: m.name, out: m.out, in: m.in, inputs, targetRank: m.targetRank };
 }

@@ -59,6 +59,8 @@ export function globalThresholds(
   const needLow = new Map<string, Acc>();
   for (const [id, acc] of accs) {
     const density = settings.models[Number(id.split("/")[0])]!.density;
+    // recipe.ts refuses per-module densities with the global scope
+    if (typeof density !== "number") throw new Error("global density scope with a per-module density");
     const k = Math.floor(density * acc.n);
     if (k >= acc.n) acc.t = { bits: 0, ties: Number.MAX_SAFE_INTEGER };
     else if (k <= 0) acc.t = { bits: 0xffffffff, ties: 0 };

@@ -14,10 +14,13 @@ import {
 } from "../formats/peft.js";
 import type { TensorSpec } from "../formats/safetensors.js";
 import { weightsCancel, type Recipe } from "./recipe.js";
+import { layerPosition, paramAt } from "./param-setting.js";
 
 export interface PlannedModule {
   name: string;
   layer: number | null;
+  /** Layer position in [0, 1] at which per-module gradients are read (param-setting.ts). */
+  t: number;
   kind: string;
   out: number;
   in: number;
@@ -176,7 +179,9 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
   const names = new Map<string, LoraModule>();
   for (const a of adapters) for (const [n, m] of a.modules) if (!names.has(n)) names.set(n, m);
   const modules: PlannedModule[] = [];
+  const layers = Math.max(-1, ...[...names.values()].map((m) => m.layer ?? -1)) + 1;
   for (const first of [...names.values()].sort(compareModules)) {
+    const t = layerPosition(first.name, first.layer, layers);
     const participants: number[] = [];
     const ranks: number[] = [];
     let shapeOf: { path: string; out: number; in: number } | null = null;
@@ -201,7 +206,10 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
           `${ranks.join(", ")}; use space: delta or a knots_* method`,
       );
     }
-    if (recipe.method.name === "linear" && weightsCancel(participants.map((i) => recipe.models[i]!.weight))) {
+    if (
+      recipe.method.name === "linear" &&
+      weightsCancel(participants.map((i) => paramAt(recipe.models[i]!.weight, first.name, t)))
+    ) {
       throw new MerglotError(
         "merge.weights",
         `module "${first.name}": the weights of the adapters that have it sum to 0 (up to rounding), so "linear" cannot normalise them`,
@@ -218,6 +226,7 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
     modules.push({
       name: first.name,
       layer: first.layer,
+      t,
       kind: first.kind,
       out: s.out,
       in: s.in,

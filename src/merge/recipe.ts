@@ -17,6 +17,7 @@ import {
   type MethodParams,
 } from "./methods.js";
 import type { SignMethod } from "./operators.js";
+import { modelParam, paramNumbers, type ModelParam } from "./param-setting.js";
 
 const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
 const weight = z.number().refine(Number.isFinite, { message: "weight must be a finite number" });
@@ -49,11 +50,25 @@ export function weightsCancel(weights: readonly number[]): boolean {
 /** Relative tolerance of `weightsCancel`: a normalisation that amplifies by more than 1e9 is refused. */
 export const LINEAR_SUM_TOLERANCE = 1e-9;
 
-const modelParams = z.strictObject({ weight: weight.optional(), density: density.optional() });
+/** The zod schema of a setting whose every number must pass `value` (a number schema with its checks). */
+function settingSchema(value: z.ZodType<number>) {
+  const scalarOrGradient = z.union([value, z.array(value).min(1, { message: "a gradient needs a value" })]);
+  const condition = z.strictObject({ filter: z.string().min(1).optional(), value: scalarOrGradient });
+  return z.union([
+    value,
+    z.array(value).min(1, { message: "a gradient needs a value" }),
+    z.array(condition).min(1, { message: "a condition list needs an entry" }),
+  ]);
+}
+
+// a weight or density may differ per module (mergekit's gradients and filtered conditions, param-setting.ts)
+const weightSetting = settingSchema(weight);
+const densitySetting = settingSchema(density);
+const modelParams = z.strictObject({ weight: weightSetting.optional(), density: densitySetting.optional() });
 
 const globalParams = z.strictObject({
-  weight: weight.optional(),
-  density: density.optional(),
+  weight: weightSetting.optional(),
+  density: densitySetting.optional(),
   density_scope: z.enum(["tensor", "global"]).optional(),
   sign_method: z.enum(["total", "frequency"]).optional(),
   rescale: z.boolean().optional(),
@@ -123,7 +138,8 @@ export interface Recipe {
   method: MergeMethod;
   knots: boolean;
   space: "delta" | "factors" | "knots" | "core";
-  models: { path: string; weight: number; density: number }[];
+  /** Per adapter: its weight and density, one number or resolved per module (param-setting.ts). */
+  models: { path: string; weight: ModelParam; density: ModelParam }[];
   densityScope: "tensor" | "global";
   signMethod: SignMethod;
   rescale: boolean;
@@ -156,8 +172,8 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
   const p = r.parameters ?? {};
   const models = r.models.map((m) => ({
     path: isAbsolute(m.model) ? m.model : resolve(baseDir, m.model),
-    weight: m.parameters?.weight ?? p.weight ?? 1,
-    density: m.parameters?.density ?? p.density ?? 1,
+    weight: modelParam([m.parameters?.weight, p.weight], 1),
+    density: modelParam([m.parameters?.density, p.density], 1),
   }));
   if (method.exactInputs !== undefined && models.length !== method.exactInputs) {
     throw new MerglotError(
@@ -165,8 +181,14 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
       `${source}: models: "${r.merge_method}" merges exactly ${method.exactInputs} adapters, the recipe lists ${models.length} (use multislerp or karcher for more)`,
     );
   }
-  if ((method.name === "linear" || method.normalisesWeights) && weightsCancel(models.map((m) => m.weight))) {
-    const sum = models.reduce((s, m) => s + m.weight, 0);
+  const scalarWeights = models.map((m) => m.weight).filter((w): w is number => typeof w === "number");
+  // per-module weights are checked per module when the merge is planned (plan.ts)
+  if (
+    (method.name === "linear" || method.normalisesWeights) &&
+    scalarWeights.length === models.length &&
+    weightsCancel(scalarWeights)
+  ) {
+    const sum = scalarWeights.reduce((s, w) => s + w, 0);
     throw new MerglotError(
       "recipe.field",
       `${source}: models[*].parameters.weight: the weights sum to ${sum === 0 ? "0" : `${sum} (0 up to rounding)`}, ` +
@@ -182,10 +204,24 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
   const defaults = { ...METHOD_PARAM_DEFAULTS, ...method.paramDefaults };
   const methodParams = Object.fromEntries(METHOD_PARAMS.map((k) => [k, p[k] ?? defaults[k]])) as MethodParams;
   models.forEach((m, i) => {
-    const problem = method.checkDensity?.(m.density, methodParams);
-    if (problem)
-      throw new MerglotError("recipe.field", `${source}: models[${i}].parameters.density: ${problem}`);
+    // a per-module density lies between the numbers written (gradients interpolate), and the checks are ranges
+    for (const d of paramNumbers(m.density)) {
+      const problem = method.checkDensity?.(d, methodParams);
+      if (problem)
+        throw new MerglotError("recipe.field", `${source}: models[${i}].parameters.density: ${problem}`);
+    }
   });
+  if (
+    p.density_scope === "global" &&
+    method.usesDensity &&
+    !method.tensorScopeOnly &&
+    models.some((m) => typeof m.density !== "number")
+  )
+    throw new MerglotError(
+      "recipe.field",
+      `${source}: parameters.density_scope: "global" keeps one density per adapter over all its tensors; ` +
+        `per-module densities (gradients, filters) need density_scope: tensor`,
+    );
   const unused: string[] = [];
   for (const k of METHOD_PARAMS) if (p[k] !== undefined && !method.params?.includes(k)) unused.push(k);
   const scopeUnused = !method.usesDensity || method.tensorScopeOnly === true;

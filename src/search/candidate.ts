@@ -18,11 +18,19 @@ import { resolveMethod } from "../merge/methods.js";
 import { loadTask, parseTask, type Task } from "../tasks/load.js";
 import type { SearchSpec } from "./spec.js";
 
+/** A language's weight or density: one number, or one per module filter (in the spec's filter order). */
+export type ModelValue = number | Record<string, number>;
+
 export interface CandidateParams {
   method: string;
-  weight: Record<string, number>;
-  density: Record<string, number>;
+  weight: Record<string, ModelValue>;
+  density: Record<string, ModelValue>;
   lambda: number;
+}
+
+/** As a recipe writes it: a number, or mergekit's condition list. */
+function settingOf(v: ModelValue): number | { filter: string; value: number }[] {
+  return typeof v === "number" ? v : Object.entries(v).map(([filter, value]) => ({ filter, value }));
 }
 
 /** The plain recipe object of a candidate (absolute model paths). */
@@ -32,7 +40,10 @@ export function recipeOf(spec: SearchSpec, p: CandidateParams): Record<string, u
     merge_method: p.method,
     models: spec.languages.map((l) => ({
       model: spec.adapters[l]!,
-      parameters: { weight: p.weight[l]!, ...(usesDensity ? { density: p.density[l]! } : {}) },
+      parameters: {
+        weight: settingOf(p.weight[l]!),
+        ...(usesDensity ? { density: settingOf(p.density[l]!) } : {}),
+      },
     })),
     parameters: { lambda: p.lambda },
     seed: spec.seed,

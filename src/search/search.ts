@@ -35,6 +35,7 @@ import type { Example } from "../data/example.js";
 import { MerglotError } from "../errors.js";
 import { sweepDebris } from "../output/debris.js";
 import { checkOutput, OWNERS, openOutput, type OutputSpec } from "../output/index.js";
+import { LoraAdapter } from "../formats/peft.js";
 import { merge } from "../merge/engine.js";
 import { resolveMethod } from "../merge/methods.js";
 import { loaderColumns } from "../tasks/load.js";
@@ -44,6 +45,7 @@ import {
   taskOfSpec,
   type CandidateParams,
   type CandidateScores,
+  type ModelValue,
 } from "./candidate.js";
 import { CandidatePool } from "./pool.js";
 import { Cmaes, GridSearch, RandomSearch, StartFirst, type Bounds, type Optimizer } from "./cmaes.js";
@@ -55,6 +57,8 @@ interface Dim {
   param: "weight" | "density" | "lambda";
   /** The language it applies to; undefined for a global value. */
   lang?: string;
+  /** The module filter it applies to (weight, density); undefined for every module. */
+  filter?: string;
   min: number;
   max: number;
 }
@@ -99,9 +103,13 @@ function dimsOf(spec: SearchSpec, method?: string): Dim[] {
   const dims: Dim[] = [];
   const add = (param: Dim["param"], v: number | ParamRange) => {
     if (typeof v === "number") return;
-    if (v.perLanguage)
-      for (const l of spec.languages) dims.push({ name: `${param}.${l}`, param, lang: l, ...v });
-    else dims.push({ name: param, param, min: v.min, max: v.max });
+    const langs = v.perLanguage ? spec.languages : [undefined];
+    const filters = v.filters ?? [undefined];
+    for (const lang of langs)
+      for (const filter of filters) {
+        const name = [param, lang, filter].filter((x) => x !== undefined).join(".");
+        dims.push({ name, param, min: v.min, max: v.max, ...(lang && { lang }), ...(filter && { filter }) });
+      }
   };
   add("weight", spec.weight);
   if (method === undefined || resolveMethod(method)!.method.usesDensity) add("density", spec.density);
@@ -112,20 +120,57 @@ function dimsOf(spec: SearchSpec, method?: string): Dim[] {
 function paramsAt(spec: SearchSpec, dims: Dim[], method: string, x: readonly number[]): CandidateParams {
   const fixed = (v: number | ParamRange) => (typeof v === "number" ? v : NaN);
   // a method without a density is merged with the recipes' default 1 (it does not read it)
-  const density = resolveMethod(method)!.method.usesDensity ? fixed(spec.density) : 1;
+  const usesDensity = resolveMethod(method)!.method.usesDensity;
+  const density = usesDensity ? fixed(spec.density) : 1;
   const p: CandidateParams = { method, weight: {}, density: {}, lambda: fixed(spec.lambda) };
+  // a parameter searched per filter holds one value per filter, in the spec's order
+  const perFilter = (v: number | ParamRange, dflt: number): ModelValue =>
+    typeof v !== "number" && v.filters ? Object.fromEntries(v.filters.map((f) => [f, NaN])) : dflt;
   for (const l of spec.languages) {
-    p.weight[l] = fixed(spec.weight);
-    p.density[l] = density;
+    p.weight[l] = perFilter(spec.weight, fixed(spec.weight));
+    p.density[l] = usesDensity ? perFilter(spec.density, density) : density;
   }
   dims.forEach((d, i) => {
     // 12 significant digits: a key that survives the JSON round trip of the log unchanged
     const v = Number(x[i]!.toPrecision(12));
-    if (d.param === "lambda") p.lambda = v;
-    else if (d.lang) p[d.param][d.lang] = v;
-    else for (const l of spec.languages) p[d.param][l] = v;
+    if (d.param === "lambda") {
+      p.lambda = v;
+      return;
+    }
+    for (const l of d.lang ? [d.lang] : spec.languages) {
+      const values = p[d.param];
+      if (d.filter) (values[l] as Record<string, number>)[d.filter] = v;
+      else values[l] = v;
+    }
   });
   return p;
+}
+
+/**
+ * A parameter searched per module filter must reach every module: a module matching no filter would merge
+ * with the default 1, outside the search, without anyone having asked for it.
+ */
+function checkFiltersCover(spec: SearchSpec): void {
+  for (const [name, v] of [
+    ["weight", spec.weight],
+    ["density", spec.density],
+  ] as const) {
+    if (typeof v === "number" || !v.filters) continue;
+    for (const l of spec.languages) {
+      const a = LoraAdapter.open(spec.adapters[l]!);
+      try {
+        const missed = a.modules.find((m) => !v.filters!.some((f) => m.name.includes(f)));
+        if (missed)
+          throw new MerglotError(
+            "search.field",
+            `${spec.source}: parameters.${name}.filters: module "${missed.name}" of the ${l} adapter ` +
+              `(${spec.adapters[l]}) matches none of ${v.filters.join(", ")}; add a filter that names it`,
+          );
+      } finally {
+        a.close();
+      }
+    }
+  }
 }
 
 function keyOf(p: CandidateParams): string {
@@ -200,6 +245,7 @@ export async function searchIn(
       "search.field",
       `${spec.source}: parameters: nothing to search; give weight, density or lambda a {min, max} range (min = max scores one fixed setting)`,
     );
+  checkFiltersCover(spec);
   const task = taskOfSpec(spec);
   for (const l of spec.languages)
     if (!task.definition.prompts[l])

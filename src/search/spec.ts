@@ -14,14 +14,25 @@ const finite = z.number().refine(Number.isFinite, { message: "must be a finite n
 
 /** A searched parameter: a range (per language or one global value), or a fixed number. */
 const range = z.strictObject({ min: finite, max: finite, per_language: z.boolean().optional() });
+/**
+ * A per-model parameter's range may also be searched per module group: one coordinate per filter (a
+ * substring of module names, as in mergekit's conditions, e.g. self_attn and mlp), written into the
+ * candidates' recipes as a condition list. Every module must match one of the filters.
+ */
+const filters = z
+  .array(z.string().min(1))
+  .min(1)
+  .refine((f) => new Set(f).size === f.length, { message: "filters repeat a name" });
+const modelRange = range.extend({ filters: filters.optional() });
 const param = z.union([finite, range]);
+const modelParam = z.union([finite, modelRange]);
 
 const methodName = z.string().refine((m) => resolveMethod(m) !== undefined, {
   message: `unknown merge method (known: ${METHOD_NAMES.join(", ")})`,
 });
 const parametersSchema = z.strictObject({
-  weight: param.optional(),
-  density: param.optional(),
+  weight: modelParam.optional(),
+  density: modelParam.optional(),
   lambda: param.optional(),
 });
 const budgetSchema = z
@@ -98,6 +109,8 @@ export interface ParamRange {
   min: number;
   max: number;
   perLanguage: boolean;
+  /** Module filters, one coordinate each (weight and density only). */
+  filters?: string[];
 }
 
 export interface SearchSpec {
@@ -132,7 +145,7 @@ export interface SearchSpec {
 }
 
 function toParam(
-  v: number | { min: number; max: number; per_language?: boolean } | undefined,
+  v: number | { min: number; max: number; per_language?: boolean; filters?: string[] } | undefined,
   dflt: number,
   name: string,
   source: string,
@@ -145,7 +158,12 @@ function toParam(
       "search.field",
       `${source}: ${at}parameters.${name}: min ${v.min} is above max ${v.max}`,
     );
-  return { min: v.min, max: v.max, perLanguage: v.per_language ?? false };
+  return {
+    min: v.min,
+    max: v.max,
+    perLanguage: v.per_language ?? false,
+    ...(v.filters && { filters: [...v.filters] }),
+  };
 }
 
 /** The parts of a SearchSpec that a study's search section also gives (checked the same way). */

@@ -2,7 +2,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const special = (id: number, content: string) => ({
+/** An added special token entry of tokenizer.json. */
+export const special = (id: number, content: string) => ({
   id,
   content,
   single_word: false,
@@ -45,7 +46,7 @@ export function writeWordTokenizer(dir: string, words: string[]): { vocab: Map<s
 }
 
 /** GPT-2's byte → printable-character table. */
-function bytesToUnicode(): string[] {
+export function bytesToUnicode(): string[] {
   const bs: number[] = [];
   for (let i = 33; i <= 126; i++) bs.push(i);
   for (let i = 161; i <= 172; i++) bs.push(i);

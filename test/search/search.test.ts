@@ -14,6 +14,7 @@ import { MerglotError } from "../../src/errors.js";
 import { METHOD_NAMES } from "../../src/merge/methods.js";
 import { Cmaes } from "../../src/search/cmaes.js";
 import { runSearch } from "../../src/search/search.js";
+import { merge } from "../../src/merge/engine.js";
 import { loadSearchSpec, parseSearchSpec } from "../../src/search/spec.js";
 import { makeAdapter, tempDir } from "../helpers/fixtures.js";
 import { writeByteModel } from "../tasks/tiny-model.js";
@@ -287,7 +288,7 @@ describe("merglot search", () => {
     const slerp = r.candidates.filter((c) => c.method === "multislerp");
     assert.deepEqual([ties.length, slerp.length], [4, 4]);
     // TIES searches (weight.en, weight.de, density): its densities vary inside the range
-    const d = ties.map((c) => c.params.density.en!);
+    const d = ties.map((c) => c.params.density.en as number);
     assert.ok(d.every((v) => v >= 0.3 && v <= 1) && new Set(d).size === 4);
     // multislerp searches the two weights only (CMA-ES in 2-D, seeded as the search seeds its second method),
     // and merges with the recipes' density 1
@@ -313,6 +314,75 @@ describe("merglot search", () => {
       ["ties", "multislerp"],
       { density: { min: 0.3, max: 1 } },
       /^S\.yaml: methods: "multislerp" does not use a density, the only searched parameter, so it would search nothing/,
+    );
+  });
+
+  test("weights searched per module filter: one coordinate per language × filter, written as conditions", async () => {
+    const spec = (weight: object) =>
+      parseSearchSpec(
+        {
+          base: "model",
+          task: "sentiment",
+          adapters: { en: "adapters/en", de: "adapters/de" },
+          data: { en: "data/en", de: "data/de" },
+          methods: ["ties"],
+          parameters: { weight, lambda: { min: 0.5, max: 2 } },
+          objective: { metric: "accuracy" },
+          budget: { candidates: 4 },
+          optimizer: { kind: "cmaes", population: 4 },
+          seed: 3,
+          final_test: false,
+        },
+        "S.yaml",
+        root,
+      );
+    const weight = { min: 0.2, max: 1.5, per_language: true, filters: ["self_attn", "mlp"] };
+    const out = join(root, "filters-out");
+    const r = await runSearch(spec(weight), { output: out });
+    // the coordinates in order: weight.en.self_attn, weight.en.mlp, weight.de.self_attn, weight.de.mlp, lambda
+    const gen = new Cmaes({
+      bounds: { lo: [0.2, 0.2, 0.2, 0.2, 0.5], hi: [1.5, 1.5, 1.5, 1.5, 2] },
+      seed: 3,
+      lambda: 4,
+    }).ask();
+    const round = (v: number) => Number(v.toPrecision(12));
+    assert.deepEqual(
+      r.candidates.map((c) => [
+        (c.params.weight.en as Record<string, number>).self_attn,
+        (c.params.weight.en as Record<string, number>).mlp,
+        (c.params.weight.de as Record<string, number>).self_attn,
+        (c.params.weight.de as Record<string, number>).mlp,
+        c.params.lambda,
+      ]),
+      gen.map((x) => x.map(round)),
+    );
+    // the best recipe holds mergekit's condition lists; merging it again gives the search's adapter
+    const recipe = readFileSync(join(out, "best-recipe.yaml"), "utf8");
+    const best = r.best.params.weight.en as Record<string, number>;
+    assert.match(recipe, new RegExp(`- filter: self_attn\\n\\s+value: ${best.self_attn}\\n`));
+    assert.match(recipe, new RegExp(`- filter: mlp\\n\\s+value: ${best.mlp}\\n`));
+    const again = join(root, "filters-again");
+    await merge(join(out, "best-recipe.yaml"), { output: again, threads: 1 });
+    assert.ok(
+      readFileSync(join(again, "adapter_model.safetensors")).equals(
+        readFileSync(join(out, "adapter", "adapter_model.safetensors")),
+      ),
+    );
+    // a module that no filter names is refused before anything is scored
+    await assert.rejects(
+      runSearch(spec({ ...weight, filters: ["self_attn"] }), { output: join(root, "filters-bad") }),
+      (e: unknown) =>
+        e instanceof MerglotError &&
+        /^S\.yaml: parameters\.weight\.filters: module "model\.layers\.0\.mlp\.down_proj" of the en adapter \(.*\) matches none of self_attn; add a filter that names it$/.test(
+          e.message,
+        ),
+    );
+    assert.ok(!existsSync(join(root, "filters-bad")));
+    assert.throws(
+      () => spec({ ...weight, filters: ["mlp", "mlp"] }),
+      (e: unknown) =>
+        e instanceof MerglotError &&
+        /^S\.yaml: parameters\.weight\.filters: filters repeat a name$/.test(e.message),
     );
   });
 

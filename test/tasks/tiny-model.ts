@@ -5,26 +5,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { bytesToUnicode, special } from "../engine/fixtures.js";
 import { randomWeights, writeTinyModel, type TinyConfig, type Weights } from "../parity/tiny-llama.js";
-
-/** GPT-2's byte → printable-character table. */
-function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let i = 33; i <= 126; i++) bs.push(i);
-  for (let i = 161; i <= 172; i++) bs.push(i);
-  for (let i = 174; i <= 255; i++) bs.push(i);
-  const cs = bs.slice();
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  }
-  const out: string[] = new Array(256);
-  bs.forEach((b, i) => (out[b] = String.fromCodePoint(cs[i]!)));
-  return out;
-}
 
 const G = "\u0120"; // the byte-level form of a space
 const MERGES: [string, string][] = [
@@ -62,15 +44,6 @@ export function byteTokenizerJson(): Record<string, unknown> {
   for (const [a, b] of MERGES) vocab[a + b] = id++;
   vocab["<s>"] = BOS_ID;
   vocab["</s>"] = EOS_ID;
-  const special = (i: number, content: string) => ({
-    id: i,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
   const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
     version: "1.0",
