@@ -206,14 +206,27 @@ export function planMerge(recipe: Recipe, opts: { allowBaseMismatch?: boolean } 
           `${ranks.join(", ")}; use space: delta or a knots_* method`,
       );
     }
+    const m = recipe.method;
     if (
-      recipe.method.name === "linear" &&
+      (m.name === "linear" || m.normalisesWeights) &&
       weightsCancel(participants.map((i) => paramAt(recipe.models[i]!.weight, first.name, t)))
     ) {
       throw new MerglotError(
         "merge.weights",
-        `module "${first.name}": the weights of the adapters that have it sum to 0 (up to rounding), so "linear" cannot normalise them`,
+        `module "${first.name}": the weights of the adapters that have it sum to 0 (up to rounding), so "${m.name}" cannot normalise them`,
       );
+    }
+    // a per-module density is checked where it is read: a gradient between two valid values may cross a gap
+    // of the valid set (DELLA's is [ε/2, 1 − ε/2] ∪ {1})
+    for (const i of participants) {
+      const density = recipe.models[i]!.density;
+      if (typeof density === "number") continue;
+      const problem = m.checkDensity?.(paramAt(density, first.name, t), recipe.methodParams);
+      if (problem)
+        throw new MerglotError(
+          "recipe.field",
+          `${recipe.source}: models[${i}].parameters.density: module "${first.name}": ${problem}`,
+        );
     }
     if (participants.length < adapters.length) {
       const missing = adapters.filter((_, i) => !participants.includes(i)).map((a) => a.path);

@@ -17,7 +17,7 @@ import {
   type MethodParams,
 } from "./methods.js";
 import type { SignMethod } from "./operators.js";
-import { modelParam, paramNumbers, type ModelParam } from "./param-setting.js";
+import { modelParam, paramNumbers, type ModelParam, type ParamSetting } from "./param-setting.js";
 
 const density = z.number().refine((x) => x > 0 && x <= 1, { message: "density must lie in (0, 1]" });
 const weight = z.number().refine(Number.isFinite, { message: "weight must be a finite number" });
@@ -50,15 +50,48 @@ export function weightsCancel(weights: readonly number[]): boolean {
 /** Relative tolerance of `weightsCancel`: a normalisation that amplifies by more than 1e9 is refused. */
 export const LINEAR_SUM_TOLERANCE = 1e-9;
 
-/** The zod schema of a setting whose every number must pass `value` (a number schema with its checks). */
+/**
+ * The schema of a per-model setting (param-setting.ts): a number, a gradient (a non-empty list of numbers) or a
+ * non-empty list of `{ filter?, value }` conditions, each number checked by `value`. Validated by hand rather
+ * than as a zod union, whose failure says only "Invalid input": each problem is named at its own path.
+ */
 function settingSchema(value: z.ZodType<number>) {
-  const scalarOrGradient = z.union([value, z.array(value).min(1, { message: "a gradient needs a value" })]);
-  const condition = z.strictObject({ filter: z.string().min(1).optional(), value: scalarOrGradient });
-  return z.union([
-    value,
-    z.array(value).min(1, { message: "a gradient needs a value" }),
-    z.array(condition).min(1, { message: "a condition list needs an entry" }),
-  ]);
+  type Ctx = { addIssue(issue: { code: "custom"; message: string; path: (string | number)[] }): void };
+  const issue = (ctx: Ctx, path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: "custom", message, path });
+  const checkNumber = (ctx: Ctx, x: unknown, path: (string | number)[]) => {
+    const r = value.safeParse(x);
+    if (!r.success)
+      issue(ctx, path, typeof x === "number" ? r.error.issues[0]!.message : "expected a number");
+  };
+  const checkScalarOrGradient = (ctx: Ctx, x: unknown, path: (string | number)[]) => {
+    if (!Array.isArray(x)) return checkNumber(ctx, x, path);
+    if (x.length === 0) return issue(ctx, path, "a gradient needs at least one number");
+    x.forEach((v, i) => checkNumber(ctx, v, [...path, i]));
+  };
+  return z
+    .unknown()
+    .superRefine((v, ctx) => {
+      const isObject = (x: unknown) => typeof x === "object" && x !== null && !Array.isArray(x);
+      if (!Array.isArray(v) || !v.some(isObject)) return checkScalarOrGradient(ctx, v, []);
+      v.forEach((c, i) => {
+        if (!isObject(c))
+          return issue(ctx, [i], "a condition list holds only { filter, value } entries (not numbers)");
+        const entry = c as Record<string, unknown>;
+        const unknown = Object.keys(entry).filter((k) => k !== "filter" && k !== "value");
+        if (unknown.length > 0)
+          return issue(
+            ctx,
+            [i],
+            `unknown key(s) ${unknown.map((k) => `"${k}"`).join(", ")} (a condition has filter and value)`,
+          );
+        if (entry.filter !== undefined && (typeof entry.filter !== "string" || entry.filter === ""))
+          issue(ctx, [i, "filter"], "a filter is a non-empty string (a part of module names)");
+        if (entry.value === undefined) return issue(ctx, [i, "value"], "a condition needs a value");
+        checkScalarOrGradient(ctx, entry.value, [i, "value"]);
+      });
+    })
+    .transform((v) => v as ParamSetting);
 }
 
 // a weight or density may differ per module (mergekit's gradients and filtered conditions, param-setting.ts)
@@ -204,7 +237,7 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
   const defaults = { ...METHOD_PARAM_DEFAULTS, ...method.paramDefaults };
   const methodParams = Object.fromEntries(METHOD_PARAMS.map((k) => [k, p[k] ?? defaults[k]])) as MethodParams;
   models.forEach((m, i) => {
-    // a per-module density lies between the numbers written (gradients interpolate), and the checks are ranges
+    // every number written; the values a gradient interpolates are checked per module when the merge is planned
     for (const d of paramNumbers(m.density)) {
       const problem = method.checkDensity?.(d, methodParams);
       if (problem)
@@ -215,6 +248,9 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
     p.density_scope === "global" &&
     method.usesDensity &&
     !method.tensorScopeOnly &&
+    // DARE draws its drops per entry: engine.ts never computes global thresholds for it
+    method.name !== "dare_linear" &&
+    method.name !== "dare_ties" &&
     models.some((m) => typeof m.density !== "number")
   )
     throw new MerglotError(

@@ -28,9 +28,14 @@ export interface CandidateParams {
   lambda: number;
 }
 
-/** As a recipe writes it: a number, or mergekit's condition list. */
-function settingOf(v: ModelValue): number | { filter: string; value: number }[] {
-  return typeof v === "number" ? v : Object.entries(v).map(([filter, value]) => ({ filter, value }));
+/**
+ * As a recipe writes it: a number, or mergekit's condition list in the spec's filter order (the first match
+ * wins, so the order matters; an object's own key order would put integer-like names first).
+ */
+function settingOf(v: ModelValue, range: SearchSpec["weight"]): number | { filter: string; value: number }[] {
+  if (typeof v === "number") return v;
+  const filters = typeof range === "number" ? undefined : range.filters;
+  return (filters ?? Object.keys(v)).map((filter) => ({ filter, value: v[filter]! }));
 }
 
 /** The plain recipe object of a candidate (absolute model paths). */
@@ -41,8 +46,8 @@ export function recipeOf(spec: SearchSpec, p: CandidateParams): Record<string, u
     models: spec.languages.map((l) => ({
       model: spec.adapters[l]!,
       parameters: {
-        weight: settingOf(p.weight[l]!),
-        ...(usesDensity ? { density: settingOf(p.density[l]!) } : {}),
+        weight: settingOf(p.weight[l]!, spec.weight),
+        ...(usesDensity ? { density: settingOf(p.density[l]!, spec.density) } : {}),
       },
     })),
     parameters: { lambda: p.lambda },

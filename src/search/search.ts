@@ -166,6 +166,15 @@ function checkFiltersCover(spec: SearchSpec): void {
             `${spec.source}: parameters.${name}.filters: module "${missed.name}" of the ${l} adapter ` +
               `(${spec.adapters[l]}) matches none of ${v.filters.join(", ")}; add a filter that names it`,
           );
+        // the first matching filter wins: one that is never first would be a coordinate that changes nothing
+        const used = new Set(a.modules.map((m) => v.filters!.find((f) => m.name.includes(f))));
+        const idle = v.filters.find((f) => !used.has(f));
+        if (idle !== undefined)
+          throw new MerglotError(
+            "search.field",
+            `${spec.source}: parameters.${name}.filters: "${idle}" applies to no module of the ${l} adapter ` +
+              `(${spec.adapters[l]}): each module takes the first filter it contains`,
+          );
       } finally {
         a.close();
       }

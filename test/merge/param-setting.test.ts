@@ -6,6 +6,7 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { merge } from "../../src/merge/engine.js";
 import { parseRecipeYaml } from "../../src/merge/recipe.js";
@@ -105,6 +106,14 @@ output: { rank: exact, dtype: float32 }
       assert.ok(err < 1e-5, `${s.name}: rel err ${err}`);
     }
   });
+  test("on worker threads the merge is the same, byte for byte", async () => {
+    const one = join(tmp.dir, "pm-t1");
+    const two = join(tmp.dir, "pm-t2");
+    await merge(writeRecipe(tmp.dir, "pm-t.yaml", recipe), { output: one, threads: 1 });
+    await merge(join(tmp.dir, "pm-t.yaml"), { output: two, threads: 2 });
+    const bytes = (d: string) => readFileSync(join(d, "adapter_model.safetensors"));
+    assert.ok(bytes(one).equals(bytes(two)));
+  });
   test("the same values as scalars per module give other merges (the settings are not ignored)", async () => {
     const out = join(tmp.dir, "pm-flat");
     const flat = `merge_method: ties
@@ -124,6 +133,12 @@ output: { rank: exact, dtype: float32 }
   });
 });
 
+/** Two adapters whose weights sum to 0 on the MLP modules only. */
+const CANCEL_ON_MLP = `models:
+  - { model: la, parameters: { weight: [{ filter: mlp, value: 1 }, { value: 2 }] } }
+  - { model: lb, parameters: { weight: [{ filter: mlp, value: -1 }, { value: 1 }] } }
+`;
+
 describe("refusals", () => {
   test("a density out of range inside a gradient or condition names the field", () => {
     expectMerglotError(
@@ -137,6 +152,39 @@ describe("refusals", () => {
       /^g\.yaml: models\[0\]\.parameters\.density\[1\]: density must lie in \(0, 1\]$/,
     );
   });
+  test("a malformed setting names its problem and place", () => {
+    const cases: [string, RegExp][] = [
+      ['"x"', /^m\.yaml: models\[0\]\.parameters\.weight: expected a number$/],
+      ["[]", /^m\.yaml: models\[0\]\.parameters\.weight: a gradient needs at least one number$/],
+      [
+        "[0.5, { value: 1 }]",
+        /^m\.yaml: models\[0\]\.parameters\.weight\[0\]: a condition list holds only \{ filter, value \} entries/,
+      ],
+      [
+        "[{ fliter: mlp, value: 1 }]",
+        /^m\.yaml: models\[0\]\.parameters\.weight\[0\]: unknown key\(s\) "fliter"/,
+      ],
+      [
+        "[{ filter: mlp }]",
+        /^m\.yaml: models\[0\]\.parameters\.weight\[0\]\.value: a condition needs a value$/,
+      ],
+      [
+        "[{ filter: mlp, value: [] }]",
+        /^m\.yaml: models\[0\]\.parameters\.weight\[0\]\.value: a gradient needs/,
+      ],
+    ];
+    for (const [w, pattern] of cases)
+      expectMerglotError(
+        () =>
+          parseRecipeYaml(
+            `merge_method: ties\nmodels:\n  - model: a\n    parameters: { weight: ${w} }\n`,
+            "m.yaml",
+            tmp.dir,
+          ),
+        "recipe.field",
+        pattern,
+      );
+  });
   test("the global density scope with per-module densities", () => {
     expectMerglotError(
       () =>
@@ -149,6 +197,27 @@ describe("refusals", () => {
       /^s\.yaml: parameters\.density_scope: "global" .*per-module densities/,
     );
   });
+  test("a DELLA density gradient between two valid values that crosses the gap below 1 is refused at that module", async () => {
+    // ε 0.4: valid densities [0.2, 0.8] ∪ {1}; the gradient [0.8, 1] gives layer 1 of 3 the density 0.9
+    const shapes: ModuleShape[] = [
+      { name: "model.layers.0.self_attn.q_proj", out: 4, in: 4, rank: 1 },
+      { name: "model.layers.1.self_attn.q_proj", out: 4, in: 4, rank: 1 },
+      { name: "model.layers.2.self_attn.q_proj", out: 4, in: 4, rank: 1 },
+    ];
+    makeAdapter(join(tmp.dir, "da"), { seed: 3, alpha: 1, modules: shapes });
+    makeAdapter(join(tmp.dir, "db"), { seed: 4, alpha: 1, modules: shapes });
+    const r = `merge_method: della
+models: [{ model: da }, { model: db }]
+parameters: { density: [0.8, 1.0], epsilon: 0.4 }
+`;
+    await assert.rejects(
+      merge(writeRecipe(tmp.dir, "dg.yaml", r), { output: join(tmp.dir, "dg-out"), threads: 1 }),
+      (e: Error) =>
+        /dg\.yaml: models\[0\]\.parameters\.density: module "model\.layers\.1\.self_attn\.q_proj": della needs epsilon\/2 ≤ density ≤ 1 − epsilon\/2 \(density 0\.9/.test(
+          e.message,
+        ),
+    );
+  });
   test("linear weights that cancel on one module only are refused naming the module", async () => {
     const shapes: ModuleShape[] = [
       { name: "model.layers.0.self_attn.q_proj", out: 4, in: 4, rank: 1 },
@@ -156,14 +225,20 @@ describe("refusals", () => {
     ];
     makeAdapter(join(tmp.dir, "la"), { seed: 1, alpha: 1, modules: shapes });
     makeAdapter(join(tmp.dir, "lb"), { seed: 2, alpha: 1, modules: shapes });
-    const r = `merge_method: linear
-models:
-  - { model: la, parameters: { weight: [{ filter: mlp, value: 1 }, { value: 2 }] } }
-  - { model: lb, parameters: { weight: [{ filter: mlp, value: -1 }, { value: 1 }] } }
-`;
+    const r = `merge_method: linear\n${CANCEL_ON_MLP}`;
     await assert.rejects(
       merge(writeRecipe(tmp.dir, "lc.yaml", r), { output: join(tmp.dir, "lc-out"), threads: 1 }),
       (e: Error) => /module "model\.layers\.0\.mlp\.up_proj": the weights .* sum to 0/.test(e.message),
+    );
+  });
+  test("multislerp weights that cancel on one module are refused naming the module", async () => {
+    const r = `merge_method: multislerp\n${CANCEL_ON_MLP}`;
+    await assert.rejects(
+      merge(writeRecipe(tmp.dir, "ms.yaml", r), { output: join(tmp.dir, "ms-out"), threads: 1 }),
+      (e: Error) =>
+        /module "model\.layers\.0\.mlp\.up_proj": the weights .* sum to 0.*"multislerp" cannot normalise/.test(
+          e.message,
+        ),
     );
   });
 });

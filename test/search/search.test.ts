@@ -16,7 +16,8 @@ import { Cmaes } from "../../src/search/cmaes.js";
 import { runSearch } from "../../src/search/search.js";
 import { merge } from "../../src/merge/engine.js";
 import { loadSearchSpec, parseSearchSpec } from "../../src/search/spec.js";
-import { makeAdapter, tempDir } from "../helpers/fixtures.js";
+import { makeAdapter, readDeltas, tempDir } from "../helpers/fixtures.js";
+import { relErr } from "../helpers/reference.js";
 import { writeByteModel } from "../tasks/tiny-model.js";
 
 const tmp = tempDir("merglot-search-");
@@ -368,6 +369,27 @@ describe("merglot search", () => {
         readFileSync(join(out, "adapter", "adapter_model.safetensors")),
       ),
     );
+    // each module group of the best adapter = a plain merge with that group's weights (so the conditions act)
+    const plain = (filter: string) => {
+      const w = (l: string) => (r.best.params.weight[l] as Record<string, number>)[filter]!;
+      const dir = join(root, `filters-plain-${filter}`);
+      const y = join(root, `filters-plain-${filter}.yaml`);
+      writeFileSync(
+        y,
+        `merge_method: ties\nmodels:\n  - { model: adapters/en, parameters: { weight: ${w("en")} } }\n` +
+          `  - { model: adapters/de, parameters: { weight: ${w("de")} } }\nparameters: { lambda: ${r.best.params.lambda} }\n` +
+          `seed: 3\noutput: { dtype: float32 }\n`,
+      );
+      return merge(y, { output: dir, threads: 1 }).then(() => readDeltas(dir));
+    };
+    const bestDeltas = readDeltas(join(out, "adapter"));
+    const [attn, mlp] = [await plain("self_attn"), await plain("mlp")];
+    for (const [name, d] of bestDeltas) {
+      const want = (name.includes("self_attn") ? attn : mlp).get(name)!.d;
+      const other = (name.includes("self_attn") ? mlp : attn).get(name)!.d;
+      assert.ok(relErr(d.d, want) < 1e-6, `${name}: its group's weights`);
+      assert.ok(relErr(d.d, other) > 1e-3, `${name}: the other group's weights give another merge`);
+    }
     // a module that no filter names is refused before anything is scored
     await assert.rejects(
       runSearch(spec({ ...weight, filters: ["self_attn"] }), { output: join(root, "filters-bad") }),
@@ -378,6 +400,15 @@ describe("merglot search", () => {
         ),
     );
     assert.ok(!existsSync(join(root, "filters-bad")));
+    // a filter that is never a module's first match would be a coordinate that changes nothing
+    await assert.rejects(
+      runSearch(spec({ ...weight, filters: ["proj", "q_proj"] }), { output: join(root, "filters-idle") }),
+      (e: unknown) =>
+        e instanceof MerglotError &&
+        /^S\.yaml: parameters\.weight\.filters: "q_proj" applies to no module of the en adapter .*each module takes the first filter it contains$/.test(
+          e.message,
+        ),
+    );
     assert.throws(
       () => spec({ ...weight, filters: ["mlp", "mlp"] }),
       (e: unknown) =>
