@@ -163,7 +163,7 @@ function checkFiltersCover(spec: SearchSpec): void {
         if (missed)
           throw new MerglotError(
             "search.field",
-            `${spec.source}: parameters.${name}.filters: module "${missed.name}" of the ${l} adapter ` +
+            `${spec.source}: ${spec.at ?? ""}parameters.${name}.filters: module "${missed.name}" of the ${l} adapter ` +
               `(${spec.adapters[l]}) matches none of ${v.filters.join(", ")}; add a filter that names it`,
           );
         // the first matching filter wins: one that is never first would be a coordinate that changes nothing
@@ -172,7 +172,7 @@ function checkFiltersCover(spec: SearchSpec): void {
         if (idle !== undefined)
           throw new MerglotError(
             "search.field",
-            `${spec.source}: parameters.${name}.filters: "${idle}" applies to no module of the ${l} adapter ` +
+            `${spec.source}: ${spec.at ?? ""}parameters.${name}.filters: "${idle}" applies to no module of the ${l} adapter ` +
               `(${spec.adapters[l]}): each module takes the first filter it contains`,
           );
       } finally {
@@ -208,7 +208,7 @@ function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number, jobs: number)
 
 /** The spec fields that decide the candidates (the budget may change between a kill and a resume). */
 function specKey(spec: SearchSpec): string {
-  const { budget: _b, source: _s, finalTest: _f, ...rest } = spec;
+  const { budget: _b, source: _s, at: _a, finalTest: _f, ...rest } = spec;
   return createHash("sha256").update(JSON.stringify(rest)).digest("hex");
 }
 

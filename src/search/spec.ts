@@ -115,6 +115,8 @@ export interface ParamRange {
 
 export interface SearchSpec {
   source: string;
+  /** Field path prefix of the settings in messages ("search." in a study; default ""). */
+  at?: string;
   base: string;
   task: string;
   /** The task's YAML text, when the caller has it (a study); `task` then only names it in messages. */

@@ -478,6 +478,7 @@ const searchStep: StepExecutor = {
     const adapters = adapterInputs(ctx);
     const spec: SearchSpec = {
       source: step.id,
+      at: "search.",
       base: step.files.base!,
       task: step.context?.taskSource ?? step.id,
       taskText: p.task,

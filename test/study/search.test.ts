@@ -65,6 +65,25 @@ describe("study search", () => {
     );
   });
 
+  test("weights searched per module filter: a module no filter names is refused, naming the study's field", async () => {
+    const p = join(tmp.dir, "filters.yaml");
+    writeFileSync(
+      p,
+      readFileSync(fx.studyPath, "utf8").replace(
+        "weight: { min: 0.2, max: 1.5, per_language: true }",
+        "weight: { min: 0.2, max: 1.5, per_language: true, filters: [self_attn] }",
+      ),
+    );
+    await assert.rejects(
+      runStudy(loadStudy(p), { outDir: join(tmp.dir, "filters-out") }),
+      (e: unknown) =>
+        e instanceof Error &&
+        /search\.parameters\.weight\.filters: module "[^"]*mlp[^"]*" of the en adapter .* matches none of self_attn; add a filter that names it/.test(
+          e.message,
+        ),
+    );
+  });
+
   test("the search reads validation only; its best merge is a test-evaluated variant with curve and significance", async () => {
     const out = join(tmp.dir, "out");
     const study = loadStudy(fx.studyPath);
