@@ -42,6 +42,12 @@ export const LINEAR_KINDS = [
 ] as const;
 export type LinearKind = (typeof LINEAR_KINDS)[number];
 
+/** The HF (and PEFT, after its `base_model.model.` prefix) name of a decoder layer's linear module. */
+export function linearModuleName(layer: number, kind: LinearKind): string {
+  const block = kind === "gate_proj" || kind === "up_proj" || kind === "down_proj" ? "mlp" : "self_attn";
+  return `model.layers.${layer}.${block}.${kind}`;
+}
+
 export interface DecoderLayer {
   index: number;
   inputNorm: Buf;
@@ -232,7 +238,6 @@ export class LlamaModel {
     });
     this.layers = [];
     for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}`;
       this.layers.push({
         index: i,
         inputNorm: new A(H).fill(1),
@@ -240,13 +245,13 @@ export class LlamaModel {
         gradInputNorm: null,
         gradPostNorm: null,
         linears: {
-          q_proj: lin(`${p}.self_attn.q_proj`, H, qd, c.qkvBias),
-          k_proj: lin(`${p}.self_attn.k_proj`, H, kd, c.qkvBias),
-          v_proj: lin(`${p}.self_attn.v_proj`, H, kd, c.qkvBias),
-          o_proj: lin(`${p}.self_attn.o_proj`, qd, H, c.oBias),
-          gate_proj: lin(`${p}.mlp.gate_proj`, H, c.intermediateSize, c.mlpBias),
-          up_proj: lin(`${p}.mlp.up_proj`, H, c.intermediateSize, c.mlpBias),
-          down_proj: lin(`${p}.mlp.down_proj`, c.intermediateSize, H, c.mlpBias),
+          q_proj: lin(linearModuleName(i, "q_proj"), H, qd, c.qkvBias),
+          k_proj: lin(linearModuleName(i, "k_proj"), H, kd, c.qkvBias),
+          v_proj: lin(linearModuleName(i, "v_proj"), H, kd, c.qkvBias),
+          o_proj: lin(linearModuleName(i, "o_proj"), qd, H, c.oBias),
+          gate_proj: lin(linearModuleName(i, "gate_proj"), H, c.intermediateSize, c.mlpBias),
+          up_proj: lin(linearModuleName(i, "up_proj"), H, c.intermediateSize, c.mlpBias),
+          down_proj: lin(linearModuleName(i, "down_proj"), c.intermediateSize, H, c.mlpBias),
         },
       });
     }

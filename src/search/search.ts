@@ -49,7 +49,7 @@ import {
 } from "./candidate.js";
 import { CandidatePool } from "./pool.js";
 import { Cmaes, GridSearch, RandomSearch, StartFirst, type Bounds, type Optimizer } from "./cmaes.js";
-import type { ParamRange, SearchSpec } from "./spec.js";
+import { filtersProblem, type ParamRange, type SearchSpec } from "./spec.js";
 
 /** One searched coordinate. */
 interface Dim {
@@ -159,21 +159,14 @@ function checkFiltersCover(spec: SearchSpec): void {
     for (const l of spec.languages) {
       const a = LoraAdapter.open(spec.adapters[l]!);
       try {
-        const missed = a.modules.find((m) => !v.filters!.some((f) => m.name.includes(f)));
-        if (missed)
+        const problem = filtersProblem(
+          v.filters,
+          a.modules.map((m) => m.name),
+        );
+        if (problem)
           throw new MerglotError(
             "search.field",
-            `${spec.source}: ${spec.at ?? ""}parameters.${name}.filters: module "${missed.name}" of the ${l} adapter ` +
-              `(${spec.adapters[l]}) matches none of ${v.filters.join(", ")}; add a filter that names it`,
-          );
-        // the first matching filter wins: one that is never first would be a coordinate that changes nothing
-        const used = new Set(a.modules.map((m) => v.filters!.find((f) => m.name.includes(f))));
-        const idle = v.filters.find((f) => !used.has(f));
-        if (idle !== undefined)
-          throw new MerglotError(
-            "search.field",
-            `${spec.source}: ${spec.at ?? ""}parameters.${name}.filters: "${idle}" applies to no module of the ${l} adapter ` +
-              `(${spec.adapters[l]}): each module takes the first filter it contains`,
+            `${spec.source}: ${spec.at ?? ""}parameters.${name}.filters: the ${l} adapter (${spec.adapters[l]}): ${problem}`,
           );
       } finally {
         a.close();

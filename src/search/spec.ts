@@ -296,3 +296,19 @@ export function loadSearchSpec(path: string): SearchSpec {
   const obj = readYamlMapping(path, "search.yaml", "a search file must be a YAML mapping", "search.missing");
   return parseSearchSpec(obj, path, dirname(resolve(path)));
 }
+
+/**
+ * What is wrong with searching a parameter per module filter over these module names: a module that matches no
+ * filter (it would merge with the default 1, a value the search never looks at), or a filter that is no module's
+ * first match (the first matching filter wins, so it would be a coordinate that changes nothing); null if neither.
+ */
+export function filtersProblem(filters: readonly string[], modules: readonly string[]): string | null {
+  const missed = modules.find((m) => !filters.some((f) => m.includes(f)));
+  if (missed !== undefined)
+    return `module "${missed}" matches none of ${filters.join(", ")}; add a filter that names it`;
+  const used = new Set(modules.map((m) => filters.find((f) => m.includes(f))));
+  const idle = filters.find((f) => !used.has(f));
+  if (idle !== undefined)
+    return `"${idle}" applies to no module: each module takes the first filter it contains`;
+  return null;
+}

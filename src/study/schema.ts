@@ -4,7 +4,7 @@
  * study. `loadStudy` returns the study with every default filled in and every path resolved against the
  * study file's folder; cross-field checks (languages, tasks, data, clusters, methods) name the field too.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { isMerglotError, MerglotError } from "../errors.js";
@@ -13,7 +13,8 @@ import { readStudyDocument } from "./extends.js";
 import { METHOD_NAMES, resolveMethod } from "../merge/methods.js";
 import { loadTask, type Task } from "../tasks/load.js";
 import { checkCommandTemplate } from "./command.js";
-import { searchSettings, studySearchSchema, type SearchSettings } from "../search/spec.js";
+import { filtersProblem, searchSettings, studySearchSchema, type SearchSettings } from "../search/spec.js";
+import { LINEAR_KINDS, linearModuleName } from "../engine/model.js";
 
 /** The seed study's languages and training values (r = α = 64, lr 2e-5, batch 8). */
 export const DEFAULT_LANGUAGES = ["en", "de", "fr", "ja", "zh"] as const;
@@ -462,6 +463,7 @@ export function parseStudy(obj: unknown, source: string, baseDir: string, label 
         "search.parameters",
         "nothing to search; give weight, density or lambda a {min, max} range",
       );
+    checkSearchFilters(settings, bases, s.training.target_modules, label);
     search = { tasks: searched, settings, metric: s.search.objective.metric, jobs: s.search.jobs ?? 1 };
   }
 
@@ -494,6 +496,50 @@ export function parseStudy(obj: unknown, source: string, baseDir: string, label 
  * The executor of every step kind. A `command` runs training only (it must write a PEFT folder), so it is
  * refused for the other kinds; its template's placeholders are checked now, not when the first step runs.
  */
+/**
+ * Module filters of the search, checked before anything is trained against the modules the study's adapters
+ * will have (training.target_modules on each HF base model's layers, named as merglot's trainer and PEFT name
+ * them); the search step checks the trained adapters themselves again. A GGUF base, or a config without
+ * num_hidden_layers, is left to that later check.
+ */
+function checkSearchFilters(
+  settings: SearchSettings,
+  bases: BaseModel[],
+  targets: "all-linear" | string[],
+  label: string,
+): void {
+  const kinds =
+    targets === "all-linear" ? [...LINEAR_KINDS] : LINEAR_KINDS.filter((k) => targets.includes(k));
+  for (const [name, v] of [
+    ["weight", settings.weight],
+    ["density", settings.density],
+  ] as const) {
+    if (typeof v === "number" || !v.filters) continue;
+    for (const base of bases) {
+      if (base.format !== "hf") continue;
+      let layers: unknown;
+      try {
+        layers = (
+          JSON.parse(readFileSync(resolve(base.path, "config.json"), "utf8")) as Record<string, unknown>
+        ).num_hidden_layers;
+      } catch {
+        continue; // an unreadable config is reported where the model is loaded
+      }
+      if (typeof layers !== "number" || !Number.isInteger(layers) || layers < 1) continue;
+      const modules = Array.from({ length: layers }, (_, i) =>
+        kinds.map((k) => linearModuleName(i, k)),
+      ).flat();
+      const problem = filtersProblem(v.filters, modules);
+      if (problem)
+        fail(
+          label,
+          `search.parameters.${name}.filters`,
+          `on ${base.name} with training.target_modules ${JSON.stringify(targets)}: ${problem}`,
+        );
+    }
+  }
+}
+
 function resolveExecutors(s: StudyYaml, source: string): Study["executors"] {
   const out = {} as Study["executors"];
   for (const kind of STEP_KINDS) {

@@ -395,7 +395,7 @@ describe("merglot search", () => {
       runSearch(spec({ ...weight, filters: ["self_attn"] }), { output: join(root, "filters-bad") }),
       (e: unknown) =>
         e instanceof MerglotError &&
-        /^S\.yaml: parameters\.weight\.filters: module "model\.layers\.0\.mlp\.down_proj" of the en adapter \(.*\) matches none of self_attn; add a filter that names it$/.test(
+        /^S\.yaml: parameters\.weight\.filters: the en adapter \(.*\): module "model\.layers\.0\.mlp\.down_proj" matches none of self_attn; add a filter that names it$/.test(
           e.message,
         ),
     );
@@ -405,7 +405,7 @@ describe("merglot search", () => {
       runSearch(spec({ ...weight, filters: ["proj", "q_proj"] }), { output: join(root, "filters-idle") }),
       (e: unknown) =>
         e instanceof MerglotError &&
-        /^S\.yaml: parameters\.weight\.filters: "q_proj" applies to no module of the en adapter .*each module takes the first filter it contains$/.test(
+        /^S\.yaml: parameters\.weight\.filters: the en adapter \(.*\): "q_proj" applies to no module: each module takes the first filter it contains$/.test(
           e.message,
         ),
     );

@@ -65,7 +65,7 @@ describe("study search", () => {
     );
   });
 
-  test("weights searched per module filter: a module no filter names is refused, naming the study's field", async () => {
+  test("weights searched per module filter: filters that miss a module are refused when the study is read", () => {
     const p = join(tmp.dir, "filters.yaml");
     writeFileSync(
       p,
@@ -74,14 +74,31 @@ describe("study search", () => {
         "weight: { min: 0.2, max: 1.5, per_language: true, filters: [self_attn] }",
       ),
     );
-    await assert.rejects(
-      runStudy(loadStudy(p), { outDir: join(tmp.dir, "filters-out") }),
+    // before any training: the modules come from the base model's layers and training.target_modules
+    assert.throws(
+      () => loadStudy(p),
       (e: unknown) =>
-        e instanceof Error &&
-        /search\.parameters\.weight\.filters: module "[^"]*mlp[^"]*" of the en adapter .* matches none of self_attn; add a filter that names it/.test(
+        e instanceof MerglotError &&
+        /filters\.yaml: search\.parameters\.weight\.filters: on \S+ with training\.target_modules .*: module "model\.layers\.0\.mlp\.gate_proj" matches none of self_attn; add a filter that names it$/.test(
           e.message,
         ),
     );
+    writeFileSync(p, readFileSync(p, "utf8").replace("filters: [self_attn]", "filters: [proj, mlp]"));
+    assert.throws(
+      () => loadStudy(p),
+      (e: unknown) =>
+        e instanceof MerglotError &&
+        /search\.parameters\.weight\.filters: .*"mlp" applies to no module: each module takes the first filter it contains$/.test(
+          e.message,
+        ),
+    );
+    writeFileSync(p, readFileSync(p, "utf8").replace("filters: [proj, mlp]", "filters: [self_attn, mlp]"));
+    assert.deepEqual(loadStudy(p).search!.settings.weight, {
+      min: 0.2,
+      max: 1.5,
+      perLanguage: true,
+      filters: ["self_attn", "mlp"],
+    });
   });
 
   test("the search reads validation only; its best merge is a test-evaluated variant with curve and significance", async () => {
