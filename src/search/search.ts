@@ -184,10 +184,12 @@ function keyOf(p: CandidateParams): string {
  * per batch (the same sequence of points whatever the batch: results do not depend on --jobs) to keep every
  * worker busy; CMA-ES proposes its population.
  */
-function optimizerFor(spec: SearchSpec, dims: Dim[], seed: number, jobs: number): Optimizer {
+function optimizerFor(spec: SearchSpec, method: string, dims: Dim[], seed: number, jobs: number): Optimizer {
   const bounds: Bounds = { lo: dims.map((d) => d.min), hi: dims.map((d) => d.max) };
   const o = spec.optimizer;
-  const start = o.start && dims.map((d) => o.start![d.param] ?? (d.min + d.max) / 2);
+  // the method's own start values first, then the common ones, then the range's centre
+  const own = o.start?.methods?.[method];
+  const start = o.start && dims.map((d) => own?.[d.param] ?? o.start![d.param] ?? (d.min + d.max) / 2);
   let opt: Optimizer;
   if (o.kind === "grid") opt = new GridSearch(bounds, o.gridPoints, jobs);
   else if (o.kind === "random") opt = new RandomSearch(bounds, seed, jobs);
@@ -373,7 +375,7 @@ export async function searchIn(
   try {
     for (const [mi, method] of spec.methods.entries()) {
       const methodDims = dimsOf(spec, method);
-      const opt = optimizerFor(spec, methodDims, spec.seed + mi, jobs);
+      const opt = optimizerFor(spec, method, methodDims, spec.seed + mi, jobs);
       let used = 0;
       while (!stop && used < perMethod) {
         const batch = opt.ask();

@@ -43,6 +43,11 @@ const budgetSchema = z
   .refine((b) => b.candidates !== undefined || b.seconds !== undefined, {
     message: "give candidates and/or seconds",
   });
+const startValues = z.strictObject({
+  weight: finite.optional(),
+  density: finite.optional(),
+  lambda: finite.optional(),
+});
 const optimizerSchema = z.strictObject({
   kind: z.enum(["cmaes", "random", "grid"]),
   /** grid: levels per searched coordinate (default 3). */
@@ -54,7 +59,13 @@ const optimizerSchema = z.strictObject({
    * it), and CMA-ES's initial mean; searched parameters it does not name start at their range's centre.
    */
   start: z
-    .strictObject({ weight: finite.optional(), density: finite.optional(), lambda: finite.optional() })
+    .strictObject({
+      weight: finite.optional(),
+      density: finite.optional(),
+      lambda: finite.optional(),
+      /** Per method, values that replace the ones above (task_arithmetic wants λ ≈ 1/n where TIES wants 1). */
+      methods: z.record(z.string(), startValues).optional(),
+    })
     .optional(),
   /** cmaes: initial step size σ0 as a fraction of the widest searched range (default 0.3). */
   sigma: z.number().positive().max(1).optional(),
@@ -113,6 +124,13 @@ export interface ParamRange {
   filters?: string[];
 }
 
+/** Starting values of the searched parameters (a per-language weight starts at one value for all). */
+export interface StartValues {
+  weight?: number;
+  density?: number;
+  lambda?: number;
+}
+
 export interface SearchSpec {
   source: string;
   /** Field path prefix of the settings in messages ("search." in a study; default ""). */
@@ -138,7 +156,7 @@ export interface SearchSpec {
     gridPoints: number;
     population?: number;
     /** Scored first; CMA-ES's initial mean (one value for every language of a per-language parameter). */
-    start?: { weight?: number; density?: number; lambda?: number };
+    start?: StartValues & { methods?: Record<string, StartValues> };
     /** CMA-ES σ0 as a fraction of the widest searched range. */
     sigma?: number;
   };
@@ -214,12 +232,12 @@ export function searchSettings(
   }
   const start = s.optimizer.start;
   const ranges = { weight, density, lambda };
-  if (start)
+  const checkStart = (values: StartValues, at2: string, method?: string) => {
     for (const name of ["weight", "density", "lambda"] as const) {
-      const x = start[name];
+      const x = values[name];
       const v = ranges[name];
       if (x === undefined) continue;
-      const field = `${source}: ${at}optimizer.start.${name}`;
+      const field = `${source}: ${at}${at2}.${name}`;
       if (typeof v === "number")
         throw new MerglotError(
           "search.field",
@@ -230,7 +248,22 @@ export function searchSettings(
           "search.field",
           `${field}: ${x} lies outside the searched range [${v.min}, ${v.max}]`,
         );
+      if (name === "density" && method !== undefined && !resolveMethod(method)!.method.usesDensity)
+        throw new MerglotError("search.field", `${field}: "${method}" does not use a density`);
     }
+  };
+  if (start) {
+    const { methods: perMethod, ...common } = start;
+    checkStart(common, "optimizer.start");
+    for (const [m, values] of Object.entries(perMethod ?? {})) {
+      if (!s.methods.includes(m))
+        throw new MerglotError(
+          "search.field",
+          `${source}: ${at}optimizer.start.methods.${m}: "${m}" is not one of the searched methods (${s.methods.join(", ")})`,
+        );
+      checkStart(values, `optimizer.start.methods.${m}`, m);
+    }
+  }
   if (s.optimizer.sigma !== undefined && s.optimizer.kind !== "cmaes")
     throw new MerglotError("search.field", `${source}: ${at}optimizer.sigma: only CMA-ES has a step size`);
   return {
@@ -245,7 +278,14 @@ export function searchSettings(
       kind: s.optimizer.kind,
       gridPoints: s.optimizer.grid_points ?? 3,
       population: s.optimizer.population,
-      ...(start && { start: { ...start } }),
+      ...(start && {
+        start: {
+          ...start,
+          ...(start.methods && {
+            methods: Object.fromEntries(Object.entries(start.methods).map(([m, v]) => [m, { ...v }])),
+          }),
+        },
+      }),
       ...(s.optimizer.sigma !== undefined && { sigma: s.optimizer.sigma }),
     },
     seed: s.seed ?? 0,

@@ -72,6 +72,27 @@ ${extra}
   return p;
 }
 
+/** A spec over the fixture's two adapters, given as an object: CMA-ES with population 4, seed 3, no final test. */
+function inlineSpec(methods: string[], parameters: object, candidates: number, optimizer: object = {}) {
+  return parseSearchSpec(
+    {
+      base: "model",
+      task: "sentiment",
+      adapters: { en: "adapters/en", de: "adapters/de" },
+      data: { en: "data/en", de: "data/de" },
+      methods,
+      parameters,
+      objective: { metric: "accuracy" },
+      budget: { candidates },
+      optimizer: { kind: "cmaes", population: 4, ...optimizer },
+      seed: 3,
+      final_test: false,
+    },
+    "S.yaml",
+    root,
+  );
+}
+
 const strip = (s: string) => s.replace(/"seconds": [0-9.e-]+/g, '"seconds": 0');
 
 describe("merglot search", () => {
@@ -263,24 +284,7 @@ describe("merglot search", () => {
   });
 
   test("a searched density applies to the methods that use one; a method without searches the other parameters", async () => {
-    const spec = (methods: string[], parameters: object) =>
-      parseSearchSpec(
-        {
-          base: "model",
-          task: "sentiment",
-          adapters: { en: "adapters/en", de: "adapters/de" },
-          data: { en: "data/en", de: "data/de" },
-          methods,
-          parameters,
-          objective: { metric: "accuracy" },
-          budget: { candidates: 8 },
-          optimizer: { kind: "cmaes", population: 4 },
-          seed: 3,
-          final_test: false,
-        },
-        "S.yaml",
-        root,
-      );
+    const spec = (methods: string[], parameters: object) => inlineSpec(methods, parameters, 8);
     const weight = { min: 0.2, max: 1.5, per_language: true };
     const r = await runSearch(spec(["ties", "multislerp"], { weight, density: { min: 0.3, max: 1 } }), {
       output: join(root, "mixed-out"),
@@ -318,25 +322,51 @@ describe("merglot search", () => {
     );
   });
 
-  test("weights searched per module filter: one coordinate per language × filter, written as conditions", async () => {
-    const spec = (weight: object) =>
-      parseSearchSpec(
-        {
-          base: "model",
-          task: "sentiment",
-          adapters: { en: "adapters/en", de: "adapters/de" },
-          data: { en: "data/en", de: "data/de" },
-          methods: ["ties"],
-          parameters: { weight, lambda: { min: 0.5, max: 2 } },
-          objective: { metric: "accuracy" },
-          budget: { candidates: 4 },
-          optimizer: { kind: "cmaes", population: 4 },
-          seed: 3,
-          final_test: false,
-        },
-        "S.yaml",
-        root,
+  test("optimizer.start.methods: a method's own start values replace the common ones; bad keys name the field", async () => {
+    const spec = (methods: string[], parameters: object, start: object) =>
+      inlineSpec(methods, parameters, 4, { start });
+    const parameters = { weight: { min: 0.2, max: 1.5, per_language: true }, lambda: { min: 0.1, max: 2 } };
+    const r = await runSearch(
+      spec(["ties", "task_arithmetic"], parameters, {
+        weight: 1,
+        lambda: 1,
+        methods: { task_arithmetic: { lambda: 0.4 } },
+      }),
+      { output: join(root, "start-methods-out") },
+    );
+    const first = (m: string) => r.candidates.find((c) => c.method === m)!.params;
+    assert.deepEqual([first("ties").weight, first("ties").lambda], [{ en: 1, de: 1 }, 1]);
+    assert.deepEqual(
+      [first("task_arithmetic").weight, first("task_arithmetic").lambda],
+      [{ en: 1, de: 1 }, 0.4],
+    );
+    const refused = (methods: string[], params: object, start: object, pattern: RegExp) =>
+      assert.throws(
+        () => spec(methods, params, start),
+        (e: unknown) => e instanceof MerglotError && pattern.test(e.message),
       );
+    refused(
+      ["ties"],
+      parameters,
+      { methods: { dare_ties: { lambda: 0.5 } } },
+      /^S\.yaml: optimizer\.start\.methods\.dare_ties: "dare_ties" is not one of the searched methods \(ties\)$/,
+    );
+    refused(
+      ["ties", "multislerp"],
+      { ...parameters, density: { min: 0.3, max: 1 } },
+      { methods: { multislerp: { density: 0.5 } } },
+      /^S\.yaml: optimizer\.start\.methods\.multislerp\.density: "multislerp" does not use a density$/,
+    );
+    refused(
+      ["ties"],
+      parameters,
+      { methods: { ties: { lambda: 5 } } },
+      /^S\.yaml: optimizer\.start\.methods\.ties\.lambda: 5 lies outside the searched range \[0\.1, 2\]$/,
+    );
+  });
+
+  test("weights searched per module filter: one coordinate per language × filter, written as conditions", async () => {
+    const spec = (weight: object) => inlineSpec(["ties"], { weight, lambda: { min: 0.5, max: 2 } }, 4);
     const weight = { min: 0.2, max: 1.5, per_language: true, filters: ["self_attn", "mlp"] };
     const out = join(root, "filters-out");
     const r = await runSearch(spec(weight), { output: out });
