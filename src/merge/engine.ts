@@ -29,7 +29,7 @@ import type { WorkerData } from "./worker.js";
 import { globalThresholds } from "./global-density.js";
 import { hashAll } from "./hashing.js";
 import { planMerge, type MergePlan, type PlannedModule } from "./plan.js";
-import { loadRecipe, parseRecipe, type Recipe } from "./recipe.js";
+import { loadRecipe, parseRecipe, usesGlobalThresholds, type Recipe } from "./recipe.js";
 
 export interface MergeOptions {
   /** Output folder; overrides the recipe's `output.path`. */
@@ -269,12 +269,7 @@ export async function merge(
   try {
     let global: GlobalThresholds | undefined;
     const baseSettings = settingsOf(r);
-    if (
-      r.densityScope === "global" &&
-      r.method.usesDensity &&
-      r.method.name !== "dare_linear" &&
-      r.method.name !== "dare_ties"
-    ) {
+    if (r.densityScope === "global" && usesGlobalThresholds(r.method)) {
       const cache = new AdapterCache(
         r.models.map((m) => m.path),
         fds,

@@ -47,6 +47,15 @@ export function weightsCancel(weights: readonly number[]): boolean {
   }
   return Math.abs(sum) <= LINEAR_SUM_TOLERANCE * abs;
 }
+/**
+ * Whether the method ranks entries against per-adapter thresholds found over all task tensors when the
+ * recipe asks for `density_scope: global` (engine.ts): every method with a density but DARE, whose drops
+ * are drawn entry by entry.
+ */
+export function usesGlobalThresholds(method: MergeMethod): boolean {
+  return method.usesDensity && method.name !== "dare_linear" && method.name !== "dare_ties";
+}
+
 /** Relative tolerance of `weightsCancel`: a normalisation that amplifies by more than 1e9 is refused. */
 export const LINEAR_SUM_TOLERANCE = 1e-9;
 
@@ -246,11 +255,8 @@ export function parseRecipe(obj: unknown, source: string, baseDir: string): Reci
   });
   if (
     p.density_scope === "global" &&
-    method.usesDensity &&
     !method.tensorScopeOnly &&
-    // DARE draws its drops per entry: engine.ts never computes global thresholds for it
-    method.name !== "dare_linear" &&
-    method.name !== "dare_ties" &&
+    usesGlobalThresholds(method) &&
     models.some((m) => typeof m.density !== "number")
   )
     throw new MerglotError(

@@ -58,11 +58,8 @@ const optimizerSchema = z.strictObject({
    * A setting scored first, as a batch of its own (so the search's best is never worse on validation than
    * it), and CMA-ES's initial mean; searched parameters it does not name start at their range's centre.
    */
-  start: z
-    .strictObject({
-      weight: finite.optional(),
-      density: finite.optional(),
-      lambda: finite.optional(),
+  start: startValues
+    .extend({
       /** Per method, values that replace the ones above (task_arithmetic wants λ ≈ 1/n where TIES wants 1). */
       methods: z.record(z.string(), startValues).optional(),
     })
